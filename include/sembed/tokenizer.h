@@ -1,0 +1,86 @@
+/*
+ * sembed/tokenizer.h: BERT BasicTokenizer + WordPiece, driven by the flags stored in a .semb file.
+ *
+ * Matches HuggingFace's BertTokenizer / tokenizers' BertWordPiece id for id (see tests).
+ * Invalid UTF-8 in input is decoded as Python's bytes.decode('utf-8', errors='replace') would:
+ * each maximal invalid subsequence becomes U+FFFD, which clean_text then drops.
+ *
+ *     struct sembed_tokenizer *tok;
+ *     sembed_tokenizer_from_file(file, &tok);
+ *     int32_t ids[512], types[512]; uint32_t n; bool cut;
+ *     sembed_tokenizer_encode_input(tok, "a sentence", SIZE_MAX, NULL, 0, 128,
+ *                                   SEMBED_TRUNCATE_LONGEST_FIRST, ids, types, &n, &cut);
+ *     sembed_tokenizer_free(tok);
+ *
+ * A tokenizer is read-only after creation and may be shared across threads.
+ */
+#ifndef SEMBED_TOKENIZER_H
+#define SEMBED_TOKENIZER_H
+
+#include <stdbool.h>
+#include "sembed/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct sembed_file;
+struct sembed_tokenizer;
+
+struct sembed_tokenizer_params {
+    bool lowercase;            /* lowercase (and, if strip_accents, NFD + drop Mn) */
+    bool strip_accents;        /* resolved: HF's None means "same as lowercase" */
+    bool handle_chinese_chars; /* put spaces around CJK ideographs */
+    bool clean_text;           /* drop NUL, U+FFFD, control chars; map whitespace to ' ' */
+    bool pre_lowercase;        /* sentence-transformers do_lower_case: lowercase input first */
+    const char *unk_token, *cls_token, *sep_token, *pad_token, *mask_token; /* mask may be NULL */
+    const char *continuing_prefix;     /* "##" */
+    uint32_t max_input_chars_per_word; /* 100 */
+    uint32_t model_max_length;         /* default max tokens incl. specials (e.g. 512) */
+};
+
+SEMBED_API struct sembed_tokenizer_params sembed_tokenizer_default_params(void);
+
+/* Build from a vocabulary (token i = id i; copied). Special tokens must be in the vocabulary. */
+SEMBED_API int sembed_tokenizer_create(const char *const *vocab, size_t n_vocab,
+                                       const struct sembed_tokenizer_params *params,
+                                       struct sembed_tokenizer **out);
+/* Build from the tokenizer.* keys of a .semb file (docs/format.md). */
+SEMBED_API int sembed_tokenizer_from_file(const struct sembed_file *f, struct sembed_tokenizer **out);
+SEMBED_API void sembed_tokenizer_free(struct sembed_tokenizer *t);
+
+SEMBED_API size_t sembed_tokenizer_vocab_size(const struct sembed_tokenizer *t);
+SEMBED_API const struct sembed_tokenizer_params *sembed_tokenizer_params(const struct sembed_tokenizer *t);
+/* Token string for an id (NULL if out of range); id for a token string (-1 if absent). */
+SEMBED_API const char *sembed_tokenizer_token(const struct sembed_tokenizer *t, int32_t id);
+SEMBED_API int32_t sembed_tokenizer_id(const struct sembed_tokenizer *t, const char *token);
+/* Ids of the special tokens (looked up by string at creation; -1 if absent). */
+SEMBED_API int32_t sembed_tokenizer_cls_id(const struct sembed_tokenizer *t);
+SEMBED_API int32_t sembed_tokenizer_sep_id(const struct sembed_tokenizer *t);
+SEMBED_API int32_t sembed_tokenizer_pad_id(const struct sembed_tokenizer *t);
+SEMBED_API int32_t sembed_tokenizer_unk_id(const struct sembed_tokenizer *t);
+SEMBED_API int32_t sembed_tokenizer_mask_id(const struct sembed_tokenizer *t);
+
+/* Tokenize text (len bytes; len == SIZE_MAX means NUL-terminated) into WordPiece ids, without
+ * [CLS]/[SEP]. Writes at most cap ids; *n_out receives the full count even when it exceeds cap
+ * (call again with a bigger buffer). */
+SEMBED_API int sembed_tokenizer_encode(const struct sembed_tokenizer *t, const char *text, size_t len,
+                                       int32_t *ids, size_t cap, size_t *n_out);
+
+enum sembed_truncate {
+    SEMBED_TRUNCATE_LONGEST_FIRST = 0, /* HF default: drop tokens from the longer side first */
+    SEMBED_TRUNCATE_ERROR = 1          /* return SEMBED_ETOOLONG instead */
+};
+
+/* Model input: [CLS] a [SEP] or [CLS] a [SEP] b [SEP] (b may be NULL), token types 0 / 1,
+ * truncated to max_len tokens (0 = model_max_length). ids and type_ids need max_len slots
+ * (type_ids may be NULL). *truncated (may be NULL) tells whether anything was cut. */
+SEMBED_API int sembed_tokenizer_encode_input(const struct sembed_tokenizer *t, const char *a, size_t a_len,
+                                             const char *b, size_t b_len, uint32_t max_len,
+                                             enum sembed_truncate mode, int32_t *ids, int32_t *type_ids,
+                                             uint32_t *n_out, bool *truncated);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SEMBED_TOKENIZER_H */

@@ -1,0 +1,84 @@
+/*
+ * runtime/kernels/kernels.h: the compute kernels behind the encoder and the trainer (internal).
+ *
+ * One table of function pointers per process, filled once: reference kernels first, then
+ * overridden by the best ISA the CPU and OS support, capped by SEMBED_ISA=ref|avx2|avx512|
+ * avxvnni|avx512vnni|amx. Reference kernels (*_ref) stay in every build as the test oracle.
+ *
+ * Determinism contract (the runtime's batch invariance rests on it): every output element is
+ * computed with a reduction order that depends only on k (and the ISA), never on m, on which
+ * rows share the call, on tile position, or on the thread count. Threads split n (columns) or
+ * independent rows, never a reduction.
+ */
+#ifndef SEMBED_KERNELS_H
+#define SEMBED_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "sembed/semb.h"
+
+enum sk_isa { SK_ISA_REF = 0, SK_ISA_AVX2, SK_ISA_AVX512, SK_ISA_AVXVNNI, SK_ISA_AVX512VNNI, SK_ISA_AMX, SK_ISA_COUNT };
+
+struct sk_cpu {
+    bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16, avxvnni;
+    bool amx_tile, amx_int8, amx_bf16;
+    bool os_avx, os_avx512, os_amx; /* XCR0 state enabled by the OS; os_amx also needs arch_prctl */
+};
+
+const struct sk_cpu *sk_cpu(void);       /* detected once */
+enum sk_isa sk_isa_best(void);           /* best the CPU + OS support */
+enum sk_isa sk_isa_active(void);         /* best, capped by SEMBED_ISA */
+const char *sk_isa_name(enum sk_isa isa);
+int sk_isa_from_name(const char *name);  /* -1 if unknown */
+
+enum sk_act { SK_ACT_NONE = 0, SK_ACT_GELU_ERF, SK_ACT_GELU_TANH, SK_ACT_RELU, SK_ACT_TANH };
+
+/* Compute mode of a Linear layer. */
+enum sk_mode { SK_MODE_F32 = 0, SK_MODE_INT8 = 1 };
+
+/* A Linear layer y = act(x W^T + b) (+ residual), W [n_out, n_in], packed once at load into the
+ * layout the active kernel wants. */
+struct sk_linear;
+
+/* w: n_out*n_in elements of dtype (F32, F16, BF16 or Q8_ROW bytes as in the .semb layout);
+ * bias: n_out floats or NULL. SK_MODE_INT8 quantizes float weights per row if needed;
+ * SK_MODE_F32 dequantizes Q8_ROW. The object copies what it needs: w may be unmapped after. */
+int sk_linear_create(struct sk_linear **out, enum sembed_dtype dtype, const void *w, const float *bias,
+                     int n_out, int n_in, enum sk_mode mode);
+void sk_linear_free(struct sk_linear *L);
+int sk_linear_n_out(const struct sk_linear *L);
+int sk_linear_n_in(const struct sk_linear *L);
+/* Bytes of scratch sk_linear_forward needs for m rows (0 allowed). */
+size_t sk_linear_scratch_size(const struct sk_linear *L, int m);
+/* y[m, n_out] (row stride ldy) = act(x[m, n_in] (stride ldx) W^T + b) + residual (stride ldr,
+ * may be NULL; may alias y only if ldr == ldy). Uses up to n_threads OpenMP threads. */
+void sk_linear_forward(const struct sk_linear *L, int m, const float *x, int ldx, float *y, int ldy,
+                       enum sk_act act, const float *residual, int ldr, void *scratch, int n_threads);
+
+/* General fp32 GEMM, BLAS semantics, row-major: C = alpha op(A) op(B) + beta C, op(A) [m,k],
+ * op(B) [k,n]. trans_a/trans_b select the transpose. For attention and the trainer. */
+void sk_gemm_f32(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc, int n_threads);
+
+/* Row operations (one row of n elements; out may alias x). */
+void sk_layernorm(const float *x, float *out, int n, const float *gamma, const float *beta, float eps);
+void sk_softmax(float *x, int n);                 /* in place, max-subtracted */
+void sk_act_apply(float *x, int n, enum sk_act act);
+
+/* Reference versions of the above, always compiled: the oracle for tests. */
+void sk_linear_ref(int m, int n, int k, const float *x, int ldx, const float *w, const float *bias,
+                   float *y, int ldy, enum sk_act act, const float *residual, int ldr);
+void sk_gemm_f32_ref(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
+void sk_layernorm_ref(const float *x, float *out, int n, const float *gamma, const float *beta, float eps);
+void sk_softmax_ref(float *x, int n);
+float sk_act_ref(float x, enum sk_act act);
+
+/* fp16/bf16 conversion (scalar, exact round-to-nearest-even). */
+float sk_f16_to_f32(uint16_t h);
+uint16_t sk_f32_to_f16(float f);
+float sk_bf16_to_f32(uint16_t h);
+uint16_t sk_f32_to_bf16(float f);
+
+#endif /* SEMBED_KERNELS_H */
