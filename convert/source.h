@@ -37,4 +37,12 @@ struct sc_source {
     int n_mappings;
 };
 
+/* Implemented in convert/source.c. */
+/* Append a tensor (name copied). data is borrowed unless owned != NULL (then freed with src). */
+int sc_source_add(struct sc_source *src, const char *name, enum sembed_dtype dtype, uint32_t n_dims,
+                  const int64_t *dims, const void *data, void *owned);
+/* Register a mapping (munmap'd) or heap buffer (size 0: free'd) released with the source. */
+int sc_source_keep(struct sc_source *src, void *ptr, size_t size);
+struct sc_tensor *sc_source_find(struct sc_source *src, const char *name);
+void sc_source_free(struct sc_source *src);
 #endif
