@@ -1,0 +1,590 @@
+// .semb reader: mmap, full structural validation without touching tensor bytes, lookups.
+// Spec: docs/format.md.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "formats/log.h"
+#include "formats/semb_internal.h"
+
+struct str_ref {
+    const char *s;
+    uint64_t len;
+};
+
+struct kv {
+    const char *key;
+    uint32_t type;
+    uint32_t elem;        // arrays: element type
+    uint64_t count;       // arrays: element count; strings: byte length
+    const uint8_t *value; // scalars: the bytes; strings: the chars; arrays: first element
+    struct str_ref *strs; // string arrays: one entry per element (into the file)
+    uint64_t str_index;   // position of strs in the file's string pool while parsing
+};
+
+struct sembed_file {
+    const uint8_t *base;
+    uint64_t size;
+    int mapped;
+    uint32_t version;
+    uint64_t n_kv, n_tensors, dir_end, data_offset, data_size;
+    struct kv *kvs;
+    int64_t *kv_sorted; // kv indices sorted by key
+    struct sembed_tensor *tensors;
+    int64_t *t_sorted;  // tensor indices sorted by name
+    struct str_ref *str_pool;
+};
+
+static const char *const OPEN = "sembed_file_open";
+
+// A bounds-checked cursor over [0, end) of the file.
+struct cur {
+    const uint8_t *base;
+    uint64_t pos, end;
+    int err;
+    const char *what; // what was being read when an error hit
+};
+
+static int need(struct cur *c, uint64_t n) {
+    if (c->err) return 0;
+    if (n > c->end - c->pos) {
+        c->err = sembed_fail(SEMBED_ECORRUPT, OPEN, "%s at offset %llu needs %llu bytes, only %llu remain before the directory end",
+                             c->what, (unsigned long long)c->pos, (unsigned long long)n,
+                             (unsigned long long)(c->end - c->pos));
+        return 0;
+    }
+    return 1;
+}
+
+static uint32_t get32(struct cur *c) {
+    if (!need(c, 4)) return 0;
+    uint32_t v = semb_rd32(c->base + c->pos);
+    c->pos += 4;
+    return v;
+}
+
+static uint64_t get64(struct cur *c) {
+    if (!need(c, 8)) return 0;
+    uint64_t v = semb_rd64(c->base + c->pos);
+    c->pos += 8;
+    return v;
+}
+
+// string = u64 n | n bytes UTF-8 without NUL | 0x00
+static const char *getstr(struct cur *c, uint64_t *len) {
+    uint64_t n = get64(c);
+    if (c->err) return NULL;
+    if (n >= c->end - c->pos) { // also needs room for the terminator
+        c->err = sembed_fail(SEMBED_ECORRUPT, OPEN, "%s at offset %llu: string length %llu exceeds the %llu bytes left",
+                             c->what, (unsigned long long)(c->pos - 8), (unsigned long long)n,
+                             (unsigned long long)(c->end - c->pos));
+        return NULL;
+    }
+    const uint8_t *s = c->base + c->pos;
+    if (s[n] != 0) {
+        c->err = sembed_fail(SEMBED_ECORRUPT, OPEN, "%s at offset %llu: string is not NUL-terminated", c->what,
+                             (unsigned long long)c->pos);
+        return NULL;
+    }
+    if (!semb_utf8_valid(s, n)) {
+        c->err = sembed_fail(SEMBED_EUTF8, OPEN, "%s at offset %llu: string is not valid UTF-8 (or holds a NUL byte)",
+                             c->what, (unsigned long long)c->pos);
+        return NULL;
+    }
+    c->pos += n + 1;
+    *len = n;
+    return (const char *)s;
+}
+
+// Comparators for qsort_r (glibc): the file object is the context.
+static int cmp_kv(const void *a, const void *b, void *ctx) {
+    const struct sembed_file *f = ctx;
+    return strcmp(f->kvs[*(const int64_t *)a].key, f->kvs[*(const int64_t *)b].key);
+}
+static int cmp_tensor_name(const void *a, const void *b, void *ctx) {
+    const struct sembed_file *f = ctx;
+    return strcmp(f->tensors[*(const int64_t *)a].name, f->tensors[*(const int64_t *)b].name);
+}
+static int cmp_tensor_off(const void *a, const void *b, void *ctx) {
+    const struct sembed_file *f = ctx;
+    uint64_t x = f->tensors[*(const int64_t *)a].offset, y = f->tensors[*(const int64_t *)b].offset;
+    return x < y ? -1 : x > y;
+}
+
+// Parse one metadata entry at the cursor.
+static int parse_kv(struct sembed_file *f, struct cur *c, struct kv *kv, uint64_t idx, struct str_ref **pool,
+                    uint64_t *pool_used, uint64_t *pool_cap) {
+    uint64_t klen = 0;
+    c->what = "metadata key";
+    kv->key = getstr(c, &klen);
+    if (c->err) return c->err;
+    if (!semb_key_valid(kv->key, klen))
+        return sembed_fail(SEMBED_ECORRUPT, OPEN, "metadata entry %llu: invalid key '%.64s' (want 1..255 bytes of [a-z0-9_.] with a dot)",
+                           (unsigned long long)idx, kv->key);
+    c->what = kv->key;
+    kv->type = get32(c);
+    if (c->err) return c->err;
+    if (kv->type >= SEMBED_TYPE_COUNT)
+        return sembed_fail(SEMBED_ETYPE, OPEN, "metadata '%s': unknown value type %u", kv->key, kv->type);
+    if (kv->type == SEMBED_TYPE_STRING) {
+        kv->value = (const uint8_t *)getstr(c, &kv->count);
+        return c->err;
+    }
+    if (kv->type != SEMBED_TYPE_ARRAY) {
+        size_t sz = semb_type_size(kv->type);
+        if (!need(c, sz)) return c->err;
+        kv->value = c->base + c->pos;
+        if (kv->type == SEMBED_TYPE_BOOL && kv->value[0] > 1)
+            return sembed_fail(SEMBED_ECORRUPT, OPEN, "metadata '%s': bool byte is %u (want 0 or 1)", kv->key, kv->value[0]);
+        c->pos += sz;
+        return 0;
+    }
+    kv->elem = get32(c);
+    kv->count = get64(c);
+    if (c->err) return c->err;
+    if (kv->elem >= SEMBED_TYPE_COUNT || kv->elem == SEMBED_TYPE_ARRAY)
+        return sembed_fail(SEMBED_ETYPE, OPEN, "metadata '%s': invalid array element type %u", kv->key, kv->elem);
+    kv->value = c->base + c->pos;
+    if (kv->elem != SEMBED_TYPE_STRING) {
+        size_t sz = semb_type_size(kv->elem);
+        if (kv->count > (c->end - c->pos) / sz)
+            return sembed_fail(SEMBED_ECORRUPT, OPEN, "metadata '%s': array of %llu %s elements exceeds the %llu bytes left",
+                               kv->key, (unsigned long long)kv->count, sembed_type_name(kv->elem),
+                               (unsigned long long)(c->end - c->pos));
+        if (kv->elem == SEMBED_TYPE_BOOL)
+            for (uint64_t i = 0; i < kv->count; i++)
+                if (kv->value[i] > 1) return sembed_fail(SEMBED_ECORRUPT, OPEN, "metadata '%s': bool element %llu is %u", kv->key, (unsigned long long)i, kv->value[i]);
+        c->pos += kv->count * sz;
+        return 0;
+    }
+    // Each string needs at least 9 bytes: this bounds count before anything is allocated.
+    if (kv->count > (c->end - c->pos) / 9)
+        return sembed_fail(SEMBED_ECORRUPT, OPEN, "metadata '%s': array of %llu strings cannot fit in the %llu bytes left",
+                           kv->key, (unsigned long long)kv->count, (unsigned long long)(c->end - c->pos));
+    if (*pool_used + kv->count > *pool_cap) {
+        uint64_t cap = *pool_cap ? *pool_cap : 64;
+        while (cap < *pool_used + kv->count) cap *= 2;
+        struct str_ref *np = realloc(*pool, cap * sizeof **pool);
+        if (!np) return sembed_fail(SEMBED_ENOMEM, OPEN, "no memory for %llu strings", (unsigned long long)cap);
+        *pool = np;
+        *pool_cap = cap;
+    }
+    kv->str_index = *pool_used; // the pool may still move: pointers are set after parsing
+    for (uint64_t i = 0; i < kv->count; i++) {
+        struct str_ref *r = &(*pool)[*pool_used + i];
+        r->s = getstr(c, &r->len);
+        if (c->err) return c->err;
+    }
+    *pool_used += kv->count;
+    (void)f;
+    return 0;
+}
+
+static int parse_tensor(struct sembed_file *f, struct cur *c, struct sembed_tensor *t, uint64_t idx) {
+    uint64_t nlen = 0;
+    c->what = "tensor name";
+    t->name = getstr(c, &nlen);
+    if (c->err) return c->err;
+    if (nlen < 1 || nlen > SEMB_MAX_NAME)
+        return sembed_fail(SEMBED_ECORRUPT, OPEN, "tensor %llu: name length %llu (want 1..255)", (unsigned long long)idx, (unsigned long long)nlen);
+    c->what = t->name;
+    uint32_t dtype = get32(c), nd = get32(c);
+    if (c->err) return c->err;
+    if (dtype >= SEMBED_DTYPE_COUNT)
+        return sembed_fail(SEMBED_EDTYPE, OPEN, "tensor '%s': unknown dtype %u", t->name, dtype);
+    if (nd < 1 || nd > SEMBED_MAX_DIMS)
+        return sembed_fail(SEMBED_EDIMS, OPEN, "tensor '%s': %u dims (want 1..%d)", t->name, nd, SEMBED_MAX_DIMS);
+    t->dtype = (enum sembed_dtype)dtype;
+    t->n_dims = nd;
+    for (int i = 0; i < SEMBED_MAX_DIMS; i++) t->dims[i] = 1;
+    for (uint32_t i = 0; i < nd; i++) {
+        uint64_t d = get64(c);
+        if (c->err) return c->err;
+        if (d < 1 || d > SEMB_MAX_DIM)
+            return sembed_fail(SEMBED_EDIMS, OPEN, "tensor '%s': dim %u is %llu (want 1..2^40)", t->name, i, (unsigned long long)d);
+        t->dims[i] = (int64_t)d;
+    }
+    t->offset = get64(c);
+    t->nbytes = get64(c);
+    t->checksum = get64(c);
+    if (c->err) return c->err;
+    uint64_t want = sembed_dtype_nbytes(t->dtype, nd, t->dims);
+    if (want == 0)
+        return sembed_fail(SEMBED_EDIMS, OPEN, "tensor '%s': shape is too large", t->name);
+    if (t->nbytes != want)
+        return sembed_fail(SEMBED_ECORRUPT, OPEN, "tensor '%s': %llu bytes stored, dtype %s and shape imply %llu", t->name,
+                           (unsigned long long)t->nbytes, sembed_dtype_name(t->dtype), (unsigned long long)want);
+    if (t->offset % SEMBED_ALIGNMENT)
+        return sembed_fail(SEMBED_EALIGN, OPEN, "tensor '%s': offset %llu is not a multiple of %u", t->name,
+                           (unsigned long long)t->offset, SEMBED_ALIGNMENT);
+    if (t->offset > f->data_size || t->nbytes > f->data_size - t->offset)
+        return sembed_fail(SEMBED_EBOUNDS, OPEN, "tensor '%s': bytes [%llu, %llu) run past the end of the data region (%llu bytes)",
+                           t->name, (unsigned long long)t->offset, (unsigned long long)(t->offset + t->nbytes),
+                           (unsigned long long)f->data_size);
+    t->data = f->base + f->data_offset + t->offset;
+    return 0;
+}
+
+static int parse(struct sembed_file *f) {
+    const uint8_t *b = f->base;
+    if (f->size < 4 || memcmp(b, SEMB_MAGIC, 4) != 0) {
+        if (f->size < 4 && memcmp(b, SEMB_MAGIC, f->size) == 0)
+            return sembed_fail(SEMBED_ETRUNCATED, OPEN, "file is %llu bytes, shorter than the magic", (unsigned long long)f->size);
+        return sembed_fail(SEMBED_EMAGIC, OPEN, "bad magic: not a .semb file");
+    }
+    if (f->size < SEMB_FIXED_HEADER)
+        return sembed_fail(SEMBED_ETRUNCATED, OPEN, "file is %llu bytes, shorter than the %u-byte header",
+                           (unsigned long long)f->size, SEMB_FIXED_HEADER);
+    f->version = semb_rd32(b + 4);
+    if (f->version != SEMBED_FORMAT_VERSION)
+        return sembed_fail(SEMBED_EVERSION, OPEN, "format version %u (this reader supports %u)", f->version, SEMBED_FORMAT_VERSION);
+    uint32_t bom = semb_rd32(b + 8);
+    if (bom != SEMB_BYTE_ORDER_MARK) {
+        if (bom == 0x04030201u)
+            return sembed_fail(SEMBED_EBYTEORDER, OPEN, "file is big-endian; version 1 files are little-endian only");
+        return sembed_fail(SEMBED_EBYTEORDER, OPEN, "byte-order mark is 0x%08x (want 0x01020304)", bom);
+    }
+    uint32_t flags = semb_rd32(b + 12);
+    if (flags != 0) return sembed_fail(SEMBED_EUNSUPPORTED, OPEN, "unknown header flags 0x%08x", flags);
+    f->n_kv = semb_rd64(b + 16);
+    f->n_tensors = semb_rd64(b + 24);
+    f->dir_end = semb_rd64(b + 32);
+    f->data_offset = semb_rd64(b + 40);
+    f->data_size = semb_rd64(b + 48);
+    if (f->data_offset > UINT64_MAX - f->data_size)
+        return sembed_fail(SEMBED_ECORRUPT, OPEN, "data offset + size overflows");
+    uint64_t want = f->data_offset + f->data_size;
+    if (want > f->size)
+        return sembed_fail(SEMBED_ETRUNCATED, OPEN, "file is %llu bytes but its header describes %llu: truncated",
+                           (unsigned long long)f->size, (unsigned long long)want);
+    if (want < f->size)
+        return sembed_fail(SEMBED_ECORRUPT, OPEN, "file is %llu bytes but its header describes %llu: trailing bytes",
+                           (unsigned long long)f->size, (unsigned long long)want);
+    if (f->data_offset % SEMBED_ALIGNMENT)
+        return sembed_fail(SEMBED_EALIGN, OPEN, "data offset %llu is not a multiple of %u", (unsigned long long)f->data_offset, SEMBED_ALIGNMENT);
+    if (f->dir_end < SEMB_FIXED_HEADER || f->dir_end > f->data_offset || f->data_offset - f->dir_end < 8)
+        return sembed_fail(SEMBED_ECORRUPT, OPEN, "directory end %llu is inconsistent with data offset %llu",
+                           (unsigned long long)f->dir_end, (unsigned long long)f->data_offset);
+    uint64_t stored = semb_rd64(b + f->dir_end), actual = XXH3_64bits(b, (size_t)f->dir_end);
+    if (stored != actual)
+        return sembed_fail(SEMBED_ECHECKSUM, OPEN, "header checksum mismatch (stored %016llx, computed %016llx): header or directory is corrupt",
+                           (unsigned long long)stored, (unsigned long long)actual);
+    // Each kv needs >= 13 bytes and each tensor >= 42: bounds the counts before allocating.
+    uint64_t room = f->dir_end - SEMB_FIXED_HEADER;
+    if (f->n_kv > room / 13 || f->n_tensors > room / 42 || f->n_kv * 13 + f->n_tensors * 42 > room)
+        return sembed_fail(SEMBED_ECORRUPT, OPEN, "%llu metadata entries and %llu tensors cannot fit in a %llu-byte directory",
+                           (unsigned long long)f->n_kv, (unsigned long long)f->n_tensors, (unsigned long long)room);
+
+    f->kvs = calloc(f->n_kv ? f->n_kv : 1, sizeof *f->kvs);
+    f->kv_sorted = malloc((f->n_kv ? f->n_kv : 1) * sizeof *f->kv_sorted);
+    f->tensors = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *f->tensors);
+    f->t_sorted = malloc((f->n_tensors ? f->n_tensors : 1) * sizeof *f->t_sorted);
+    if (!f->kvs || !f->kv_sorted || !f->tensors || !f->t_sorted) return sembed_fail(SEMBED_ENOMEM, OPEN, "no memory for the directory");
+
+    struct cur c = {.base = b, .pos = SEMB_FIXED_HEADER, .end = f->dir_end, .err = 0, .what = ""};
+    uint64_t pool_used = 0, pool_cap = 0;
+    int rc;
+    for (uint64_t i = 0; i < f->n_kv; i++)
+        if ((rc = parse_kv(f, &c, &f->kvs[i], i, &f->str_pool, &pool_used, &pool_cap))) return rc;
+    for (uint64_t i = 0; i < f->n_kv; i++) // pool is final: turn indices into pointers
+        if (f->kvs[i].type == SEMBED_TYPE_ARRAY && f->kvs[i].elem == SEMBED_TYPE_STRING)
+            f->kvs[i].strs = f->str_pool + f->kvs[i].str_index;
+    for (uint64_t i = 0; i < f->n_tensors; i++)
+        if ((rc = parse_tensor(f, &c, &f->tensors[i], i))) return rc;
+    if (c.pos != f->dir_end)
+        return sembed_fail(SEMBED_ECORRUPT, OPEN, "directory ends at %llu but the header says %llu",
+                           (unsigned long long)c.pos, (unsigned long long)f->dir_end);
+
+    for (uint64_t i = 0; i < f->n_kv; i++) f->kv_sorted[i] = (int64_t)i;
+    qsort_r(f->kv_sorted, f->n_kv, sizeof(int64_t), cmp_kv, f);
+    for (uint64_t i = 1; i < f->n_kv; i++)
+        if (strcmp(f->kvs[f->kv_sorted[i]].key, f->kvs[f->kv_sorted[i - 1]].key) == 0)
+            return sembed_fail(SEMBED_EDUPLICATE, OPEN, "duplicate metadata key '%s'", f->kvs[f->kv_sorted[i]].key);
+    for (uint64_t i = 0; i < f->n_tensors; i++) f->t_sorted[i] = (int64_t)i;
+    qsort_r(f->t_sorted, f->n_tensors, sizeof(int64_t), cmp_tensor_name, f);
+    for (uint64_t i = 1; i < f->n_tensors; i++)
+        if (strcmp(f->tensors[f->t_sorted[i]].name, f->tensors[f->t_sorted[i - 1]].name) == 0)
+            return sembed_fail(SEMBED_EDUPLICATE, OPEN, "duplicate tensor name '%s'", f->tensors[f->t_sorted[i]].name);
+    // Overlap: sort a scratch copy by offset and compare neighbours.
+    if (f->n_tensors > 1) {
+        int64_t *by_off = malloc(f->n_tensors * sizeof *by_off);
+        if (!by_off) return sembed_fail(SEMBED_ENOMEM, OPEN, "no memory");
+        for (uint64_t i = 0; i < f->n_tensors; i++) by_off[i] = (int64_t)i;
+        qsort_r(by_off, f->n_tensors, sizeof(int64_t), cmp_tensor_off, f);
+        rc = 0;
+        for (uint64_t i = 1; i < f->n_tensors && !rc; i++) {
+            const struct sembed_tensor *p = &f->tensors[by_off[i - 1]], *q = &f->tensors[by_off[i]];
+            if (p->offset + p->nbytes > q->offset)
+                rc = sembed_fail(SEMBED_EOVERLAP, OPEN, "tensors '%s' [%llu, %llu) and '%s' [%llu, %llu) overlap", p->name,
+                                 (unsigned long long)p->offset, (unsigned long long)(p->offset + p->nbytes), q->name,
+                                 (unsigned long long)q->offset, (unsigned long long)(q->offset + q->nbytes));
+        }
+        free(by_off);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int open_common(struct sembed_file *f, struct sembed_file **out) {
+    int rc = parse(f);
+    if (rc) {
+        sembed_file_free(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+SEMBED_API int sembed_file_open_memory(const void *buf, size_t len, struct sembed_file **out) {
+    if (!out) return SEMBED_EINVAL;
+    *out = NULL;
+    if (!buf && len) return SEMBED_EINVAL;
+    struct sembed_file *f = calloc(1, sizeof *f);
+    if (!f) return SEMBED_ENOMEM;
+    static const uint8_t empty[1];
+    f->base = len ? buf : empty;
+    f->size = len;
+    return open_common(f, out);
+}
+
+SEMBED_API int sembed_file_open(const char *path, struct sembed_file **out) {
+    if (!out || !path) return SEMBED_EINVAL;
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return sembed_fail(errno == ENOENT ? SEMBED_ENOTFOUND : SEMBED_EIO, OPEN, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return sembed_fail(SEMBED_EIO, OPEN, "%s: not a regular file", path);
+    }
+    struct sembed_file *f = calloc(1, sizeof *f);
+    if (!f) { close(fd); return SEMBED_ENOMEM; }
+    f->size = (uint64_t)st.st_size;
+    if (f->size == 0) {
+        close(fd);
+        free(f);
+        return sembed_fail(SEMBED_ETRUNCATED, OPEN, "%s: file is empty", path);
+    }
+    void *m = mmap(NULL, (size_t)f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        free(f);
+        return sembed_fail(SEMBED_EIO, OPEN, "%s: mmap failed: %s", path, strerror(errno));
+    }
+    f->base = m;
+    f->mapped = 1;
+    return open_common(f, out);
+}
+
+SEMBED_API void sembed_file_free(struct sembed_file *f) {
+    if (!f) return;
+    if (f->mapped) munmap((void *)(uintptr_t)f->base, (size_t)f->size);
+    free(f->kvs);
+    free(f->kv_sorted);
+    free(f->tensors);
+    free(f->t_sorted);
+    free(f->str_pool);
+    free(f);
+}
+
+SEMBED_API uint32_t sembed_file_version(const struct sembed_file *f) { return f->version; }
+SEMBED_API uint64_t sembed_file_size(const struct sembed_file *f) { return f->size; }
+SEMBED_API uint64_t sembed_file_data_offset(const struct sembed_file *f) { return f->data_offset; }
+SEMBED_API int64_t sembed_file_n_kv(const struct sembed_file *f) { return (int64_t)f->n_kv; }
+SEMBED_API int64_t sembed_file_n_tensors(const struct sembed_file *f) { return (int64_t)f->n_tensors; }
+
+static const struct kv *kv_at(const struct sembed_file *f, int64_t i) {
+    return (i >= 0 && (uint64_t)i < f->n_kv) ? &f->kvs[i] : NULL;
+}
+
+SEMBED_API const char *sembed_file_kv_key(const struct sembed_file *f, int64_t i) {
+    const struct kv *kv = kv_at(f, i);
+    return kv ? kv->key : NULL;
+}
+
+SEMBED_API enum sembed_type sembed_file_kv_type(const struct sembed_file *f, int64_t i) {
+    const struct kv *kv = kv_at(f, i);
+    return kv ? (enum sembed_type)kv->type : SEMBED_TYPE_COUNT;
+}
+
+SEMBED_API const void *sembed_file_kv_data(const struct sembed_file *f, int64_t i) {
+    const struct kv *kv = kv_at(f, i);
+    return kv ? kv->value : NULL;
+}
+
+SEMBED_API int sembed_file_kv_array_info(const struct sembed_file *f, int64_t i, enum sembed_type *elem, uint64_t *count) {
+    const struct kv *kv = kv_at(f, i);
+    if (!kv) return SEMBED_ENOTFOUND;
+    if (kv->type != SEMBED_TYPE_ARRAY) return SEMBED_ETYPE;
+    if (elem) *elem = (enum sembed_type)kv->elem;
+    if (count) *count = kv->count;
+    return 0;
+}
+
+SEMBED_API int64_t sembed_file_find_kv(const struct sembed_file *f, const char *key) {
+    if (!f || !key) return -1;
+    uint64_t lo = 0, hi = f->n_kv;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(f->kvs[f->kv_sorted[mid]].key, key);
+        if (c == 0) return f->kv_sorted[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return -1;
+}
+
+static const struct kv *find(const struct sembed_file *f, const char *key) {
+    int64_t i = sembed_file_find_kv(f, key);
+    return i < 0 ? NULL : &f->kvs[i];
+}
+
+// Integer value of a scalar kv: *is_signed tells how to read *u / *s.
+static int kv_int(const struct kv *kv, uint64_t *u, int64_t *s, int *is_signed) {
+    const uint8_t *p = kv->value;
+    *is_signed = 0;
+    switch (kv->type) {
+    case SEMBED_TYPE_U8: *u = p[0]; return 0;
+    case SEMBED_TYPE_U16: *u = (uint64_t)p[0] | (uint64_t)p[1] << 8; return 0;
+    case SEMBED_TYPE_U32: *u = semb_rd32(p); return 0;
+    case SEMBED_TYPE_U64: *u = semb_rd64(p); return 0;
+    case SEMBED_TYPE_I8: *s = (int8_t)p[0]; break;
+    case SEMBED_TYPE_I16: *s = (int16_t)(uint16_t)((uint16_t)p[0] | (uint16_t)(p[1] << 8)); break;
+    case SEMBED_TYPE_I32: *s = (int32_t)semb_rd32(p); break;
+    case SEMBED_TYPE_I64: *s = (int64_t)semb_rd64(p); break;
+    default: return SEMBED_ETYPE;
+    }
+    *is_signed = 1;
+    return 0;
+}
+
+SEMBED_API int sembed_file_get_u64(const struct sembed_file *f, const char *key, uint64_t *out) {
+    const struct kv *kv = find(f, key);
+    if (!kv) return SEMBED_ENOTFOUND;
+    uint64_t u = 0; int64_t s = 0; int sg;
+    if (kv_int(kv, &u, &s, &sg)) return SEMBED_ETYPE;
+    if (sg) { if (s < 0) return SEMBED_ETYPE; u = (uint64_t)s; }
+    *out = u;
+    return 0;
+}
+
+SEMBED_API int sembed_file_get_u32(const struct sembed_file *f, const char *key, uint32_t *out) {
+    uint64_t v;
+    int rc = sembed_file_get_u64(f, key, &v);
+    if (rc) return rc;
+    if (v > UINT32_MAX) return SEMBED_ETYPE;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+SEMBED_API int sembed_file_get_i64(const struct sembed_file *f, const char *key, int64_t *out) {
+    const struct kv *kv = find(f, key);
+    if (!kv) return SEMBED_ENOTFOUND;
+    uint64_t u = 0; int64_t s = 0; int sg;
+    if (kv_int(kv, &u, &s, &sg)) return SEMBED_ETYPE;
+    if (!sg) { if (u > INT64_MAX) return SEMBED_ETYPE; s = (int64_t)u; }
+    *out = s;
+    return 0;
+}
+
+SEMBED_API int sembed_file_get_f64(const struct sembed_file *f, const char *key, double *out) {
+    const struct kv *kv = find(f, key);
+    if (!kv) return SEMBED_ENOTFOUND;
+    if (kv->type == SEMBED_TYPE_F32) { uint32_t b = semb_rd32(kv->value); float x; memcpy(&x, &b, 4); *out = x; return 0; }
+    if (kv->type == SEMBED_TYPE_F64) { uint64_t b = semb_rd64(kv->value); memcpy(out, &b, 8); return 0; }
+    return SEMBED_ETYPE;
+}
+
+SEMBED_API int sembed_file_get_f32(const struct sembed_file *f, const char *key, float *out) {
+    double d;
+    int rc = sembed_file_get_f64(f, key, &d);
+    if (rc == 0) *out = (float)d;
+    return rc;
+}
+
+SEMBED_API int sembed_file_get_bool(const struct sembed_file *f, const char *key, bool *out) {
+    const struct kv *kv = find(f, key);
+    if (!kv) return SEMBED_ENOTFOUND;
+    if (kv->type != SEMBED_TYPE_BOOL) return SEMBED_ETYPE;
+    *out = kv->value[0] != 0;
+    return 0;
+}
+
+SEMBED_API int sembed_file_get_str(const struct sembed_file *f, const char *key, const char **s, uint64_t *len) {
+    const struct kv *kv = find(f, key);
+    if (!kv) return SEMBED_ENOTFOUND;
+    if (kv->type != SEMBED_TYPE_STRING) return SEMBED_ETYPE;
+    *s = (const char *)kv->value;
+    if (len) *len = kv->count;
+    return 0;
+}
+
+SEMBED_API int sembed_file_get_arr(const struct sembed_file *f, const char *key, enum sembed_type *elem, uint64_t *count,
+                                   const void **data) {
+    const struct kv *kv = find(f, key);
+    if (!kv) return SEMBED_ENOTFOUND;
+    if (kv->type != SEMBED_TYPE_ARRAY) return SEMBED_ETYPE;
+    if (elem) *elem = (enum sembed_type)kv->elem;
+    if (count) *count = kv->count;
+    if (data) *data = kv->elem == SEMBED_TYPE_STRING ? NULL : kv->value;
+    return 0;
+}
+
+SEMBED_API int sembed_file_get_arr_str(const struct sembed_file *f, const char *key, uint64_t i, const char **s,
+                                       uint64_t *len) {
+    const struct kv *kv = find(f, key);
+    if (!kv) return SEMBED_ENOTFOUND;
+    if (kv->type != SEMBED_TYPE_ARRAY || kv->elem != SEMBED_TYPE_STRING) return SEMBED_ETYPE;
+    if (i >= kv->count) return SEMBED_EINVAL;
+    *s = kv->strs[i].s;
+    if (len) *len = kv->strs[i].len;
+    return 0;
+}
+
+SEMBED_API int sembed_file_tensor(const struct sembed_file *f, int64_t i, struct sembed_tensor *out) {
+    if (i < 0 || (uint64_t)i >= f->n_tensors) return SEMBED_ENOTFOUND;
+    *out = f->tensors[i];
+    return 0;
+}
+
+SEMBED_API int sembed_file_find_tensor(const struct sembed_file *f, const char *name, struct sembed_tensor *out) {
+    if (!f || !name) return SEMBED_EINVAL;
+    uint64_t lo = 0, hi = f->n_tensors;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(f->tensors[f->t_sorted[mid]].name, name);
+        if (c == 0) {
+            if (out) *out = f->tensors[f->t_sorted[mid]];
+            return 0;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return SEMBED_ENOTFOUND;
+}
+
+SEMBED_API int sembed_file_verify_tensor(const struct sembed_file *f, int64_t i) {
+    if (i < 0 || (uint64_t)i >= f->n_tensors) return SEMBED_ENOTFOUND;
+    const struct sembed_tensor *t = &f->tensors[i];
+    return XXH3_64bits(t->data, (size_t)t->nbytes) == t->checksum ? 0 : SEMBED_ECHECKSUM;
+}
+
+SEMBED_API int sembed_file_verify(const struct sembed_file *f, int64_t *first_bad) {
+    int64_t bad = -1;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        if (sembed_file_verify_tensor(f, (int64_t)i) != 0) {
+            const struct sembed_tensor *t = &f->tensors[i];
+            sembed_fail(SEMBED_ECHECKSUM, "sembed_file_verify", "tensor '%s': checksum mismatch (stored %016llx, computed %016llx)",
+                        t->name, (unsigned long long)t->checksum, (unsigned long long)XXH3_64bits(t->data, (size_t)t->nbytes));
+            if (bad < 0) bad = (int64_t)i;
+        }
+    }
+    if (first_bad) *first_bad = bad;
+    return bad < 0 ? 0 : SEMBED_ECHECKSUM;
+}
