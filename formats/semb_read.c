@@ -76,6 +76,24 @@ static uint64_t get64(struct cur *c) {
     return v;
 }
 
+// True if s[0..n) is NUL-free ASCII, checked 8 bytes at a time; avail (> n) bytes may be read,
+// so the tail is one (possibly over-reading, masked) load. False means "take the slow path".
+static inline int ascii_fast(const uint8_t *s, uint64_t n, uint64_t avail) {
+    const uint64_t hi = 0x8080808080808080ull, lo = 0x0101010101010101ull;
+    uint64_t i = 0, w;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        if ((w & hi) || ((w - lo) & ~w & hi)) return 0;
+    }
+    if (i == n) return 1;
+    uint64_t rem = n - i;
+    w = 0;
+    memcpy(&w, s + i, i + 8 <= avail ? 8 : (size_t)rem);
+    uint64_t mask = (1ull << (rem * 8)) - 1;
+    w = (w & mask) | (lo & ~mask); // bytes past the string count as 0x01: neither high nor zero
+    return !((w & hi) || ((w - lo) & ~w & hi));
+}
+
 // string = u64 n | n bytes UTF-8 without NUL | 0x00
 static const char *getstr(struct cur *c, uint64_t *len) {
     uint64_t n = get64(c);
@@ -92,7 +110,7 @@ static const char *getstr(struct cur *c, uint64_t *len) {
                              (unsigned long long)c->pos);
         return NULL;
     }
-    if (!semb_utf8_valid(s, n)) {
+    if (!ascii_fast(s, n, c->end - c->pos) && !semb_utf8_valid(s, n)) {
         c->err = sembed_fail(SEMBED_EUTF8, OPEN, "%s at offset %llu: string is not valid UTF-8 (or holds a NUL byte)",
                              c->what, (unsigned long long)c->pos);
         return NULL;
