@@ -1,0 +1,559 @@
+// BERT tokenizer: BertNormalizer + BertPreTokenizer + WordPiece, as HuggingFace tokenizers runs
+// them (tokenizers/src/normalizers/bert.rs, pre_tokenizers/bert.rs, models/wordpiece), plus the
+// [CLS] a [SEP] b [SEP] template and longest_first truncation (tokenizers/src/utils/truncation.rs).
+//
+// Text flows through one streaming pipeline, one code point at a time, with no allocation for
+// ordinary input: decode -> clean_text -> CJK spacing -> NFD + canonical reordering + drop Mn ->
+// lowercase -> split on whitespace / punctuation -> WordPiece per word. Only pre_lowercase (which
+// needs context for Final_Sigma) and unusually long words or runs of combining marks use the heap.
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "formats/log.h"
+#include "runtime/tokenizer/tokenizer_internal.h"
+#include "runtime/tokenizer/unicode.h"
+#include "sembed/tokenizer.h"
+
+// Open-addressing hash table from token bytes to id; slots hold id + 1 (0 = empty).
+struct tk_table {
+    uint32_t *slots;
+    size_t mask;
+    size_t max_key; // longest key in bytes: WordPiece never tries a longer substring
+};
+
+struct sembed_tokenizer {
+    struct sembed_tokenizer_params p; // strings point into `specials`
+    char *specials;
+    char *strings;                    // vocab tokens, each NUL-terminated
+    uint32_t *off;                    // token i starts at strings + off[i]
+    uint32_t *len;
+    size_t n;
+    struct tk_table all;              // every token
+    struct tk_table cont;             // tokens that start with the continuing prefix, prefix removed
+    size_t prefix_len;
+    int32_t cls, sep, pad, unk, mask;
+};
+
+static uint64_t hash_bytes(const char *s, size_t n) { return XXH3_64bits(s, n); }
+
+static int32_t table_find(const struct sembed_tokenizer *t, const struct tk_table *tb, const char *key,
+                          size_t n, size_t skip) {
+    if (!tb->slots) return -1;
+    size_t i = (size_t)hash_bytes(key, n) & tb->mask;
+    for (;;) {
+        uint32_t s = tb->slots[i];
+        if (!s) return -1;
+        uint32_t id = s - 1;
+        if (t->len[id] == n + skip && memcmp(t->strings + t->off[id] + skip, key, n) == 0) return (int32_t)id;
+        i = (i + 1) & tb->mask;
+    }
+}
+
+// Insert token id under the key token[skip..]; a later duplicate replaces an earlier one, as
+// HF's vocabulary map does.
+static void table_put(struct sembed_tokenizer *t, struct tk_table *tb, uint32_t id, size_t skip) {
+    const char *key = t->strings + t->off[id] + skip;
+    size_t n = t->len[id] - skip;
+    size_t i = (size_t)hash_bytes(key, n) & tb->mask;
+    for (;;) {
+        uint32_t s = tb->slots[i];
+        if (!s) break;
+        uint32_t o = s - 1;
+        if (t->len[o] - skip == n && memcmp(t->strings + t->off[o] + skip, key, n) == 0) break;
+        i = (i + 1) & tb->mask;
+    }
+    tb->slots[i] = id + 1;
+    if (n > tb->max_key) tb->max_key = n;
+}
+
+SEMBED_API struct sembed_tokenizer_params sembed_tokenizer_default_params(void) {
+    struct sembed_tokenizer_params p;
+    memset(&p, 0, sizeof p);
+    p.lowercase = true;
+    p.strip_accents = true;
+    p.handle_chinese_chars = true;
+    p.clean_text = true;
+    p.pre_lowercase = false;
+    p.unk_token = "[UNK]";
+    p.cls_token = "[CLS]";
+    p.sep_token = "[SEP]";
+    p.pad_token = "[PAD]";
+    p.mask_token = "[MASK]";
+    p.continuing_prefix = "##";
+    p.max_input_chars_per_word = 100;
+    p.model_max_length = 512;
+    return p;
+}
+
+static int special_id(struct sembed_tokenizer *t, const char *name, const char *tok, bool required, int32_t *out) {
+    *out = -1;
+    if (!tok) {
+        if (!required) return SEMBED_OK;
+        return sembed_fail(SEMBED_EINVAL, "sembed_tokenizer_create", "%s is NULL", name);
+    }
+    *out = sembed_tokenizer_id(t, tok);
+    if (*out < 0 && required)
+        return sembed_fail(SEMBED_EINVAL, "sembed_tokenizer_create", "%s '%s' is not in the vocabulary", name, tok);
+    return SEMBED_OK;
+}
+
+SEMBED_API int sembed_tokenizer_create(const char *const *vocab, size_t n_vocab,
+                                       const struct sembed_tokenizer_params *params,
+                                       struct sembed_tokenizer **out) {
+    static const char fn[] = "sembed_tokenizer_create";
+    if (!out) return sembed_fail(SEMBED_EINVAL, fn, "out is NULL");
+    *out = NULL;
+    if (!params || (!vocab && n_vocab)) return sembed_fail(SEMBED_EINVAL, fn, "params or vocab is NULL");
+    if (n_vocab == 0 || n_vocab > (size_t)INT32_MAX - 1)
+        return sembed_fail(SEMBED_EINVAL, fn, "vocabulary size %zu out of range 1..%d", n_vocab, INT32_MAX - 1);
+    if (!params->unk_token || !params->cls_token || !params->sep_token || !params->pad_token)
+        return sembed_fail(SEMBED_EINVAL, fn, "unk, cls, sep and pad tokens are required");
+    if (params->max_input_chars_per_word == 0)
+        return sembed_fail(SEMBED_EINVAL, fn, "max_input_chars_per_word is 0");
+
+    struct sembed_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return SEMBED_ENOMEM;
+    int rc = SEMBED_ENOMEM;
+    t->p = *params;
+    if (!t->p.continuing_prefix) t->p.continuing_prefix = "";
+
+    // Copy the special-token strings into one block.
+    const char *sp[6] = {t->p.unk_token, t->p.cls_token, t->p.sep_token, t->p.pad_token, t->p.mask_token,
+                         t->p.continuing_prefix};
+    size_t sp_bytes = 0;
+    for (int i = 0; i < 6; i++) if (sp[i]) sp_bytes += strlen(sp[i]) + 1;
+    t->specials = malloc(sp_bytes);
+    if (!t->specials) goto fail;
+    char *w = t->specials;
+    const char **dst[6] = {&t->p.unk_token, &t->p.cls_token, &t->p.sep_token, &t->p.pad_token, &t->p.mask_token,
+                           &t->p.continuing_prefix};
+    for (int i = 0; i < 6; i++) {
+        if (!sp[i]) continue;
+        size_t l = strlen(sp[i]) + 1;
+        memcpy(w, sp[i], l);
+        *dst[i] = w;
+        w += l;
+    }
+    t->prefix_len = strlen(t->p.continuing_prefix);
+
+    // Vocabulary strings.
+    size_t total = 0;
+    for (size_t i = 0; i < n_vocab; i++) {
+        if (!vocab[i]) { rc = sembed_fail(SEMBED_EINVAL, fn, "vocabulary entry %zu is NULL", i); goto fail; }
+        size_t l = strlen(vocab[i]);
+        if (l > UINT32_MAX - 1 || total > (size_t)UINT32_MAX - 1 - l) {
+            rc = sembed_fail(SEMBED_EINVAL, fn, "vocabulary strings exceed 4 GiB");
+            goto fail;
+        }
+        total += l + 1;
+    }
+    t->n = n_vocab;
+    t->strings = malloc(total ? total : 1);
+    t->off = malloc(n_vocab * sizeof *t->off);
+    t->len = malloc(n_vocab * sizeof *t->len);
+    if (!t->strings || !t->off || !t->len) goto fail;
+    size_t pos = 0;
+    size_t n_cont = 0;
+    for (size_t i = 0; i < n_vocab; i++) {
+        size_t l = strlen(vocab[i]);
+        memcpy(t->strings + pos, vocab[i], l + 1);
+        t->off[i] = (uint32_t)pos;
+        t->len[i] = (uint32_t)l;
+        pos += l + 1;
+        if (t->prefix_len && l >= t->prefix_len && memcmp(vocab[i], t->p.continuing_prefix, t->prefix_len) == 0)
+            n_cont++;
+    }
+
+    // Tables at most half full.
+    size_t cap = 16;
+    while (cap < 2 * n_vocab) cap *= 2;
+    t->all.slots = calloc(cap, sizeof *t->all.slots);
+    t->all.mask = cap - 1;
+    if (!t->all.slots) goto fail;
+    for (size_t i = 0; i < n_vocab; i++) table_put(t, &t->all, (uint32_t)i, 0);
+    if (n_cont) {
+        cap = 16;
+        while (cap < 2 * n_cont) cap *= 2;
+        t->cont.slots = calloc(cap, sizeof *t->cont.slots);
+        t->cont.mask = cap - 1;
+        if (!t->cont.slots) goto fail;
+        for (size_t i = 0; i < n_vocab; i++)
+            if (t->len[i] >= t->prefix_len && memcmp(t->strings + t->off[i], t->p.continuing_prefix, t->prefix_len) == 0)
+                table_put(t, &t->cont, (uint32_t)i, t->prefix_len);
+    }
+
+    if ((rc = special_id(t, "unk_token", t->p.unk_token, true, &t->unk)) ||
+        (rc = special_id(t, "cls_token", t->p.cls_token, true, &t->cls)) ||
+        (rc = special_id(t, "sep_token", t->p.sep_token, true, &t->sep)) ||
+        (rc = special_id(t, "pad_token", t->p.pad_token, true, &t->pad)) ||
+        (rc = special_id(t, "mask_token", t->p.mask_token, false, &t->mask)))
+        goto fail;
+    *out = t;
+    return SEMBED_OK;
+fail:
+    sembed_tokenizer_free(t);
+    return rc;
+}
+
+SEMBED_API void sembed_tokenizer_free(struct sembed_tokenizer *t) {
+    if (!t) return;
+    free(t->all.slots);
+    free(t->cont.slots);
+    free(t->strings);
+    free(t->off);
+    free(t->len);
+    free(t->specials);
+    free(t);
+}
+
+SEMBED_API size_t sembed_tokenizer_vocab_size(const struct sembed_tokenizer *t) { return t ? t->n : 0; }
+SEMBED_API const struct sembed_tokenizer_params *sembed_tokenizer_params(const struct sembed_tokenizer *t) {
+    return t ? &t->p : NULL;
+}
+SEMBED_API const char *sembed_tokenizer_token(const struct sembed_tokenizer *t, int32_t id) {
+    if (!t || id < 0 || (size_t)id >= t->n) return NULL;
+    return t->strings + t->off[id];
+}
+SEMBED_API int32_t sembed_tokenizer_id(const struct sembed_tokenizer *t, const char *token) {
+    if (!t || !token) return -1;
+    return table_find(t, &t->all, token, strlen(token), 0);
+}
+SEMBED_API int32_t sembed_tokenizer_cls_id(const struct sembed_tokenizer *t) { return t ? t->cls : -1; }
+SEMBED_API int32_t sembed_tokenizer_sep_id(const struct sembed_tokenizer *t) { return t ? t->sep : -1; }
+SEMBED_API int32_t sembed_tokenizer_pad_id(const struct sembed_tokenizer *t) { return t ? t->pad : -1; }
+SEMBED_API int32_t sembed_tokenizer_unk_id(const struct sembed_tokenizer *t) { return t ? t->unk : -1; }
+SEMBED_API int32_t sembed_tokenizer_mask_id(const struct sembed_tokenizer *t) { return t ? t->mask : -1; }
+
+/* ------------------------------------------------------------------ normalize + pre-tokenize */
+
+enum { WORD_LOCAL = 512, MARKS_LOCAL = 32 };
+
+struct run {
+    bool lower, strip, clean, chinese;
+    size_t max_chars;
+    tk_word_fn fn;
+    void *ud;
+    int rc;                 // != 0: stop (1 = early stop requested, < 0 = error)
+    char *word;             // current word, UTF-8
+    size_t wlen, wcap, wchars;
+    uint32_t *marks;        // pending combining marks (ccc > 0) awaiting canonical reordering
+    size_t nm, mcap;
+    char word_local[WORD_LOCAL];
+    uint32_t marks_local[MARKS_LOCAL];
+};
+
+static void end_word(struct run *r) {
+    if (r->wchars && r->rc == 0) r->rc = r->fn(r->ud, r->word, r->wlen, r->wchars);
+    r->wlen = 0;
+    r->wchars = 0;
+}
+
+static void append(struct run *r, uint32_t cp) {
+    r->wchars++;
+    if (r->wchars > r->max_chars) return; // the word is [UNK] now; its bytes no longer matter
+    if (r->wlen + 4 > r->wcap) {
+        size_t ncap = r->wcap * 2;
+        char *nw = r->word == r->word_local ? malloc(ncap) : realloc(r->word, ncap);
+        if (!nw) { if (r->rc == 0) r->rc = SEMBED_ENOMEM; return; }
+        if (r->word == r->word_local) memcpy(nw, r->word, r->wlen);
+        r->word = nw;
+        r->wcap = ncap;
+    }
+    r->wlen += tk_utf8_encode(cp, r->word + r->wlen);
+}
+
+// BertPreTokenizer: split on whitespace (removed) and punctuation (isolated).
+static void pretok(struct run *r, uint32_t cp) {
+    if (tk_is_whitespace(cp)) {
+        end_word(r);
+    } else if (tk_is_punct(cp)) {
+        end_word(r);
+        append(r, cp);
+        end_word(r);
+    } else {
+        append(r, cp);
+    }
+}
+
+static void lowercase(struct run *r, uint32_t cp) {
+    if (!r->lower) { pretok(r, cp); return; }
+    uint32_t lw[2];
+    size_t n = tk_lower_rust(cp, lw);
+    for (size_t i = 0; i < n; i++) pretok(r, lw[i]);
+}
+
+// Emit the pending marks in canonical order (stable by combining class), dropping Mn.
+static void flush_marks(struct run *r) {
+    size_t n = r->nm;
+    if (!n) return;
+    uint32_t *m = r->marks;
+    if (n > 1) {
+        // Insertion sort for the usual short runs; a stable counting sort keeps long hostile
+        // runs linear.
+        if (n <= 16) {
+            for (size_t i = 1; i < n; i++) {
+                uint32_t x = m[i];
+                int cx = tk_ccc(x);
+                size_t j = i;
+                while (j > 0 && tk_ccc(m[j - 1]) > cx) { m[j] = m[j - 1]; j--; }
+                m[j] = x;
+            }
+        } else {
+            size_t count[257] = {0};
+            uint32_t *tmp = malloc(n * sizeof *tmp);
+            if (!tmp) { if (r->rc == 0) r->rc = SEMBED_ENOMEM; r->nm = 0; return; }
+            for (size_t i = 0; i < n; i++) count[tk_ccc(m[i]) + 1]++;
+            for (int c = 1; c < 257; c++) count[c] += count[c - 1];
+            for (size_t i = 0; i < n; i++) tmp[count[tk_ccc(m[i])]++] = m[i];
+            memcpy(m, tmp, n * sizeof *tmp);
+            free(tmp);
+        }
+    }
+    r->nm = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!tk_is_mn(m[i])) lowercase(r, m[i]);
+}
+
+static void push_mark(struct run *r, uint32_t cp) {
+    if (r->nm == r->mcap) {
+        size_t ncap = r->mcap * 2;
+        uint32_t *nm = r->marks == r->marks_local ? malloc(ncap * sizeof *nm) : realloc(r->marks, ncap * sizeof *nm);
+        if (!nm) { if (r->rc == 0) r->rc = SEMBED_ENOMEM; return; }
+        if (r->marks == r->marks_local) memcpy(nm, r->marks, r->nm * sizeof *nm);
+        r->marks = nm;
+        r->mcap = ncap;
+    }
+    r->marks[r->nm++] = cp;
+}
+
+// strip_accents: NFD, canonical reordering, drop Mn.
+static void strip(struct run *r, uint32_t cp) {
+    if (cp < 0x80 && r->nm == 0) { lowercase(r, cp); return; }
+    uint32_t d[16];
+    size_t n = tk_nfd(cp, d, 16);
+    for (size_t i = 0; i < n; i++) {
+        if (tk_ccc(d[i]) == 0) {
+            flush_marks(r);
+            if (!tk_is_mn(d[i])) lowercase(r, d[i]);
+        } else {
+            push_mark(r, d[i]);
+        }
+    }
+}
+
+static void after_clean(struct run *r, uint32_t cp) {
+    if (r->strip) strip(r, cp);
+    else lowercase(r, cp);
+}
+
+static void input(struct run *r, uint32_t cp) {
+    if (r->clean) {
+        if (cp == 0 || cp == 0xFFFD || tk_is_control(cp)) return;
+        if (tk_is_whitespace(cp)) cp = ' ';
+    }
+    if (r->chinese && cp >= 0x3400 && tk_is_chinese(cp)) {
+        after_clean(r, ' ');
+        after_clean(r, cp);
+        after_clean(r, ' ');
+    } else {
+        after_clean(r, cp);
+    }
+}
+
+int tk_pretokenize(const struct sembed_tokenizer *t, const char *text, size_t len, tk_word_fn fn, void *ud) {
+    struct run r;
+    r.lower = t->p.lowercase;
+    r.strip = t->p.strip_accents;
+    r.clean = t->p.clean_text;
+    r.chinese = t->p.handle_chinese_chars;
+    r.max_chars = t->p.max_input_chars_per_word;
+    r.fn = fn;
+    r.ud = ud;
+    r.rc = 0;
+    r.word = r.word_local;
+    r.wlen = r.wchars = 0;
+    r.wcap = WORD_LOCAL;
+    r.marks = r.marks_local;
+    r.nm = 0;
+    r.mcap = MARKS_LOCAL;
+
+    const uint8_t *s = (const uint8_t *)text;
+    if (!t->p.pre_lowercase) {
+        size_t i = 0;
+        while (i < len && r.rc == 0) {
+            uint32_t cp;
+            if (s[i] < 0x80) { cp = s[i]; i++; }
+            else i += tk_utf8_decode(s + i, len - i, &cp);
+            input(&r, cp);
+        }
+    } else {
+        // sentence-transformers' do_lower_case runs Python's str.lower on the whole text first.
+        if (len > SIZE_MAX / (3 * sizeof(uint32_t))) return SEMBED_ENOMEM;
+        uint32_t *cps = len ? malloc(len * 3 * sizeof *cps) : NULL;
+        if (len && !cps) return SEMBED_ENOMEM;
+        size_t n = 0, i = 0;
+        while (i < len) i += tk_utf8_decode(s + i, len - i, &cps[n++]);
+        uint32_t *low = cps + n; // 2n slots left
+        size_t m = tk_lower_python(cps, n, low);
+        for (size_t k = 0; k < m && r.rc == 0; k++) input(&r, low[k]);
+        free(cps);
+    }
+    if (r.rc == 0) flush_marks(&r);
+    end_word(&r);
+    if (r.word != r.word_local) free(r.word);
+    if (r.marks != r.marks_local) free(r.marks);
+    return r.rc < 0 ? r.rc : SEMBED_OK;
+}
+
+/* ------------------------------------------------------------------ WordPiece */
+
+struct enc {
+    const struct sembed_tokenizer *t;
+    int32_t *ids;
+    size_t cap;
+    size_t n;       // ids produced so far (stored or not)
+    size_t stop_at; // stop once n reaches this (SIZE_MAX: never)
+};
+
+static void put(struct enc *e, int32_t id) {
+    if (e->n < e->cap) e->ids[e->n] = id;
+    e->n++;
+}
+
+// Greedy longest match first (HF WordPiece::tokenize); a word with an unmatchable rest is one [UNK].
+static int wordpiece(void *ud, const char *w, size_t nb, size_t nchars) {
+    struct enc *e = ud;
+    const struct sembed_tokenizer *t = e->t;
+    size_t first = e->n;
+    if (nchars > t->p.max_input_chars_per_word) {
+        put(e, t->unk);
+    } else {
+        size_t start = 0;
+        while (start < nb) {
+            const struct tk_table *tb = start == 0 || t->prefix_len == 0 ? &t->all : &t->cont;
+            size_t end = nb;
+            if (end - start > tb->max_key) {
+                end = start + tb->max_key;
+                while (end > start && ((uint8_t)w[end] & 0xC0) == 0x80) end--;
+            }
+            int32_t id = -1;
+            while (end > start) {
+                id = table_find(t, tb, w + start, end - start, tb == &t->cont ? t->prefix_len : 0);
+                if (id >= 0) break;
+                end--;
+                while (end > start && ((uint8_t)w[end] & 0xC0) == 0x80) end--;
+            }
+            if (id < 0) {
+                e->n = first;
+                put(e, t->unk);
+                break;
+            }
+            put(e, id);
+            start = end;
+        }
+    }
+    return e->n >= e->stop_at ? 1 : 0;
+}
+
+static int encode(const struct sembed_tokenizer *t, const char *text, size_t len, int32_t *ids, size_t cap,
+                  size_t stop_at, size_t *n_out) {
+    struct enc e = {t, ids, cap, 0, stop_at};
+    int rc = tk_pretokenize(t, text, len, wordpiece, &e);
+    *n_out = e.n;
+    return rc;
+}
+
+SEMBED_API int sembed_tokenizer_encode(const struct sembed_tokenizer *t, const char *text, size_t len,
+                                       int32_t *ids, size_t cap, size_t *n_out) {
+    static const char fn[] = "sembed_tokenizer_encode";
+    if (n_out) *n_out = 0;
+    if (!t || !n_out || (!text && len) || (!ids && cap)) return sembed_fail(SEMBED_EINVAL, fn, "NULL argument");
+    if (!text) text = "";
+    if (len == SIZE_MAX) len = strlen(text);
+    return encode(t, text, len, ids, cap, SIZE_MAX, n_out);
+}
+
+SEMBED_API int sembed_tokenizer_encode_input(const struct sembed_tokenizer *t, const char *a, size_t a_len,
+                                             const char *b, size_t b_len, uint32_t max_len,
+                                             enum sembed_truncate mode, int32_t *ids, int32_t *type_ids,
+                                             uint32_t *n_out, bool *truncated) {
+    static const char fn[] = "sembed_tokenizer_encode_input";
+    if (n_out) *n_out = 0;
+    if (truncated) *truncated = false;
+    if (!t || !ids || !n_out || (!a && a_len && a_len != SIZE_MAX)) return sembed_fail(SEMBED_EINVAL, fn, "NULL argument");
+    if (mode != SEMBED_TRUNCATE_LONGEST_FIRST && mode != SEMBED_TRUNCATE_ERROR)
+        return sembed_fail(SEMBED_EINVAL, fn, "unknown truncation mode %d", (int)mode);
+    if (!a) { a = ""; a_len = 0; }
+    if (a_len == SIZE_MAX) a_len = strlen(a);
+    if (b && b_len == SIZE_MAX) b_len = strlen(b);
+    if (max_len == 0) max_len = t->p.model_max_length;
+    size_t specials = b ? 3 : 2;
+    if (max_len < specials)
+        return sembed_fail(SEMBED_EINVAL, fn, "max_len %u leaves no room for the %zu special tokens", max_len, specials);
+    size_t room = max_len - specials; // content tokens that fit
+    int rc;
+
+    if (!b) {
+        size_t na;
+        // Stop tokenizing once the input is known not to fit.
+        rc = encode(t, a, a_len, ids + 1, room, room + 1, &na);
+        if (rc) return rc;
+        bool cut = na > room;
+        if (cut && mode == SEMBED_TRUNCATE_ERROR)
+            return sembed_fail(SEMBED_ETOOLONG, fn, "input needs more than %u tokens", max_len);
+        size_t la = cut ? room : na;
+        ids[0] = t->cls;
+        ids[la + 1] = t->sep;
+        uint32_t n = (uint32_t)(la + 2);
+        if (type_ids) memset(type_ids, 0, n * sizeof *type_ids);
+        *n_out = n;
+        if (truncated) *truncated = cut;
+        return SEMBED_OK;
+    }
+
+    int32_t local[512];
+    int32_t *bb = room <= 512 ? local : malloc(room * sizeof *bb);
+    if (!bb) return SEMBED_ENOMEM;
+    size_t na, nb;
+    rc = encode(t, a, a_len, ids + 1, room, SIZE_MAX, &na);
+    if (!rc) rc = encode(t, b, b_len, bb, room, SIZE_MAX, &nb);
+    if (rc) goto done;
+    size_t la = na, lb = nb;
+    bool cut = na + nb > room;
+    if (cut && mode == SEMBED_TRUNCATE_ERROR) {
+        rc = sembed_fail(SEMBED_ETOOLONG, fn, "pair needs %zu tokens, max_len is %u", na + nb + 3, max_len);
+        goto done;
+    }
+    if (cut) {
+        // HF truncate_encodings, LongestFirst with a pair: keep the shorter side whole if the
+        // longer one can absorb the cut, else split the room evenly, the longer side getting the
+        // odd token; equal lengths give the extra token to the second sequence.
+        size_t n1 = na, n2 = nb;
+        bool swap = n1 > n2;
+        if (swap) { size_t x = n1; n1 = n2; n2 = x; }
+        if (n1 > room) n2 = n1;
+        else n2 = n1 > room - n1 ? n1 : room - n1;
+        if (n1 + n2 > room) {
+            n1 = room / 2;
+            n2 = n1 + room % 2;
+        }
+        if (swap) { size_t x = n1; n1 = n2; n2 = x; }
+        la = n1 < na ? n1 : na;
+        lb = n2 < nb ? n2 : nb;
+    }
+    ids[0] = t->cls;
+    ids[la + 1] = t->sep;
+    memcpy(ids + la + 2, bb, lb * sizeof *ids);
+    ids[la + lb + 2] = t->sep;
+    uint32_t n = (uint32_t)(la + lb + 3);
+    if (type_ids) {
+        for (size_t i = 0; i < la + 2; i++) type_ids[i] = 0;
+        for (size_t i = la + 2; i < n; i++) type_ids[i] = 1;
+    }
+    *n_out = n;
+    if (truncated) *truncated = cut;
+done:
+    if (bb != local) free(bb);
+    return rc;
+}

@@ -1,0 +1,21 @@
+// runtime/tokenizer/tokenizer_internal.h: the normalize + pre-tokenize stage on its own, for tests
+// and for tools that want words rather than ids. Internal (prefix tk_).
+#ifndef SEMBED_TK_INTERNAL_H
+#define SEMBED_TK_INTERNAL_H
+
+#include <stddef.h>
+
+#include "sembed/tokenizer.h"
+
+// Called once per pre-tokenized word (normalized UTF-8, nbytes > 0; nchars code points). When
+// nchars exceeds the tokenizer's max_input_chars_per_word only the first bytes are kept (the word
+// becomes [UNK] anyway) and nbytes is what was kept. Return 0 to go on, 1 to stop early (not an
+// error), or a negative SEMBED_E* status to abort.
+typedef int (*tk_word_fn)(void *ud, const char *word, size_t nbytes, size_t nchars);
+
+// Run BertNormalizer + BertPreTokenizer over text (len bytes, any bytes: invalid UTF-8 is
+// replaced, see tokenizer.h) with t's flags. Returns 0 or the callback's negative status
+// (or SEMBED_ENOMEM).
+int tk_pretokenize(const struct sembed_tokenizer *t, const char *text, size_t len, tk_word_fn fn, void *ud);
+
+#endif
