@@ -1,9 +1,15 @@
-// Kernel dispatch and the Linear-layer object. Compiled with no ISA flags.
-// (Placeholder dispatch: reference kernels only; the ISA files fill the table.)
+// Kernel front end: the Linear-layer object (weights packed once at create), the threading of
+// GEMMs over output columns, and the row ops, all through the table cpu.c fills. Compiled with
+// no ISA flags.
 #include "runtime/kernels/kernels.h"
 
+#include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "formats/log.h"
+#include "runtime/kernels/kernels_impl.h"
 
 static const char *const isa_names[SK_ISA_COUNT] = {"ref", "avx2", "avx512", "avxvnni", "avx512vnni", "amx"};
 
@@ -15,84 +21,350 @@ int sk_isa_from_name(const char *name) {
     return -1;
 }
 
-const struct sk_cpu *sk_cpu(void) {
-    static const struct sk_cpu none;
-    return &none;
-}
+static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
-enum sk_isa sk_isa_best(void) { return SK_ISA_REF; }
-enum sk_isa sk_isa_active(void) { return SK_ISA_REF; }
+static void *alloc64(size_t bytes) { return aligned_alloc(64, round_up(bytes ? bytes : 1, 64)); }
 
 struct sk_linear {
     int n_out, n_in;
-    float *w;    // [n_out, n_in]
-    float *bias; // [n_out] or NULL
+    enum sk_mode mode;
+    int kpad;           // int8: n_in rounded up to 64; f32: n_in
+    float *wp;          // f32: packed panels [ceil(n_out/16)][n_in][16]
+    int8_t *wq;         // int8: packed panels [ceil(n_out/16)][kpad/4][16][4]
+    float *wscale;      // int8: [n_out]
+    int32_t *wcomp;     // int8: [n_out] = 128 * sum_p W[j, p]
+    float *bias;        // [n_out] or NULL
 };
+
+// Row r of a weight tensor as float.
+static void load_row(enum sembed_dtype dtype, const void *w, size_t n_out, int r, int n_in, float *dst) {
+    const char *base = w;
+    size_t off = (size_t)r * (size_t)n_in;
+    switch (dtype) {
+    case SEMBED_DTYPE_F32: memcpy(dst, base + 4 * off, (size_t)n_in * 4); break;
+    case SEMBED_DTYPE_F16:
+    case SEMBED_DTYPE_BF16:
+        for (int c = 0; c < n_in; c++) {
+            uint16_t h;
+            memcpy(&h, base + 2 * (off + (size_t)c), 2);
+            dst[c] = dtype == SEMBED_DTYPE_F16 ? sk_f16_to_f32(h) : sk_bf16_to_f32(h);
+        }
+        break;
+    case SEMBED_DTYPE_Q8_ROW: {
+        const int8_t *q = w;
+        float s;
+        memcpy(&s, base + round_up(n_out * (size_t)n_in, SEMBED_ALIGNMENT) + 4 * (size_t)r, 4);
+        for (int c = 0; c < n_in; c++) dst[c] = (float)q[off + (size_t)c] * s;
+        break;
+    }
+    default: break;
+    }
+}
+
+// Weight quantization at create: per row, scale = max|w| / 127, q = clamp(rne(w * 127 / max|w|)).
+static void quantize_weight_row(const float *row, int n, int8_t *q, float *scale) {
+    const struct sk_kernels *K = sk_kernels_for(SK_ISA_REF);
+    float amax = K->absmax(row, n);
+    K->quantize(row, n, sk_q8_inv(amax), (uint8_t *)q, false);
+    *scale = sk_q8_scale(amax);
+}
+
+static void pack_q8_row(struct sk_linear *L, int r, const int8_t *q) {
+    int8_t *panel = L->wq + (size_t)(r / SK_PANEL) * (size_t)L->kpad * SK_PANEL;
+    int32_t sum = 0;
+    for (int c = 0; c < L->n_in; c++) {
+        panel[(size_t)(c / 4) * 64 + (size_t)(4 * (r % SK_PANEL) + c % 4)] = q[c];
+        sum += q[c];
+    }
+    L->wcomp[r] = 128 * sum;
+}
 
 int sk_linear_create(struct sk_linear **out, enum sembed_dtype dtype, const void *w, const float *bias,
                      int n_out, int n_in, enum sk_mode mode) {
-    (void)mode;
     *out = NULL;
-    if (n_out <= 0 || n_in <= 0) return SEMBED_EINVAL;
-    struct sk_linear *L = calloc(1, sizeof *L);
-    if (!L) return SEMBED_ENOMEM;
-    size_t n = (size_t)n_out * (size_t)n_in;
-    L->n_out = n_out; L->n_in = n_in;
-    L->w = malloc(n * sizeof(float));
-    if (!L->w) goto fail;
-    switch (dtype) {
-    case SEMBED_DTYPE_F32: memcpy(L->w, w, n * sizeof(float)); break;
-    case SEMBED_DTYPE_F16: for (size_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, (const char *)w + 2 * i, 2); L->w[i] = sk_f16_to_f32(h); } break;
-    case SEMBED_DTYPE_BF16: for (size_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, (const char *)w + 2 * i, 2); L->w[i] = sk_bf16_to_f32(h); } break;
-    case SEMBED_DTYPE_Q8_ROW: {
-        const int8_t *q = w;
-        size_t pad = (n + SEMBED_ALIGNMENT - 1) / SEMBED_ALIGNMENT * SEMBED_ALIGNMENT;
-        const char *scales = (const char *)w + pad;
-        for (int r = 0; r < n_out; r++) {
-            float s; memcpy(&s, scales + 4 * (size_t)r, 4);
-            for (int c = 0; c < n_in; c++) L->w[(size_t)r * n_in + c] = (float)q[(size_t)r * n_in + c] * s;
-        }
-        break;
+    if (n_out <= 0 || n_in <= 0 || !w || (mode != SK_MODE_F32 && mode != SK_MODE_INT8)) {
+        SEMBED_LOG_ERR("bad arguments: n_out %d, n_in %d, mode %d", n_out, n_in, (int)mode);
+        return SEMBED_EINVAL;
     }
-    default: goto fail;
+    if (dtype != SEMBED_DTYPE_F32 && dtype != SEMBED_DTYPE_F16 && dtype != SEMBED_DTYPE_BF16 &&
+        dtype != SEMBED_DTYPE_Q8_ROW) {
+        SEMBED_LOG_ERR("weight dtype id %d cannot feed a Linear layer (want f32, f16, bf16 or q8_row)", (int)dtype);
+        return SEMBED_EDTYPE;
+    }
+    if ((size_t)n_out * (size_t)n_in > SIZE_MAX / 64) return SEMBED_EINVAL;
+    struct sk_linear *L = calloc(1, sizeof *L);
+    float *row = malloc((size_t)n_in * sizeof(float));
+    int8_t *qrow = malloc((size_t)n_in);
+    if (!L || !row || !qrow) goto fail_nomem;
+    L->n_out = n_out;
+    L->n_in = n_in;
+    L->mode = mode;
+    size_t panels = ((size_t)n_out + SK_PANEL - 1) / SK_PANEL;
+    if (mode == SK_MODE_F32) {
+        L->kpad = n_in;
+        L->wp = alloc64(panels * (size_t)n_in * SK_PANEL * sizeof(float));
+        if (!L->wp) goto fail_nomem;
+        memset(L->wp, 0, panels * (size_t)n_in * SK_PANEL * sizeof(float));
+        for (int r = 0; r < n_out; r++) {
+            load_row(dtype, w, (size_t)n_out, r, n_in, row);
+            float *panel = L->wp + (size_t)(r / SK_PANEL) * (size_t)n_in * SK_PANEL + r % SK_PANEL;
+            for (int c = 0; c < n_in; c++) panel[(size_t)c * SK_PANEL] = row[c];
+        }
+    } else {
+        L->kpad = (int)round_up((size_t)n_in, SK_Q8_KALIGN);
+        size_t bytes = panels * (size_t)L->kpad * SK_PANEL;
+        L->wq = alloc64(bytes);
+        L->wscale = calloc((size_t)n_out, sizeof(float));
+        L->wcomp = calloc(panels * SK_PANEL, sizeof(int32_t)); // padded: kernels read whole panels
+        if (!L->wq || !L->wscale || !L->wcomp) goto fail_nomem;
+        memset(L->wq, 0, bytes);
+        const char *scales = (const char *)w + round_up((size_t)n_out * (size_t)n_in, SEMBED_ALIGNMENT);
+        for (int r = 0; r < n_out; r++) {
+            if (dtype == SEMBED_DTYPE_Q8_ROW) {
+                memcpy(qrow, (const int8_t *)w + (size_t)r * (size_t)n_in, (size_t)n_in);
+                memcpy(&L->wscale[r], scales + 4 * (size_t)r, 4);
+            } else {
+                load_row(dtype, w, (size_t)n_out, r, n_in, row);
+                quantize_weight_row(row, n_in, qrow, &L->wscale[r]);
+            }
+            pack_q8_row(L, r, qrow);
+        }
     }
     if (bias) {
         L->bias = malloc((size_t)n_out * sizeof(float));
-        if (!L->bias) goto fail;
+        if (!L->bias) goto fail_nomem;
         memcpy(L->bias, bias, (size_t)n_out * sizeof(float));
     }
+    free(row);
+    free(qrow);
     *out = L;
     return SEMBED_OK;
-fail:
+fail_nomem:
+    SEMBED_LOG_ERR("out of memory packing a %d x %d Linear layer", n_out, n_in);
+    free(row);
+    free(qrow);
     sk_linear_free(L);
     return SEMBED_ENOMEM;
 }
 
 void sk_linear_free(struct sk_linear *L) {
     if (!L) return;
-    free(L->w); free(L->bias); free(L);
+    free(L->wp);
+    free(L->wq);
+    free(L->wscale);
+    free(L->wcomp);
+    free(L->bias);
+    free(L);
 }
 
 int sk_linear_n_out(const struct sk_linear *L) { return L->n_out; }
 int sk_linear_n_in(const struct sk_linear *L) { return L->n_in; }
-size_t sk_linear_scratch_size(const struct sk_linear *L, int m) { (void)L; (void)m; return 0; }
+enum sk_mode sk_linear_mode(const struct sk_linear *L) { return L->mode; }
+
+// int8 scratch: activation rows (padded to 32 rows for tile kernels, kpad bytes each) + scales.
+static size_t q8_rows(int m) { return round_up((size_t)m, 32); }
+
+size_t sk_linear_scratch_size(const struct sk_linear *L, int m) {
+    if (L->mode != SK_MODE_INT8 || m <= 0) return 0;
+    return q8_rows(m) * (size_t)L->kpad + round_up(q8_rows(m) * sizeof(float), 64) + 64;
+}
+
+// ---- Threading. Work is split over 16-column panels (or, when there are too few panels for
+// the threads, over rows); neither split touches a reduction, so results never depend on it.
+
+struct gemm_job {
+    const struct sk_kernels *K;
+    int m, n, k;
+    // f32
+    const float *a; size_t rsa, csa;
+    const float *b; size_t bvs, bks;
+    // int8
+    const uint8_t *aq; size_t lda; const int8_t *wq; const int32_t *wcomp;
+    float *c; size_t ldc;
+    struct sk_epi epi;
+};
+
+static void job_run(const struct gemm_job *jb, int r0, int r1, int j0, int j1) {
+    if (r1 <= r0 || j1 <= j0) return;
+    struct sk_epi e = jb->epi;
+    if (e.res) e.res += (size_t)r0 * e.ldr;
+    if (e.ascale) e.ascale += r0;
+    if (e.out_s32) e.out_s32 += (size_t)r0 * jb->ldc;
+    if (jb->wq)
+        jb->K->q8_panels(r1 - r0, jb->k, j0, j1, jb->n, jb->aq + (size_t)r0 * jb->lda, jb->lda, jb->wq, jb->wcomp,
+                         jb->c + (size_t)r0 * jb->ldc, jb->ldc, &e);
+    else
+        jb->K->f32_panels(r1 - r0, jb->k, j0, j1, jb->n, jb->a + (size_t)r0 * jb->rsa, jb->rsa, jb->csa, jb->b,
+                          jb->bvs, jb->bks, jb->c + (size_t)r0 * jb->ldc, jb->ldc, &e);
+}
+
+// Part t of T: by panels when there are enough, else by row blocks of `rgran` rows.
+static void job_part(const struct gemm_job *jb, int t, int T, int rgran) {
+    int panels = (jb->n + SK_PANEL - 1) / SK_PANEL;
+    if (panels >= 2 * T || jb->m < 2 * rgran) {
+        int p0 = (int)((long long)panels * t / T), p1 = (int)((long long)panels * (t + 1) / T);
+        int j1 = p1 * SK_PANEL < jb->n ? p1 * SK_PANEL : jb->n;
+        job_run(jb, 0, jb->m, p0 * SK_PANEL, j1);
+    } else {
+        int blocks = (jb->m + rgran - 1) / rgran;
+        int b0 = (int)((long long)blocks * t / T), b1 = (int)((long long)blocks * (t + 1) / T);
+        int r1 = b1 * rgran < jb->m ? b1 * rgran : jb->m;
+        job_run(jb, b0 * rgran, r1, 0, jb->n);
+    }
+}
+
+static int clamp_threads(int n_threads, const struct gemm_job *jb) {
+    double flops = 2.0 * jb->m * (double)jb->n * jb->k;
+    int t = n_threads < 1 ? 1 : n_threads;
+    if (flops < 2e5) t = 1; // not worth waking a thread
+    return t;
+}
+
+static void job_exec(const struct gemm_job *jb, int n_threads, int rgran) {
+    int T = clamp_threads(n_threads, jb);
+    if (T <= 1) { job_part(jb, 0, 1, rgran); return; }
+#pragma omp parallel num_threads(T)
+    job_part(jb, omp_get_thread_num(), omp_get_num_threads(), rgran);
+}
+
+// Quantize rows [r0, r1) of x into aq (stride lda) and ascale.
+static void q8_quantize_rows(const struct sk_kernels *K, const float *x, int ldx, int r0, int r1, int k, int kpad,
+                             uint8_t *aq, size_t lda, float *ascale) {
+    for (int i = r0; i < r1; i++) {
+        const float *xr = x + (size_t)i * (size_t)ldx;
+        float amax = K->absmax(xr, k);
+        ascale[i] = sk_q8_scale(amax);
+        K->quantize(xr, k, sk_q8_inv(amax), aq + (size_t)i * lda, K->q8_u8);
+        memset(aq + (size_t)i * lda + k, 0, (size_t)(kpad - k));
+    }
+}
 
 void sk_linear_forward(const struct sk_linear *L, int m, const float *x, int ldx, float *y, int ldy,
                        enum sk_act act, const float *residual, int ldr, void *scratch, int n_threads) {
-    (void)scratch; (void)n_threads;
-    sk_linear_ref(m, L->n_out, L->n_in, x, ldx, L->w, L->bias, y, ldy, act, residual, ldr);
+    if (m <= 0) return;
+    const struct sk_kernels *K = sk_kernels_get();
+    struct gemm_job jb = {.K = K, .m = m, .n = L->n_out, .c = y, .ldc = (size_t)ldy};
+    jb.epi = (struct sk_epi){.bias = L->bias, .res = residual, .ldr = (size_t)ldr, .act = act, .alpha = 1.0f};
+    if (L->mode == SK_MODE_F32) {
+        jb.k = L->n_in;
+        jb.a = x; jb.rsa = (size_t)ldx; jb.csa = 1;
+        jb.b = L->wp; jb.bvs = (size_t)L->n_in * SK_PANEL; jb.bks = SK_PANEL;
+        job_exec(&jb, n_threads, 6);
+        return;
+    }
+    void *own = NULL;
+    if (!scratch) {
+        scratch = own = alloc64(sk_linear_scratch_size(L, m));
+        if (!own) {
+            SEMBED_LOG_ERR("out of memory for %zu bytes of int8 scratch (pass scratch to avoid this)",
+                           sk_linear_scratch_size(L, m));
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < L->n_out; j++) y[(size_t)i * ldy + j] = NAN;
+            return;
+        }
+    }
+    size_t mp = round_up((size_t)m, (size_t)K->q8_mpad);
+    uint8_t *aq = (uint8_t *)round_up((uintptr_t)scratch, 64);
+    float *ascale = (float *)(void *)(aq + q8_rows(m) * (size_t)L->kpad);
+    jb.k = L->kpad;
+    jb.aq = aq; jb.lda = (size_t)L->kpad; jb.wq = L->wq; jb.wcomp = L->wcomp;
+    jb.epi.ascale = ascale; jb.epi.wscale = L->wscale;
+    memset(aq + (size_t)m * L->kpad, 0, (mp - (size_t)m) * (size_t)L->kpad); // whole zero tiles
+    int T = clamp_threads(n_threads, &jb);
+    if (T <= 1) {
+        q8_quantize_rows(K, x, ldx, 0, m, L->n_in, L->kpad, aq, jb.lda, ascale);
+        job_part(&jb, 0, 1, 16);
+    } else {
+#pragma omp parallel num_threads(T)
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            q8_quantize_rows(K, x, ldx, (int)((long long)m * t / nt), (int)((long long)m * (t + 1) / nt), L->n_in,
+                             L->kpad, aq, jb.lda, ascale);
+#pragma omp barrier
+            job_part(&jb, t, nt, 16);
+        }
+    }
+    free(own);
 }
 
 void sk_gemm_f32(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc, int n_threads) {
-    (void)n_threads;
-    sk_gemm_f32_ref(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (m <= 0 || n <= 0) return;
+    const struct sk_kernels *K = sk_kernels_get();
+    struct gemm_job jb = {.K = K, .m = m, .n = n, .k = k < 0 ? 0 : k, .c = C, .ldc = (size_t)ldc};
+    jb.epi = (struct sk_epi){.gemm = true, .alpha = alpha, .beta = beta};
+    jb.a = A;
+    jb.rsa = trans_a ? 1 : (size_t)lda;
+    jb.csa = trans_a ? (size_t)lda : 1;
+    float *packed = NULL;
+    if (!trans_b) {
+        jb.b = B; jb.bvs = SK_PANEL; jb.bks = (size_t)ldb;
+    } else {
+        // op(B)[p, j] = B[j, p]: pack into panels so the microkernel streams 16 columns per k.
+        size_t panels = ((size_t)n + SK_PANEL - 1) / SK_PANEL;
+        packed = alloc64(panels * (size_t)jb.k * SK_PANEL * sizeof(float));
+        if (!packed) {
+            SEMBED_LOG_ERR("out of memory packing B (%d x %d); using the reference GEMM", n, k);
+            sk_gemm_f32_ref(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+            return;
+        }
+        for (size_t q = 0; q < panels; q++)
+            for (int p = 0; p < jb.k; p++)
+                for (int t = 0; t < SK_PANEL; t++) {
+                    size_t j = q * SK_PANEL + (size_t)t;
+                    packed[(q * (size_t)jb.k + (size_t)p) * SK_PANEL + (size_t)t] =
+                        j < (size_t)n ? B[j * (size_t)ldb + (size_t)p] : 0.0f;
+                }
+        jb.b = packed; jb.bvs = (size_t)jb.k * SK_PANEL; jb.bks = SK_PANEL;
+    }
+    job_exec(&jb, n_threads, 6);
+    free(packed);
 }
 
 void sk_layernorm(const float *x, float *out, int n, const float *gamma, const float *beta, float eps) {
-    sk_layernorm_ref(x, out, n, gamma, beta, eps);
+    if (n > 0) sk_kernels_get()->layernorm(x, out, n, gamma, beta, eps);
 }
-void sk_softmax(float *x, int n) { sk_softmax_ref(x, n); }
+void sk_softmax(float *x, int n) {
+    if (n > 0) sk_kernels_get()->softmax(x, n);
+}
 void sk_act_apply(float *x, int n, enum sk_act act) {
-    for (int i = 0; i < n; i++) x[i] = sk_act_ref(x[i], act);
+    if (n > 0) sk_kernels_get()->act(x, n, act);
+}
+
+float sk_q8_quantize_row(const float *x, int n, int8_t *q) {
+    const struct sk_kernels *K = sk_kernels_get();
+    if (n <= 0) return 0.0f;
+    float amax = K->absmax(x, n);
+    K->quantize(x, n, sk_q8_inv(amax), (uint8_t *)q, false);
+    return sk_q8_scale(amax);
+}
+
+int sk_gemm_q8_s32(enum sk_isa isa, int m, int n, int k, const int8_t *a, int lda, const int8_t *w, int ldw,
+                   int32_t *c, int ldc) {
+    const struct sk_kernels *K = sk_kernels_for(isa);
+    if (!K) return SEMBED_EUNSUPPORTED;
+    if (m <= 0 || n <= 0 || k <= 0) return SEMBED_EINVAL;
+    struct sk_linear L = {.n_out = n, .n_in = k, .mode = SK_MODE_INT8, .kpad = (int)round_up((size_t)k, SK_Q8_KALIGN)};
+    size_t panels = ((size_t)n + SK_PANEL - 1) / SK_PANEL, mp = round_up((size_t)m, 32);
+    L.wq = alloc64(panels * (size_t)L.kpad * SK_PANEL);
+    L.wcomp = calloc(panels * SK_PANEL, sizeof(int32_t));
+    uint8_t *aq = alloc64(mp * (size_t)L.kpad);
+    int rc = SEMBED_ENOMEM;
+    if (!L.wq || !L.wcomp || !aq) goto done;
+    memset(L.wq, 0, panels * (size_t)L.kpad * SK_PANEL);
+    memset(aq, 0, mp * (size_t)L.kpad);
+    for (int r = 0; r < n; r++) pack_q8_row(&L, r, w + (size_t)r * (size_t)ldw);
+    for (int i = 0; i < m; i++)
+        for (int p = 0; p < k; p++)
+            aq[(size_t)i * L.kpad + (size_t)p] = (uint8_t)((uint8_t)a[(size_t)i * lda + p] ^ (K->q8_u8 ? 0x80u : 0u));
+    struct gemm_job jb = {.K = K, .m = m, .n = n, .k = L.kpad, .aq = aq, .lda = (size_t)L.kpad, .wq = L.wq,
+                          .wcomp = L.wcomp, .c = (float *)(void *)c, .ldc = (size_t)ldc}; // c: never written as float
+    jb.epi.out_s32 = c;
+    job_part(&jb, 0, 1, 16);
+    rc = SEMBED_OK;
+done:
+    free(L.wq);
+    free(L.wcomp);
+    free(aq);
+    return rc;
 }

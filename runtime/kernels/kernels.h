@@ -31,6 +31,10 @@ enum sk_isa sk_isa_best(void);           /* best the CPU + OS support */
 enum sk_isa sk_isa_active(void);         /* best, capped by SEMBED_ISA */
 const char *sk_isa_name(enum sk_isa isa);
 int sk_isa_from_name(const char *name);  /* -1 if unknown */
+bool sk_isa_supported(enum sk_isa isa);  /* compiled in and usable on this CPU + OS */
+/* Tests and benchmarks only: make `isa` the active path for the whole process (not safe while
+ * other threads run kernels). SEMBED_EUNSUPPORTED if this CPU/OS cannot run it. */
+int sk_set_isa_for_testing(enum sk_isa isa);
 
 enum sk_act { SK_ACT_NONE = 0, SK_ACT_GELU_ERF, SK_ACT_GELU_TANH, SK_ACT_RELU, SK_ACT_TANH };
 
@@ -49,7 +53,9 @@ int sk_linear_create(struct sk_linear **out, enum sembed_dtype dtype, const void
 void sk_linear_free(struct sk_linear *L);
 int sk_linear_n_out(const struct sk_linear *L);
 int sk_linear_n_in(const struct sk_linear *L);
-/* Bytes of scratch sk_linear_forward needs for m rows (0 allowed). */
+/* Bytes of scratch sk_linear_forward needs for m rows (0 allowed). Pass a buffer of at least
+ * this size, aligned to 64 bytes; with scratch == NULL the call allocates (and if that fails,
+ * logs an error and writes NaN to y). */
 size_t sk_linear_scratch_size(const struct sk_linear *L, int m);
 /* y[m, n_out] (row stride ldy) = act(x[m, n_in] (stride ldx) W^T + b) + residual (stride ldr,
  * may be NULL; may alias y only if ldr == ldy). Uses up to n_threads OpenMP threads. */
@@ -74,6 +80,19 @@ void sk_gemm_f32_ref(bool trans_a, bool trans_b, int m, int n, int k, float alph
 void sk_layernorm_ref(const float *x, float *out, int n, const float *gamma, const float *beta, float eps);
 void sk_softmax_ref(float *x, int n);
 float sk_act_ref(float x, enum sk_act act);
+
+/* int8 (SK_MODE_INT8): weights int8 with one f32 scale per output row; activations quantized
+ * per row (token) at run time, symmetric: scale = max|x| / 127, q = clamp(rne(x / scale), +-127)
+ * (computed as x * (127 / max|x|)); int32 accumulation; y = (float)acc * (scale_x * scale_w[j])
+ * (+ bias, act, residual) in the epilogue. Every ISA yields the same int32 accumulators, hence,
+ * with SK_ACT_NONE, bit-identical outputs. See docs/kernels.md. */
+float sk_q8_quantize_row(const float *x, int n, int8_t *q); /* returns the scale */
+/* Exact C[m, n] (ldc) = A[m, k] (lda) W[n, k]^T (ldw) in int32 through the int8 kernel of `isa`
+ * (packs W itself, allocates). For tests and benchmarks. SEMBED_EUNSUPPORTED, SEMBED_ENOMEM,
+ * SEMBED_EINVAL. */
+int sk_gemm_q8_s32(enum sk_isa isa, int m, int n, int k, const int8_t *a, int lda, const int8_t *w, int ldw,
+                   int32_t *c, int ldc);
+enum sk_mode sk_linear_mode(const struct sk_linear *L);
 
 /* fp16/bf16 conversion (scalar, exact round-to-nearest-even). */
 float sk_f16_to_f32(uint16_t h);

@@ -110,3 +110,93 @@ uint16_t sk_f32_to_bf16(float f) {
     x += 0x7fffu + ((x >> 16) & 1u);
     return (uint16_t)(x >> 16);
 }
+
+// ---- Panel kernels on the packed layouts (kernels_impl.h), the ISA table's reference entries.
+
+#include "runtime/kernels/kernels_impl.h"
+
+float sk_epi_apply1(const struct sk_epi *e, float acc, float cold, int i, int j) {
+    if (e->gemm) return e->alpha * acc + (e->beta == 0.0f ? 0.0f : e->beta * cold);
+    float v = acc;
+    if (e->bias) v += e->bias[j];
+    v = sk_act_ref(v, e->act);
+    if (e->res) v += e->res[(size_t)i * e->ldr + (size_t)j];
+    return v;
+}
+
+// Same arithmetic as sk_linear_ref / sk_gemm_f32_ref (mul then add, p in order), so the ref
+// path of sk_linear_forward is bit-identical to sk_linear_ref.
+void sk_f32_panels_ref(int m, int k, int j0, int j1, int n, const float *a, size_t rsa, size_t csa,
+                       const float *b, size_t bvs, size_t bks, float *c, size_t ldc, const struct sk_epi *epi) {
+    (void)n;
+    for (int i = 0; i < m; i++) {
+        for (int q0 = j0; q0 < j1; q0 += SK_PANEL) {
+            int w = j1 - q0 < SK_PANEL ? j1 - q0 : SK_PANEL;
+            const float *bp = b + (size_t)(q0 / SK_PANEL) * bvs;
+            float acc[SK_PANEL] = {0};
+            for (int p = 0; p < k; p++) {
+                float av = a[(size_t)i * rsa + (size_t)p * csa];
+                const float *br = bp + (size_t)p * bks;
+                for (int t = 0; t < w; t++) acc[t] += av * br[t];
+            }
+            for (int t = 0; t < w; t++) {
+                float *cp = &c[(size_t)i * ldc + (size_t)(q0 + t)];
+                *cp = sk_epi_apply1(epi, acc[t], epi->gemm && epi->beta != 0.0f ? *cp : 0.0f, i, q0 + t);
+            }
+        }
+    }
+}
+
+void sk_q8_panels_ref(int m, int kpad, int j0, int j1, int n, const uint8_t *aq, size_t lda,
+                      const int8_t *wq, const int32_t *wcomp, float *c, size_t ldc, const struct sk_epi *epi) {
+    (void)n; (void)wcomp; // the reference stores s8 activations: no u8 shift to undo
+    for (int i = 0; i < m; i++) {
+        const int8_t *ar = (const int8_t *)(aq + (size_t)i * lda);
+        for (int j = j0; j < j1; j++) {
+            const int8_t *wp = wq + (size_t)(j / SK_PANEL) * (size_t)kpad * SK_PANEL + 4 * (j % SK_PANEL);
+            int32_t acc = 0;
+            for (int g = 0; g < kpad / 4; g++)
+                for (int t = 0; t < 4; t++) acc += (int32_t)ar[4 * g + t] * (int32_t)wp[(size_t)g * 64 + (size_t)t];
+            if (epi->out_s32) { epi->out_s32[(size_t)i * ldc + (size_t)j] = acc; continue; }
+            float v = sk_q8_dequant(acc, epi->ascale[i], epi->wscale[j]);
+            c[(size_t)i * ldc + (size_t)j] = sk_epi_apply1(epi, v, 0.0f, i, j);
+        }
+    }
+}
+
+static void act_ref_row(float *x, int n, enum sk_act act) {
+    for (int i = 0; i < n; i++) x[i] = sk_act_ref(x[i], act);
+}
+
+static float absmax_ref(const float *x, int n) {
+    float m = 0.0f;
+    for (int i = 0; i < n; i++) { float v = fabsf(x[i]); m = v > m ? v : m; }
+    return m;
+}
+
+// q = clamp(rne(x * inv), -127, 127); clamping in float first keeps NaN defined (-> -127, as
+// the SIMD max(v, -127) does) and the int conversion in range.
+static void quantize_ref(const float *x, int n, float inv, uint8_t *q, bool u8) {
+    for (int i = 0; i < n; i++) {
+        float v = x[i] * inv;
+        v = v > -127.0f ? v : -127.0f; // NaN -> -127
+        v = v < 127.0f ? v : 127.0f;
+        int r = (int)nearbyintf(v);
+        q[i] = (uint8_t)((uint8_t)(int8_t)r ^ (u8 ? 0x80u : 0u));
+    }
+}
+
+void sk_fill_ref(struct sk_kernels *t) {
+    t->isa = SK_ISA_REF;
+    t->f32_panels = sk_f32_panels_ref;
+    t->f32_cols_per_task = SK_PANEL;
+    t->q8_panels = sk_q8_panels_ref;
+    t->q8_u8 = false;
+    t->q8_mpad = 1;
+    t->q8_amx = false;
+    t->layernorm = sk_layernorm_ref;
+    t->softmax = sk_softmax_ref;
+    t->act = act_ref_row;
+    t->absmax = absmax_ref;
+    t->quantize = quantize_ref;
+}

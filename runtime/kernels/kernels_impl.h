@@ -1,0 +1,104 @@
+// runtime/kernels/kernels_impl.h: what the dispatcher (kernels.c) and the per-ISA files share.
+// Internal to runtime/kernels/; the rest of the library uses kernels.h.
+//
+// Packed weight layouts (one layout per mode, the same for every ISA, so an object created under
+// one ISA runs under any other; tests switch ISA freely):
+//
+//   f32:  panels of SK_PANEL = 16 output columns. Panel q holds W[16q + j, p] at
+//         wp[q * kpad * 16 + p * 16 + j], p < kpad = k; columns past n are zero.
+//         One k-step of a panel is one 64-byte line: one zmm, two ymm.
+//   int8: panels of 16 output columns, k padded to kpad = round_up(k, 64) with zeros. Panel q,
+//         k-group g (4 consecutive k) holds 64 bytes: for column j the 4 bytes W[16q+j, 4g..4g+3]
+//         at wq[q * kpad * 16 + g * 64 + 4j + t]. This is the VNNI operand layout (one zmm per
+//         group) and, 16 groups at a time, exactly an AMX B tile (16 rows x 64 bytes).
+#ifndef SEMBED_KERNELS_IMPL_H
+#define SEMBED_KERNELS_IMPL_H
+
+#include "runtime/kernels/kernels.h"
+
+#define SK_PANEL 16
+#define SK_Q8_KALIGN 64
+
+// Epilogue of a float-producing kernel, applied once per output element after the whole
+// reduction: v = alpha*acc (+ beta*C_old when beta != 0) (+ bias[j]); v = act(v); v += res[i, j].
+// For int8, acc is first turned into float: v = (float)acc * (ascale[i] * wscale[j]).
+struct sk_epi {
+    const float *bias;     // [n] or NULL
+    const float *res;      // residual rows, stride ldr, or NULL
+    size_t ldr;
+    enum sk_act act;
+    float alpha, beta;     // gemm only (linear: 1, 0)
+    const float *ascale;   // int8: per-row activation scales [m]
+    const float *wscale;   // int8: per-column weight scales [n]
+    int32_t *out_s32;      // int8: if set, store the exact int32 accumulators here instead (ld = ldc)
+    bool gemm;             // v = alpha*acc + (beta == 0 ? 0 : beta*C_old), as sk_gemm_f32_ref
+};
+
+// f32 panel GEMM: C[m, n] (ldc) = epi(A B), A element (i, p) at a[i*rsa + p*csa], B element
+// (p, j) at b[(j/16)*bvs + p*bks + j%16] (packed: bvs = 16*k, bks = 16; plain row-major B:
+// bvs = 16, bks = ldb, loads past column n are masked). Columns [j0, j1) only, j0 % 16 == 0.
+// Reduction: acc = fma(a, b, acc) for p = 0..k-1 in order, starting from 0.
+typedef void (*sk_f32_panels_fn)(int m, int k, int j0, int j1, int n, const float *a, size_t rsa,
+                                 size_t csa, const float *b, size_t bvs, size_t bks, float *c,
+                                 size_t ldc, const struct sk_epi *epi);
+
+// int8 panel GEMM on quantized activations aq [m rows, stride lda bytes, kpad columns; s8, or u8
+// = s8 ^ 0x80 when the table's q8_u8 is set] and packed weights wq (layout above). wcomp[j] =
+// 128 * sum_p W[j, p] compensates the u8 shift. Columns [j0, j1), j0 % 16 == 0. aq has
+// q8_mpad-multiple rows (zero rows past m) so tile kernels may compute whole tiles.
+typedef void (*sk_q8_panels_fn)(int m, int kpad, int j0, int j1, int n, const uint8_t *aq, size_t lda,
+                                const int8_t *wq, const int32_t *wcomp, float *c, size_t ldc,
+                                const struct sk_epi *epi);
+
+struct sk_kernels {
+    enum sk_isa isa;
+    sk_f32_panels_fn f32_panels;
+    int f32_cols_per_task; // column granularity for thread splits (multiple of 16)
+    sk_q8_panels_fn q8_panels;
+    bool q8_u8;            // activations stored as u8 (s8 ^ 0x80) for u8 x s8 instructions
+    int q8_mpad;           // activation rows padded to a multiple of this (1, or 16 for AMX)
+    bool q8_amx;           // kernel needs the AMX tile permission and per-thread tile config
+    // Row ops (never NULL after init).
+    void (*layernorm)(const float *x, float *out, int n, const float *gamma, const float *beta, float eps);
+    void (*softmax)(float *x, int n);
+    void (*act)(float *x, int n, enum sk_act act);
+    // Quantize one row: q[i] = clamp(rne(x[i] * inv), -127, 127) (^ 0x80 if u8); returns max|x|.
+    float (*absmax)(const float *x, int n);
+    void (*quantize)(const float *x, int n, float inv, uint8_t *q, bool u8);
+};
+
+// The active table (filled once, thread-safe).
+const struct sk_kernels *sk_kernels_get(void);
+// Table for one ISA, if compiled in and supported (NULL otherwise). For tests and benchmarks.
+const struct sk_kernels *sk_kernels_for(enum sk_isa isa);
+
+// Per-ISA fillers: override what they implement; each returns false if the file was compiled
+// without its ISA (never the case with the project's CMake, kept for other build systems).
+bool sk_fill_avx2(struct sk_kernels *t);
+bool sk_fill_avx512(struct sk_kernels *t);
+bool sk_fill_avxvnni(struct sk_kernels *t);
+bool sk_fill_avx512vnni(struct sk_kernels *t);
+bool sk_fill_amx(struct sk_kernels *t);
+void sk_fill_ref(struct sk_kernels *t);
+
+// Reference panel kernels (kernels_ref.c) with the same reduction order as the SIMD ones:
+// f32 uses fmaf chains, so every f32 ISA path is bit-identical to it before the epilogue.
+void sk_f32_panels_ref(int m, int k, int j0, int j1, int n, const float *a, size_t rsa, size_t csa,
+                       const float *b, size_t bvs, size_t bks, float *c, size_t ldc, const struct sk_epi *epi);
+void sk_q8_panels_ref(int m, int kpad, int j0, int j1, int n, const uint8_t *aq, size_t lda,
+                      const int8_t *wq, const int32_t *wcomp, float *c, size_t ldc, const struct sk_epi *epi);
+// Scalar epilogue for one element (shared by every ISA's scalar paths).
+float sk_epi_apply1(const struct sk_epi *e, float acc, float cold, int i, int j);
+// The int8 dequantization step exactly as every ISA performs it (mul, then add; no fma).
+static inline float sk_q8_dequant(int32_t acc, float ascale, float wscale) {
+    return (float)acc * (ascale * wscale);
+}
+
+// Quantization used everywhere: inv = 127 / amax (0 if amax is 0 or not finite), scale = amax / 127.
+static inline float sk_q8_inv(float amax) { return (amax > 0.0f && amax <= 3.4028234e38f) ? 127.0f / amax : 0.0f; }
+static inline float sk_q8_scale(float amax) { return (amax > 0.0f && amax <= 3.4028234e38f) ? amax / 127.0f : 0.0f; }
+
+// AMX: ask Linux for tile-data permission once per process (cpu.c). True if granted.
+bool sk_amx_permitted(void);
+
+#endif

@@ -1,0 +1,365 @@
+// runtime/kernels/kernels_simd.h: fp32 kernels written once over a small vector abstraction,
+// included by kernels_avx2.c (SK_VL 8) and the AVX-512 files (SK_VL 16). Everything here is
+// static inline so each ISA file gets its own copy compiled with its own flags.
+//
+// Reduction order (the determinism contract): each C element is one fma chain over p = 0..k-1
+// starting from 0, in one vector lane. Tile shape, row count and thread split never change it,
+// so AVX2 and AVX-512 (and a scalar fmaf chain) give bit-identical sums.
+#ifndef SEMBED_KERNELS_SIMD_H
+#define SEMBED_KERNELS_SIMD_H
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "runtime/kernels/kernels_impl.h"
+
+#if SK_VL == 16
+typedef __m512 vf;
+typedef __m512i vi;
+typedef __mmask16 vm;
+static inline vf v_zero(void) { return _mm512_setzero_ps(); }
+static inline vf v_set1(float x) { return _mm512_set1_ps(x); }
+static inline vf v_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline __mmask16 v_tail(int n) { return (__mmask16)(n >= 16 ? 0xffffu : ((1u << n) - 1u)); }
+static inline vf v_loadm(const float *p, int n) { return _mm512_maskz_loadu_ps(v_tail(n), p); }
+static inline void v_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+static inline void v_storem(float *p, vf v, int n) { _mm512_mask_storeu_ps(p, v_tail(n), v); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf v_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf v_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+static inline vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+static inline vf v_abs(vf a) { return _mm512_abs_ps(a); }
+static inline vf v_sign(vf a) { return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u))); }
+static inline vf v_or(vf a, vf b) { return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), _mm512_castps_si512(b))); }
+static inline vm v_lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+static inline vf v_blend(vm m, vf f, vf t) { return _mm512_mask_blend_ps(m, f, t); }
+static inline vi v_rne_i(vf a) { return _mm512_cvtps_epi32(a); } // MXCSR default: nearest even
+static inline vf v_i2f(vi a) { return _mm512_cvtepi32_ps(a); }
+static inline vf v_pow2i(vi n) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23)); }
+static inline vf v_keep(vf v, int n) { return _mm512_maskz_mov_ps(v_tail(n), v); }
+static inline vf v_fill(vf v, int n, float x) { return _mm512_mask_blend_ps(v_tail(n), _mm512_set1_ps(x), v); }
+static inline float v_hsum(vf a) { return _mm512_reduce_add_ps(a); }
+static inline float v_hmax(vf a) { return _mm512_reduce_max_ps(a); }
+#elif SK_VL == 8
+typedef __m256 vf;
+typedef __m256i vi;
+typedef __m256 vm;
+static inline vf v_zero(void) { return _mm256_setzero_ps(); }
+static inline vf v_set1(float x) { return _mm256_set1_ps(x); }
+static inline vf v_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline __m256i v_tail(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+static inline vf v_loadm(const float *p, int n) { return _mm256_maskload_ps(p, v_tail(n)); }
+static inline void v_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
+static inline void v_storem(float *p, vf v, int n) { _mm256_maskstore_ps(p, v_tail(n), v); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline vf v_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static inline vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+static inline vf v_div(vf a, vf b) { return _mm256_div_ps(a, b); }
+static inline vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline vf v_min(vf a, vf b) { return _mm256_min_ps(a, b); }
+static inline vf v_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+static inline vf v_sign(vf a) { return _mm256_and_ps(_mm256_set1_ps(-0.0f), a); }
+static inline vf v_or(vf a, vf b) { return _mm256_or_ps(a, b); }
+static inline vm v_lt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+static inline vf v_blend(vm m, vf f, vf t) { return _mm256_blendv_ps(f, t, m); }
+static inline vi v_rne_i(vf a) { return _mm256_cvtps_epi32(a); }
+static inline vf v_i2f(vi a) { return _mm256_cvtepi32_ps(a); }
+static inline vf v_pow2i(vi n) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23)); }
+static inline vf v_keep(vf v, int n) { return _mm256_and_ps(v, _mm256_castsi256_ps(v_tail(n))); }
+static inline vf v_fill(vf v, int n, float x) { return _mm256_blendv_ps(_mm256_set1_ps(x), v, _mm256_castsi256_ps(v_tail(n))); }
+static inline float v_hsum(vf a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+static inline float v_hmax(vf a) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#else
+#error "define SK_VL to 8 or 16 before including kernels_simd.h"
+#endif
+
+// ---- Vector math. Polynomials fitted for sembed (least squares on Chebyshev nodes, refined
+// toward minimax, numpy); measured max relative error in float: erf 1.7e-7, exp ~1 ulp.
+
+// exp(x): x = n ln2 + r, |r| <= ln2/2; e^r by its degree-7 Taylor polynomial (truncation
+// error < 6e-9 relative); 2^n through the exponent field. x < -87.3 gives 0.
+static inline vf v_exp(vf x) {
+    vf lo = v_set1(-87.3f);
+    vm under = v_lt(x, lo);
+    x = v_min(v_max(x, lo), v_set1(88.7f));
+    vf n = v_i2f(v_rne_i(v_mul(x, v_set1(1.44269504088896341f))));
+    vf r = v_fma(n, v_set1(-0.693145751953125f), x);   // ln2 split: hi has 16 significant bits
+    r = v_fma(n, v_set1(-1.42860682030941723e-6f), r);
+    vf p = v_set1(1.0f / 5040.0f);
+    p = v_fma(p, r, v_set1(1.0f / 720.0f));
+    p = v_fma(p, r, v_set1(1.0f / 120.0f));
+    p = v_fma(p, r, v_set1(1.0f / 24.0f));
+    p = v_fma(p, r, v_set1(1.0f / 6.0f));
+    p = v_fma(p, r, v_set1(0.5f));
+    p = v_fma(p, r, v_set1(1.0f));
+    p = v_fma(p, r, v_set1(1.0f));
+    // n in [-126, 128]: split 2^n = 2^(n/2) 2^(n - n/2) so both factors stay normal
+    vi ni = v_rne_i(n);
+#if SK_VL == 16
+    vi h = _mm512_srai_epi32(ni, 1);
+    vf res = v_mul(v_mul(p, v_pow2i(h)), v_pow2i(_mm512_sub_epi32(ni, h)));
+#else
+    vi h = _mm256_srai_epi32(ni, 1);
+    vf res = v_mul(v_mul(p, v_pow2i(h)), v_pow2i(_mm256_sub_epi32(ni, h)));
+#endif
+    return v_blend(under, res, v_zero());
+}
+
+// erf: |x| < 1: x P(x^2); 1 <= |x| < 3.92: 1 - exp(Q(|x| - 2.5)) (Q fits log erfc); else 1.
+static inline vf v_erf(vf x) {
+    vf ax = v_abs(x), s = v_sign(x);
+    vf x2 = v_mul(x, x);
+    vf pa = v_set1(7.8894780014535093e-05f);
+    pa = v_fma(pa, x2, v_set1(-8.0209571221681597e-04f));
+    pa = v_fma(pa, x2, v_set1(5.1895497149287845e-03f));
+    pa = v_fma(pa, x2, v_set1(-2.6854453134510139e-02f));
+    pa = v_fma(pa, x2, v_set1(1.1283600422061393e-01f));
+    pa = v_fma(pa, x2, v_set1(-3.7612627166055701e-01f));
+    pa = v_fma(pa, x2, v_set1(1.1283791659240920e+00f));
+    vf ra = v_mul(x, pa);
+    vf t = v_sub(v_min(ax, v_set1(3.92f)), v_set1(2.5f));
+    vf q = v_set1(-4.2236433905884496e-08f);
+    q = v_fma(q, t, v_set1(1.6305812375883022e-06f));
+    q = v_fma(q, t, v_set1(-1.3081244518486912e-05f));
+    q = v_fma(q, t, v_set1(7.7332518799932970e-05f));
+    q = v_fma(q, t, v_set1(-4.2055128469953296e-04f));
+    q = v_fma(q, t, v_set1(2.1652315587389337e-03f));
+    q = v_fma(q, t, v_set1(-1.0858250611228137e-02f));
+    q = v_fma(q, t, v_set1(-9.4389366589987833e-01f));
+    q = v_fma(q, t, v_set1(-5.3526807278801876e+00f));
+    q = v_fma(q, t, v_set1(-7.8068152756594467e+00f));
+    vf rb = v_sub(v_set1(1.0f), v_exp(q));
+    rb = v_blend(v_lt(ax, v_set1(3.92f)), v_set1(1.0f), rb);
+    rb = v_or(rb, s);
+    return v_blend(v_lt(ax, v_set1(1.0f)), rb, ra);
+}
+
+// tanh: |x| < 0.625: x + x^3 P(x^2); else sign(x) (1 - 2 / (exp(2|x|) + 1)).
+static inline vf v_tanh(vf x) {
+    vf ax = v_abs(x), s = v_sign(x);
+    vf x2 = v_mul(x, x);
+    vf p = v_set1(0.00229873996223806f);
+    p = v_fma(p, x2, v_set1(-0.00834979184151529f));
+    p = v_fma(p, x2, v_set1(0.02177091136335024f));
+    p = v_fma(p, x2, v_set1(-0.05395953586410508f));
+    p = v_fma(p, x2, v_set1(0.13333304882126296f));
+    p = v_fma(p, x2, v_set1(-0.33333333181375074f));
+    vf ra = v_fma(v_mul(p, x2), x, x);
+    vf e = v_exp(v_add(ax, ax));
+    vf rb = v_sub(v_set1(1.0f), v_div(v_set1(2.0f), v_add(e, v_set1(1.0f))));
+    rb = v_or(rb, s);
+    return v_blend(v_lt(ax, v_set1(0.625f)), rb, ra);
+}
+
+// Same operation order as sk_act_ref (no contraction), only erf/tanh differ.
+static inline vf v_act(vf x, enum sk_act act) {
+    switch (act) {
+    case SK_ACT_NONE: return x;
+    case SK_ACT_GELU_ERF:
+        return v_mul(v_mul(v_set1(0.5f), x), v_add(v_set1(1.0f), v_erf(v_mul(x, v_set1(0.70710678118654752f)))));
+    case SK_ACT_GELU_TANH: {
+        vf c = v_mul(v_mul(v_mul(v_set1(0.044715f), x), x), x);
+        vf in = v_mul(v_set1(0.79788456080286536f), v_add(x, c));
+        return v_mul(v_mul(v_set1(0.5f), x), v_add(v_set1(1.0f), v_tanh(in)));
+    }
+    case SK_ACT_RELU: return v_max(x, v_zero()); // max(x, 0): x when x > 0, else 0 (NaN -> 0 as ref)
+    case SK_ACT_TANH: return v_tanh(x);
+    }
+    return x;
+}
+
+// ---- Epilogues on a block held in a small buffer t[mr][ldt] (rows i0.., columns c0..c0+nc).
+
+static inline vf epi_lin(vf v, const struct sk_epi *e, int i, int j, int nv) {
+    if (e->bias) v = v_add(v, v_loadm(e->bias + j, nv));
+    v = v_act(v, e->act);
+    if (e->res) v = v_add(v, v_loadm(e->res + (size_t)i * e->ldr + (size_t)j, nv));
+    return v;
+}
+
+static inline void epi_block_f32(const float *t, int ldt, float *c, size_t ldc, int i0, int mr, int c0, int nc,
+                                 const struct sk_epi *e) {
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + (size_t)(i0 + r) * ldc;
+        for (int u = 0; u < nc; u += SK_VL) {
+            int nv = nc - u < SK_VL ? nc - u : SK_VL;
+            vf v = v_load(t + r * ldt + u);
+            if (e->gemm) {
+                vf old = e->beta == 0.0f ? v_zero() : v_mul(v_set1(e->beta), v_loadm(cr + c0 + u, nv));
+                v = v_add(v_mul(v_set1(e->alpha), v), old);
+            } else {
+                v = epi_lin(v, e, i0 + r, c0 + u, nv);
+            }
+            v_storem(cr + c0 + u, v, nv);
+        }
+    }
+}
+
+// int8: t holds exact int32 sums; dequantize as sk_q8_dequant does, then the linear epilogue.
+static inline void epi_block_q8(const int32_t *t, int ldt, float *c, size_t ldc, int i0, int mr, int c0, int nc,
+                                const struct sk_epi *e) {
+    for (int r = 0; r < mr; r++) {
+        if (e->out_s32) {
+            memcpy(e->out_s32 + (size_t)(i0 + r) * ldc + (size_t)c0, t + r * ldt, (size_t)nc * sizeof(int32_t));
+            continue;
+        }
+        float *cr = c + (size_t)(i0 + r) * ldc;
+        vf as = v_set1(e->ascale[i0 + r]);
+        for (int u = 0; u < nc; u += SK_VL) {
+            int nv = nc - u < SK_VL ? nc - u : SK_VL;
+            vf acc;
+#if SK_VL == 16
+            acc = _mm512_cvtepi32_ps(_mm512_loadu_si512((const void *)(t + r * ldt + u)));
+#else
+            acc = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(const void *)(t + r * ldt + u)));
+#endif
+            vf v = v_mul(acc, v_mul(as, v_loadm(e->wscale + c0 + u, nv)));
+            v_storem(cr + c0 + u, epi_lin(v, e, i0 + r, c0 + u, nv), nv);
+        }
+    }
+}
+
+// ---- fp32 microkernel: MR rows x NV vectors; b[v] points at column c0 + v*SK_VL of k-step 0.
+#define SK_MR 6
+#if SK_VL == 16
+#define SK_NV 4
+#else
+#define SK_NV 2
+#endif
+
+static inline __attribute__((always_inline)) void ukr_f32(const int MR, const int NV, int k, const float *a, size_t rsa,
+                                                          size_t csa, const float *const *b, size_t bks, int nlast,
+                                                          float *t) {
+    vf acc[SK_MR][SK_NV];
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = v_zero();
+    for (int p = 0; p < k; p++) {
+        vf bv[SK_NV];
+        for (int v = 0; v < NV; v++)
+            bv[v] = (v == NV - 1 && nlast < SK_VL) ? v_loadm(b[v] + (size_t)p * bks, nlast) : v_load(b[v] + (size_t)p * bks);
+        const float *ap = a + (size_t)p * csa;
+        for (int r = 0; r < MR; r++) {
+            vf av = v_set1(ap[(size_t)r * rsa]);
+            for (int v = 0; v < NV; v++) acc[r][v] = v_fma(av, bv[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < NV; v++) v_store(t + r * SK_NV * SK_VL + v * SK_VL, acc[r][v]);
+}
+
+#define SK_UKR_CASE(MR_, NV_) case (MR_) * 8 + (NV_): ukr_f32(MR_, NV_, k, ai, rsa, csa, bp, bks, nlast, t); break;
+
+static inline void f32_panels_simd(int m, int k, int j0, int j1, int n, const float *a, size_t rsa, size_t csa,
+                                   const float *b, size_t bvs, size_t bks, float *c, size_t ldc,
+                                   const struct sk_epi *epi) {
+    (void)n;
+    float t[SK_MR * SK_NV * SK_VL] __attribute__((aligned(64)));
+    for (int c0 = j0; c0 < j1; c0 += SK_NV * SK_VL) {
+        int nc = j1 - c0 < SK_NV * SK_VL ? j1 - c0 : SK_NV * SK_VL;
+        int nv = (nc + SK_VL - 1) / SK_VL, nlast = nc - (nv - 1) * SK_VL;
+        const float *bp[SK_NV];
+        for (int v = 0; v < nv; v++) {
+            int col = c0 + v * SK_VL;
+            bp[v] = b + (size_t)(col / SK_PANEL) * bvs + (size_t)(col % SK_PANEL);
+        }
+        for (int i0 = 0; i0 < m; i0 += SK_MR) {
+            int mr = m - i0 < SK_MR ? m - i0 : SK_MR;
+            const float *ai = a + (size_t)i0 * rsa;
+            switch (mr * 8 + nv) {
+#if SK_VL == 16
+                SK_UKR_CASE(1, 1) SK_UKR_CASE(1, 2) SK_UKR_CASE(1, 3) SK_UKR_CASE(1, 4)
+                SK_UKR_CASE(2, 1) SK_UKR_CASE(2, 2) SK_UKR_CASE(2, 3) SK_UKR_CASE(2, 4)
+                SK_UKR_CASE(3, 1) SK_UKR_CASE(3, 2) SK_UKR_CASE(3, 3) SK_UKR_CASE(3, 4)
+                SK_UKR_CASE(4, 1) SK_UKR_CASE(4, 2) SK_UKR_CASE(4, 3) SK_UKR_CASE(4, 4)
+                SK_UKR_CASE(5, 1) SK_UKR_CASE(5, 2) SK_UKR_CASE(5, 3) SK_UKR_CASE(5, 4)
+                SK_UKR_CASE(6, 1) SK_UKR_CASE(6, 2) SK_UKR_CASE(6, 3) SK_UKR_CASE(6, 4)
+#else
+                SK_UKR_CASE(1, 1) SK_UKR_CASE(1, 2) SK_UKR_CASE(2, 1) SK_UKR_CASE(2, 2)
+                SK_UKR_CASE(3, 1) SK_UKR_CASE(3, 2) SK_UKR_CASE(4, 1) SK_UKR_CASE(4, 2)
+                SK_UKR_CASE(5, 1) SK_UKR_CASE(5, 2) SK_UKR_CASE(6, 1) SK_UKR_CASE(6, 2)
+#endif
+            default: break;
+            }
+            epi_block_f32(t, SK_NV * SK_VL, c, ldc, i0, mr, c0, nc, epi);
+        }
+    }
+}
+
+// ---- Row operations.
+
+static inline void act_row_simd(float *x, int n, enum sk_act act) {
+    if (act == SK_ACT_NONE) return;
+    for (int i = 0; i < n; i += SK_VL) {
+        int nv = n - i < SK_VL ? n - i : SK_VL;
+        v_storem(x + i, v_act(v_loadm(x + i, nv), act), nv);
+    }
+}
+
+// Two-pass mean/variance in float lanes (order depends only on n); tolerance vs the double
+// reference is documented in docs/kernels.md.
+static inline void layernorm_simd(const float *x, float *out, int n, const float *gamma, const float *beta, float eps) {
+    vf s = v_zero();
+    for (int i = 0; i < n; i += SK_VL) s = v_add(s, v_loadm(x + i, n - i));
+    float mu = v_hsum(s) / (float)n;
+    vf vmu = v_set1(mu), q = v_zero();
+    for (int i = 0; i < n; i += SK_VL) {
+        int nv = n - i < SK_VL ? n - i : SK_VL;
+        vf d = v_keep(v_sub(v_loadm(x + i, nv), vmu), nv);
+        q = v_fma(d, d, q);
+    }
+    float var = v_hsum(q) / (float)n;
+    vf rstd = v_set1(1.0f / sqrtf(var + eps));
+    for (int i = 0; i < n; i += SK_VL) {
+        int nv = n - i < SK_VL ? n - i : SK_VL;
+        vf v = v_mul(v_sub(v_loadm(x + i, nv), vmu), rstd);
+        if (gamma) v = v_mul(v, v_loadm(gamma + i, nv));
+        if (beta) v = v_add(v, v_loadm(beta + i, nv));
+        v_storem(out + i, v, nv);
+    }
+}
+
+static inline void softmax_simd(float *x, int n) {
+    vf mx = v_set1(-INFINITY);
+    for (int i = 0; i < n; i += SK_VL) {
+        int nv = n - i < SK_VL ? n - i : SK_VL;
+        vf v = v_loadm(x + i, nv);
+        if (nv < SK_VL) v = v_fill(v, nv, -INFINITY);
+        mx = v_max(mx, v);
+    }
+    vf vmx = v_set1(v_hmax(mx)), s = v_zero();
+    for (int i = 0; i < n; i += SK_VL) {
+        int nv = n - i < SK_VL ? n - i : SK_VL;
+        vf e = v_exp(v_sub(v_loadm(x + i, nv), vmx));
+        if (nv < SK_VL) e = v_keep(e, nv);
+        v_storem(x + i, e, nv);
+        s = v_add(s, e);
+    }
+    vf inv = v_set1(1.0f / v_hsum(s));
+    for (int i = 0; i < n; i += SK_VL) {
+        int nv = n - i < SK_VL ? n - i : SK_VL;
+        v_storem(x + i, v_mul(v_loadm(x + i, nv), inv), nv);
+    }
+}
+
+static inline float absmax_simd(const float *x, int n) {
+    vf m = v_zero();
+    for (int i = 0; i < n; i += SK_VL) m = v_max(v_abs(v_loadm(x + i, n - i)), m); // NaN lanes ignored, as in the ref
+    return v_hmax(m);
+}
+
+#endif
