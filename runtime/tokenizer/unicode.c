@@ -99,7 +99,7 @@ int tk_ccc(uint32_t cp) {
 }
 
 size_t tk_nfd(uint32_t cp, uint32_t *out, size_t cap) {
-    if (cp < 0xC0) { out[0] = cp; return 1; }
+    if (cp < 0xC0 || tk_compat_keeps_composed(cp)) { out[0] = cp; return 1; }
     utf8proc_int32_t buf[16];
     utf8proc_ssize_t n = utf8proc_decompose_char((utf8proc_int32_t)cp, buf, 16, UTF8PROC_DECOMPOSE, NULL);
     if (n <= 0 || (size_t)n > cap || n > 16) { out[0] = cp; return 1; }
@@ -111,7 +111,8 @@ size_t tk_lower_rust(uint32_t cp, uint32_t out[2]) {
     if (cp < 0x80) { out[0] = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp; return 1; }
     // SpecialCasing.txt: the one unconditional multi-character lowercase mapping.
     if (cp == 0x130) { out[0] = 'i'; out[1] = 0x307; return 2; }
-    out[0] = (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
+    uint32_t c = tk_compat_lower(cp);
+    out[0] = c ? c : (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
     return 1;
 }
 

@@ -1,0 +1,518 @@
+// Tokenizer tests: unit behaviour, the 46 golden cases shipped with the vocab, every code point's
+// class against HF tokenizers, and id-for-id parity with HF tokenizers (npm `tokenizers`) on a
+// corpus built at test time from ../shared/data plus tests/tokenizer/hard_cases.txt.
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "runtime/tokenizer/compat.h"
+#include "runtime/tokenizer/tokenizer_internal.h"
+#include "runtime/tokenizer/unicode.h"
+#include "sembed/semb.h"
+#include "sembed/tokenizer.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------------ helpers */
+
+struct vocab {
+    char *buf;
+    char **tok;
+    size_t n;
+};
+
+static char *vocab_path(void) { return tu_path(tu_data_dir(), "vocab/bert-base-uncased/vocab.txt"); }
+
+// vocab.txt: token i = line i without its '\n'.
+static int vocab_load(struct vocab *v) {
+    char *p = vocab_path();
+    size_t len = 0;
+    v->buf = tu_read_file(p, &len);
+    free(p);
+    if (!v->buf) return -1;
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++) lines += v->buf[i] == '\n';
+    v->tok = malloc((lines + 1) * sizeof *v->tok);
+    v->n = 0;
+    char *s = v->buf;
+    for (size_t i = 0; i < len; i++)
+        if (v->buf[i] == '\n') { v->buf[i] = 0; v->tok[v->n++] = s; s = v->buf + i + 1; }
+    if (s < v->buf + len) v->tok[v->n++] = s;
+    return 0;
+}
+
+static void vocab_free(struct vocab *v) { free(v->buf); free(v->tok); }
+
+static struct vocab g_vocab;
+
+static struct sembed_tokenizer *make_tok(bool lower, bool strip) {
+    if (!g_vocab.buf && vocab_load(&g_vocab) != 0) {
+        char *p = vocab_path();
+        cr_log_error("cannot read %s", p);
+        free(p);
+        return NULL;
+    }
+    struct sembed_tokenizer_params p = sembed_tokenizer_default_params();
+    p.lowercase = lower;
+    p.strip_accents = strip;
+    struct sembed_tokenizer *t = NULL;
+    int rc = sembed_tokenizer_create((const char *const *)g_vocab.tok, g_vocab.n, &p, &t);
+    cr_assert_eq(rc, 0, "sembed_tokenizer_create: expected 0, got %d (%s)", rc, sembed_strerror(rc));
+    return t;
+}
+
+static void fini_vocab(void) {
+    vocab_free(&g_vocab);
+    memset(&g_vocab, 0, sizeof g_vocab);
+}
+
+// Ids of text (no specials) as "a b c".
+static char *ids_str(const struct sembed_tokenizer *t, const char *text, size_t len) {
+    size_t n = 0;
+    int rc = sembed_tokenizer_encode(t, text, len, NULL, 0, &n);
+    cr_assert_eq(rc, 0, "encode (count): %s", sembed_strerror(rc));
+    int32_t *ids = malloc((n + 1) * sizeof *ids);
+    size_t n2 = 0;
+    rc = sembed_tokenizer_encode(t, text, len, ids, n, &n2);
+    cr_assert_eq(rc, 0, "encode: %s", sembed_strerror(rc));
+    cr_assert_eq(n2, n, "count changed between calls: %zu then %zu", n, n2);
+    char *s = malloc(n * 12 + 1);
+    size_t k = 0;
+    s[0] = 0;
+    for (size_t i = 0; i < n; i++) k += (size_t)sprintf(s + k, i ? " %d" : "%d", ids[i]);
+    free(ids);
+    return s;
+}
+
+static char *tokens_str(const struct sembed_tokenizer *t, const char *text) {
+    int32_t ids[256];
+    size_t n = 0;
+    cr_assert_eq(sembed_tokenizer_encode(t, text, SIZE_MAX, ids, 256, &n), 0);
+    cr_assert_leq(n, 256);
+    size_t cap = 1, k = 0;
+    for (size_t i = 0; i < n; i++) cap += strlen(sembed_tokenizer_token(t, ids[i])) + 1;
+    char *s = malloc(cap);
+    s[0] = 0;
+    for (size_t i = 0; i < n; i++) k += (size_t)sprintf(s + k, i ? " %s" : "%s", sembed_tokenizer_token(t, ids[i]));
+    return s;
+}
+
+#define EXPECT_TOKENS(t, text, want)                                                                  \
+    do {                                                                                              \
+        char *got_ = tokens_str(t, text);                                                             \
+        cr_expect_str_eq(got_, want, "tokens of \"%s\": expected [%s], got [%s]", text, want, got_); \
+        free(got_);                                                                                   \
+    } while (0)
+
+/* ------------------------------------------------------------------ unit behaviour */
+
+TestSuite(tokenizer, .fini = fini_vocab);
+
+Test(tokenizer, special_ids_looked_up_by_string) {
+    struct sembed_tokenizer *t = make_tok(true, true);
+    cr_assert(t);
+    cr_expect_eq(sembed_tokenizer_vocab_size(t), 30522, "vocab size: expected 30522, got %zu", sembed_tokenizer_vocab_size(t));
+    cr_expect_eq(sembed_tokenizer_pad_id(t), 0, "pad: got %d", sembed_tokenizer_pad_id(t));
+    cr_expect_eq(sembed_tokenizer_unk_id(t), 100, "unk: got %d", sembed_tokenizer_unk_id(t));
+    cr_expect_eq(sembed_tokenizer_cls_id(t), 101, "cls: got %d", sembed_tokenizer_cls_id(t));
+    cr_expect_eq(sembed_tokenizer_sep_id(t), 102, "sep: got %d", sembed_tokenizer_sep_id(t));
+    cr_expect_eq(sembed_tokenizer_mask_id(t), 103, "mask: got %d", sembed_tokenizer_mask_id(t));
+    cr_expect_str_eq(sembed_tokenizer_token(t, 2088), "world");
+    cr_expect_eq(sembed_tokenizer_id(t, "##ing"), 2075, "##ing: got %d", sembed_tokenizer_id(t, "##ing"));
+    cr_expect_eq(sembed_tokenizer_id(t, "notatoken-xyz"), -1);
+    cr_expect_null(sembed_tokenizer_token(t, -1));
+    cr_expect_null(sembed_tokenizer_token(t, 30522));
+    sembed_tokenizer_free(t);
+    sembed_tokenizer_free(NULL);
+}
+
+Test(tokenizer, basic_wordpiece_and_normalization) {
+    struct sembed_tokenizer *t = make_tok(true, true);
+    cr_assert(t);
+    EXPECT_TOKENS(t, "Hello, World!", "hello , world !");
+    EXPECT_TOKENS(t, "unaffable", "una ##ffa ##ble");
+    EXPECT_TOKENS(t, "Café naïve", "cafe naive");
+    EXPECT_TOKENS(t, "\xe4\xb8\x80\xe4\xba\x8c\xe4\xb8\x89", "\xe4\xb8\x80 \xe4\xba\x8c \xe4\xb8\x89"); // CJK split: 一二三
+    EXPECT_TOKENS(t, "a\tb\nc\r\nd\xc2\xa0" "e", "a b c d e");
+    EXPECT_TOKENS(t, "zero\xe2\x80\x8bwidth", "zero ##wi ##dt ##h");               // U+200B (Cf) dropped
+    EXPECT_TOKENS(t, "", "");
+    sembed_tokenizer_free(t);
+    t = make_tok(false, false);
+    cr_assert(t);
+    EXPECT_TOKENS(t, "Hello", "[UNK]"); // cased input, uncased vocab
+    EXPECT_TOKENS(t, "hello caf\xc3\xa9", "hello [UNK]"); // no strip_accents: 'café' is not in the vocab
+    sembed_tokenizer_free(t);
+}
+
+Test(tokenizer, rust_lowercase_special_cases) {
+    // HF lowercases char by char (Rust char::to_lowercase): capital sigma is always σ, and
+    // U+0130 becomes i + U+0307 (dropped again when strip_accents runs first).
+    uint32_t o[2];
+    cr_expect_eq(tk_lower_rust(0x3A3, o), 1);
+    cr_expect_eq(o[0], 0x3C3, "lower(Σ): expected U+03C3, got U+%04X", o[0]);
+    cr_expect_eq(tk_lower_rust(0x130, o), 2);
+    cr_expect(o[0] == 'i' && o[1] == 0x307, "lower(İ): expected i U+0307, got U+%04X U+%04X", o[0], o[1]);
+    // Python's str.lower (pre_lowercase) uses Final_Sigma in context.
+    uint32_t in[] = {0x39F, 0x394, 0x39F, 0x3A3, ' ', 0x3A3, 0x391, 0x3A3, '.'}, out[18];
+    size_t n = tk_lower_python(in, 9, out);
+    cr_assert_eq(n, 9);
+    cr_expect_eq(out[3], 0x3C2, "ΟΔΟΣ: final sigma expected U+03C2, got U+%04X", out[3]);
+    cr_expect_eq(out[5], 0x3C3, "word-initial Σ: expected U+03C3, got U+%04X", out[5]);
+    cr_expect_eq(out[7], 0x3C2, "ΣΑΣ.: final sigma expected U+03C2, got U+%04X", out[7]);
+}
+
+struct words {
+    char buf[4096];
+    size_t len;
+};
+
+static int collect(void *ud, const char *w, size_t nb, size_t nchars) {
+    (void)nchars;
+    struct words *ws = ud;
+    if (ws->len + nb + 2 >= sizeof ws->buf) return SEMBED_ENOMEM;
+    if (ws->len) ws->buf[ws->len++] = '|';
+    memcpy(ws->buf + ws->len, w, nb);
+    ws->len += nb;
+    ws->buf[ws->len] = 0;
+    return 0;
+}
+
+Test(tokenizer, invalid_utf8_is_replaced_by_maximal_subparts) {
+    // Unicode 15 section 3.9 examples: each maximal subpart becomes one U+FFFD.
+    static const struct { const char *in; size_t len; size_t n_fffd; } cases[] = {
+        {"\x80", 1, 1}, {"\xe2\x82", 2, 1}, {"\xf0\x9f\x98", 3, 1}, {"\xc0\xaf", 2, 2},
+        {"\xe0\x80\xaf", 3, 3}, {"\xed\xa0\x80", 3, 3}, {"\xf4\x90\x80\x80", 4, 4}, {"\xf5", 1, 1},
+        {"\x61\xf1\x80\x80\xe1\x80\xc2\x62\x80\x63\x80\xbf\x64", 13, 6}, // the standard's Table 3-8 example
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = 0, pos = 0;
+        while (pos < cases[i].len) {
+            uint32_t cp;
+            size_t k = tk_utf8_decode((const uint8_t *)cases[i].in + pos, cases[i].len - pos, &cp);
+            cr_assert(k >= 1 && k <= 4);
+            pos += k;
+            n += cp == 0xFFFD;
+        }
+        cr_expect_eq(n, cases[i].n_fffd, "case %zu: expected %zu U+FFFD, got %zu", i, cases[i].n_fffd, n);
+    }
+    // clean_text drops U+FFFD; without it the replacement characters stay in the words.
+    struct sembed_tokenizer_params p = sembed_tokenizer_default_params();
+    struct sembed_tokenizer *t = make_tok(true, true);
+    cr_assert(t);
+    struct words w = {{0}, 0};
+    cr_assert_eq(tk_pretokenize(t, "ab\xe2\x82" "cd", 6, collect, &w), 0);
+    cr_expect_str_eq(w.buf, "abcd");
+    sembed_tokenizer_free(t);
+    p.clean_text = false;
+    cr_assert_eq(sembed_tokenizer_create((const char *const *)g_vocab.tok, g_vocab.n, &p, &t), 0);
+    w.len = 0;
+    cr_assert_eq(tk_pretokenize(t, "ab\xe2\x82" "cd", 6, collect, &w), 0);
+    cr_expect_str_eq(w.buf, "ab\xef\xbf\xbd" "cd");
+    sembed_tokenizer_free(t);
+}
+
+Test(tokenizer, long_words_become_unk) {
+    struct sembed_tokenizer *t = make_tok(true, true);
+    cr_assert(t);
+    char w[512];
+    memset(w, 'a', 100);
+    w[100] = 0;
+    char *s = ids_str(t, w, SIZE_MAX);
+    cr_expect_neq(strcmp(s, "100"), 0, "100 chars must still be word-pieced, got %s", s);
+    free(s);
+    memset(w, 'a', 101);
+    w[101] = 0;
+    s = ids_str(t, w, SIZE_MAX);
+    cr_expect_str_eq(s, "100", "101 chars: expected [UNK] (100), got %s", s);
+    free(s);
+    // 100 two-byte characters are 100 characters (not bytes): still word-pieced.
+    for (int i = 0; i < 100; i++) memcpy(w + 2 * i, "\xc3\xa9", 2);
+    w[200] = 0;
+    s = ids_str(t, w, SIZE_MAX);
+    cr_expect_neq(strcmp(s, "100"), 0, "100 x 'é' must be word-pieced, got %s", s);
+    free(s);
+    sembed_tokenizer_free(t);
+}
+
+Test(tokenizer, hostile_input_is_bounded) {
+    struct sembed_tokenizer *t = make_tok(true, true);
+    cr_assert(t);
+    // 200k alternating combining marks of different classes after one base: must finish quickly
+    // (no quadratic reordering) and not crash.
+    size_t n = 200000;
+    char *s = malloc(n * 2 + 2);
+    s[0] = 'a';
+    for (size_t i = 0; i < n; i++) memcpy(s + 1 + 2 * i, (i & 1) ? "\xcc\x81" : "\xcc\x96", 2); // U+0301 (230), U+0316 (220)
+    size_t k = 0;
+    cr_assert_eq(sembed_tokenizer_encode(t, s, 1 + 2 * n, NULL, 0, &k), 0);
+    cr_expect_eq(k, 1, "expected 1 token, got %zu", k);
+    // Random bytes: never crash, always some count.
+    uint32_t x = 1;
+    for (size_t i = 0; i < 2 * n; i++) { x = x * 1664525u + 1013904223u; s[i] = (char)(x >> 24); }
+    cr_assert_eq(sembed_tokenizer_encode(t, s, 2 * n, NULL, 0, &k), 0);
+    free(s);
+    sembed_tokenizer_free(t);
+}
+
+Test(tokenizer, encode_cap_reports_full_count) {
+    struct sembed_tokenizer *t = make_tok(true, true);
+    cr_assert(t);
+    int32_t ids[3] = {-7, -7, -7};
+    size_t n = 0;
+    cr_assert_eq(sembed_tokenizer_encode(t, "one two three four", SIZE_MAX, ids, 2, &n), 0);
+    cr_expect_eq(n, 4, "expected full count 4, got %zu", n);
+    cr_expect_eq(ids[2], -7, "wrote past cap");
+    cr_expect_eq(sembed_tokenizer_encode(NULL, "x", 1, ids, 1, &n), SEMBED_EINVAL);
+    cr_expect_eq(sembed_tokenizer_encode(t, "x", 1, NULL, 1, &n), SEMBED_EINVAL);
+    sembed_tokenizer_free(t);
+}
+
+Test(tokenizer, create_rejects_bad_params) {
+    const char *v[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "##b"};
+    struct sembed_tokenizer_params p = sembed_tokenizer_default_params();
+    struct sembed_tokenizer *t = (struct sembed_tokenizer *)1;
+    cr_expect_eq(sembed_tokenizer_create(v, 6, &p, &t), 0, "mask is optional");
+    cr_expect_eq(sembed_tokenizer_mask_id(t), -1);
+    sembed_tokenizer_free(t);
+    p.unk_token = "<unk>";
+    cr_expect_eq(sembed_tokenizer_create(v, 6, &p, &t), SEMBED_EINVAL);
+    cr_expect_null(t, "out must be NULL on failure");
+    p = sembed_tokenizer_default_params();
+    cr_expect_eq(sembed_tokenizer_create(v, 0, &p, &t), SEMBED_EINVAL);
+    cr_expect_eq(sembed_tokenizer_create(v, 6, NULL, &t), SEMBED_EINVAL);
+    // Later duplicates win, as in HF's vocabulary map.
+    const char *d[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "a"};
+    cr_assert_eq(sembed_tokenizer_create(d, 6, &p, &t), 0);
+    cr_expect_eq(sembed_tokenizer_id(t, "a"), 5);
+    sembed_tokenizer_free(t);
+}
+
+Test(tokenizer, input_template_and_truncation) {
+    struct sembed_tokenizer *t = make_tok(true, true);
+    cr_assert(t);
+    int32_t ids[16], types[16];
+    uint32_t n = 0;
+    bool cut = true;
+    cr_assert_eq(sembed_tokenizer_encode_input(t, "hello world", SIZE_MAX, NULL, 0, 16, SEMBED_TRUNCATE_LONGEST_FIRST,
+                                               ids, types, &n, &cut), 0);
+    cr_expect_eq(n, 4);
+    cr_expect(ids[0] == 101 && ids[1] == 7592 && ids[2] == 2088 && ids[3] == 102, "got %d %d %d %d", ids[0], ids[1], ids[2], ids[3]);
+    cr_expect(!cut);
+    // Pair, truncated to 8: a has 4 tokens, b has 3; room 5 -> HF gives a 3 and b 2.
+    cr_assert_eq(sembed_tokenizer_encode_input(t, "Hello, World!", SIZE_MAX, "Second one here", SIZE_MAX, 8,
+                                               SEMBED_TRUNCATE_LONGEST_FIRST, ids, types, &n, &cut), 0);
+    static const int32_t want[] = {101, 7592, 1010, 2088, 102, 2117, 2028, 102};
+    static const int32_t want_t[] = {0, 0, 0, 0, 0, 1, 1, 1};
+    cr_assert_eq(n, 8, "expected 8 tokens, got %u", n);
+    for (int i = 0; i < 8; i++) {
+        cr_expect_eq(ids[i], want[i], "id %d: expected %d, got %d", i, want[i], ids[i]);
+        cr_expect_eq(types[i], want_t[i], "type %d: expected %d, got %d", i, want_t[i], types[i]);
+    }
+    cr_expect(cut);
+    cr_expect_eq(sembed_tokenizer_encode_input(t, "Hello, World!", SIZE_MAX, "Second one here", SIZE_MAX, 8,
+                                               SEMBED_TRUNCATE_ERROR, ids, types, &n, &cut), SEMBED_ETOOLONG);
+    cr_expect_eq(sembed_tokenizer_encode_input(t, "a b c", SIZE_MAX, NULL, 0, 4, SEMBED_TRUNCATE_ERROR, ids, NULL, &n, NULL),
+                 SEMBED_ETOOLONG);
+    cr_expect_eq(sembed_tokenizer_encode_input(t, "a b", SIZE_MAX, NULL, 0, 4, SEMBED_TRUNCATE_ERROR, ids, NULL, &n, NULL), 0);
+    cr_expect_eq(sembed_tokenizer_encode_input(t, "a", SIZE_MAX, "b", SIZE_MAX, 2, SEMBED_TRUNCATE_LONGEST_FIRST, ids, NULL, &n, NULL),
+                 SEMBED_EINVAL, "max_len 2 cannot hold a pair's 3 special tokens");
+    sembed_tokenizer_free(t);
+}
+
+/* ------------------------------------------------------------------ golden cases */
+
+Test(tokenizer, golden_bge_46_cases) {
+    char *inp_path = tu_path(tu_data_dir(), "vocab/bert-base-uncased/ggml-vocab-bert-bge.gguf.inp");
+    char *out_path = tu_path(tu_data_dir(), "vocab/bert-base-uncased/ggml-vocab-bert-bge.gguf.out");
+    size_t inp_len = 0, out_len = 0;
+    char *inp = tu_read_file(inp_path, &inp_len), *out = tu_read_file(out_path, &out_len);
+    cr_assert(inp && out, "cannot read %s / %s", inp_path, out_path);
+    struct sembed_tokenizer *t = make_tok(true, true);
+    cr_assert(t);
+    static const char sep[] = "\n__ggml_vocab_test__\n";
+    char *p = inp, *o = out;
+    int n_cases = 0, n_bad = 0;
+    for (;;) {
+        char *e = strstr(p, sep);
+        if (!e) break;
+        char *oe = strchr(o, '\n');
+        cr_assert(oe, "fewer expected lines than inputs at case %d", n_cases);
+        *oe = 0;
+        const char *want = o;
+        while (*want == ' ') want++;
+        char *got = ids_str(t, p, (size_t)(e - p));
+        if (strcmp(got, want) != 0) {
+            n_bad++;
+            cr_log_error("golden case %d: expected [%s], got [%s]", n_cases, want, got);
+        }
+        free(got);
+        n_cases++;
+        p = e + sizeof sep - 1;
+        o = oe + 1;
+    }
+    cr_expect_eq(n_cases, 46, "expected 46 golden cases, found %d", n_cases);
+    cr_expect_eq(n_bad, 0, "%d of %d golden cases differ", n_bad, n_cases);
+    sembed_tokenizer_free(t);
+    free(inp);
+    free(out);
+    free(inp_path);
+    free(out_path);
+}
+
+/* ------------------------------------------------------------------ HF oracle (node) */
+
+static const char *node_skip_reason(void) {
+    static char why[512];
+    if (tu_run("node --version >/dev/null 2>&1", NULL) != 0) return "node is not installed (apt-get install nodejs)";
+    char *m = tu_path(tu_source_dir(), "tools/node/node_modules/tokenizers/package.json");
+    int ok = tu_file_exists(m);
+    free(m);
+    if (!ok) {
+        snprintf(why, sizeof why, "HF tokenizers npm package missing: run (cd %s/tools/node && npm install)", tu_source_dir());
+        return why;
+    }
+    return NULL;
+}
+
+static long mtime_of(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_mtime : -1;
+}
+
+// Regenerate out (by running cmd) unless it is newer than every dependency.
+static void make_if_stale(const char *out, const char *const *deps, const char *cmd) {
+    long t = mtime_of(out);
+    bool stale = t < 0;
+    for (const char *const *d = deps; *d && !stale; d++) stale = mtime_of(*d) >= t;
+    if (!stale) return;
+    char *log = NULL;
+    int rc = tu_run(cmd, &log);
+    if (rc != 0) remove(out);
+    cr_assert_eq(rc, 0, "command failed (exit %d): %s\n%s", rc, cmd, log ? log : "");
+    free(log);
+}
+
+static const char *work_dir(void) {
+    static char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tokenizer_parity", SEMBED_BINARY_DIR);
+    mkdir(dir, 0755);
+    return dir;
+}
+
+static char *src_file(const char *rel) { return tu_path(tu_source_dir(), rel); }
+
+/* ------------------------------------------------------------------ every code point vs HF */
+
+struct flags_run { uint32_t lo, hi; char flags[8]; };
+
+Test(tokenizer, unicode_classes_match_hf_for_every_code_point, .timeout = 600) {
+    const char *why = node_skip_reason();
+    if (why) cr_skip_test("%s", why);
+    char *js = src_file("tests/tokenizer/hf_classes.js");
+    char *out = tu_path(work_dir(), "hf_classes.txt");
+    char *cmd = NULL;
+    cr_assert(asprintf(&cmd, "node '%s' '%s' 2>&1", js, out) > 0);
+    const char *deps[] = {js, NULL};
+    make_if_stale(out, deps, cmd);
+    size_t len = 0;
+    char *txt = tu_read_file(out, &len);
+    cr_assert(txt, "cannot read %s", out);
+
+    // Expected per code point: flags, lowercase and strip results.
+    uint8_t *hf = calloc(0x110000, 1); // bit 1 o, 2 w, 4 p, 8 m
+    uint32_t (*low)[3] = calloc(0x110000, sizeof *low);   // [0] = count + 1 when listed
+    uint32_t (*strp)[5] = calloc(0x110000, sizeof *strp); // [0] = count + 1 when listed
+    cr_assert(hf && low && strp);
+    for (char *line = strtok(txt, "\n"); line; line = strtok(NULL, "\n")) {
+        char kind = line[0];
+        char *p = line + 2, *end;
+        unsigned long a = strtoul(p, &end, 16);
+        if (a > 0x10FFFF) continue;
+        if (kind == 'R') {
+            unsigned long b = strtoul(end, &end, 16);
+            while (*end == ' ') end++;
+            uint8_t f = 0;
+            for (char *c = end; *c; c++) f |= *c == 'o' ? 1 : *c == 'w' ? 2 : *c == 'p' ? 4 : *c == 'm' ? 8 : 0;
+            for (unsigned long c = a; c <= b && c <= 0x10FFFF; c++) hf[c] = f;
+        } else {
+            uint32_t *dst = kind == 'L' ? low[a] : strp[a];
+            size_t cap = kind == 'L' ? 2 : 4, n = 0;
+            for (p = end; *p;) {
+                unsigned long v = strtoul(p, &end, 16);
+                if (end == p) break;
+                if (n < cap) dst[1 + n] = (uint32_t)v;
+                n++;
+                p = end;
+            }
+            dst[0] = (uint32_t)(n > cap ? cap : n) + 1;
+        }
+    }
+    size_t bad_class = 0, bad_lower = 0, bad_strip = 0;
+    char suggestion[16384], lsug[8192];
+    size_t sl = 0, lsl = 0;
+    suggestion[0] = lsug[0] = 0;
+    uint32_t run_lo = 0, run_hi = 0;
+    int run_cls = -2;
+    for (uint32_t c = 0; c <= 0x10FFFF; c++) {
+        // Skipped: surrogates, hf_classes.js's separator '0', and the three characters HF
+        // special-cases by value (NUL, U+FFFD dropped; ' ' is its own whitespace).
+        if ((c >= 0xD800 && c <= 0xDFFF) || c == '0' || c == 0 || c == 0xFFFD || c == ' ') continue;
+        uint32_t d[16];
+        bool decomposes = tk_nfd(c, d, 16) != 1 || d[0] != c;
+        bool o = tk_is_control(c), w = !o && tk_is_whitespace(c), p = tk_is_punct(c);
+        bool m = !decomposes && tk_is_mn(c);
+        bool ho = hf[c] & 1, hw = (hf[c] & 2) != 0, hp = (hf[c] & 4) != 0, hm = (hf[c] & 8) != 0;
+        if (decomposes) hm = false;
+        if (o != ho || w != hw || p != hp || m != hm) {
+            if (bad_class < 20)
+                cr_log_error("U+%04X: ours o%d w%d p%d m%d, HF o%d w%d p%d m%d", c, o, w, p, m, ho, hw, hp, hm);
+            bad_class++;
+            int cls = ho ? TK_HF_OTHER : hp ? TK_HF_PUNCT : hm ? TK_HF_MN : TK_HF_NONE;
+            if (cls == run_cls && c == run_hi + 1) run_hi = c;
+            else {
+                if (run_cls >= -1 && sl < sizeof suggestion - 64)
+                    sl += (size_t)snprintf(suggestion + sl, sizeof suggestion - sl, "{0x%X, 0x%X, %d},\n", run_lo, run_hi, run_cls);
+                run_lo = run_hi = c;
+                run_cls = cls;
+            }
+        }
+        uint32_t lw[2];
+        size_t nl = tk_lower_rust(c, lw);
+        bool lower_ok = low[c][0] ? (nl == low[c][0] - 1 && lw[0] == low[c][1] && (nl < 2 || lw[1] == low[c][2]))
+                                  : (nl == 1 && lw[0] == c);
+        if (!lower_ok) {
+            if (bad_lower < 20) cr_log_error("lowercase U+%04X: ours U+%04X (%zu cps), HF listed=%u", c, lw[0], nl, low[c][0]);
+            if (low[c][0] == 2 && lsl < sizeof lsug - 32)
+                lsl += (size_t)snprintf(lsug + lsl, sizeof lsug - lsl, "{0x%X, 0x%X},\n", c, low[c][1]);
+            bad_lower++;
+        }
+        // strip_accents alone: NFD, then drop Mn (reordering is irrelevant for one code point's
+        // canonical decomposition, which is already in canonical order).
+        size_t nd = tk_nfd(c, d, 16), k = 0;
+        uint32_t kept[16];
+        for (size_t i = 0; i < nd; i++) if (!tk_is_mn(d[i])) kept[k++] = d[i];
+        bool strip_ok = strp[c][0] ? (k == strp[c][0] - 1 && (k == 0 || memcmp(kept, &strp[c][1], k * 4) == 0))
+                                   : (k == 1 && kept[0] == c);
+        if (!strip_ok) {
+            if (bad_strip < 20) cr_log_error("strip U+%04X: ours %zu cps (first U+%04X), HF listed=%u", c, k, k ? kept[0] : 0, strp[c][0]);
+            bad_strip++;
+        }
+    }
+    if (run_cls >= -1) sl += (size_t)snprintf(suggestion + sl, sizeof suggestion - sl, "{0x%X, 0x%X, %d},\n", run_lo, run_hi, run_cls);
+    if (bad_class) cr_log_error("compat ranges still needed (HF class per run):\n%s", suggestion);
+    if (bad_lower) cr_log_error("compat lowercase pairs still needed:\n%s", lsug);
+    cr_expect_eq(bad_class, 0, "%zu code points classed differently from HF (clean/whitespace/punct/Mn)", bad_class);
+    cr_expect_eq(bad_lower, 0, "%zu code points lowercased differently from HF", bad_lower);
+    cr_expect_eq(bad_strip, 0, "%zu code points accent-stripped differently from HF", bad_strip);
+    free(hf);
+    free(low);
+    free(strp);
+    free(txt);
+    free(cmd);
+    free(out);
+    free(js);
+}
