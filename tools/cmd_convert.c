@@ -1,8 +1,107 @@
-// `sembed convert`: placeholder until its issue lands.
+// `sembed convert`: import a HuggingFace / sentence-transformers / ONNX checkpoint into .semb.
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sembed/convert.h"
 #include "tools/cli.h"
 
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: sembed convert SRC -o OUT.semb [options]\n"
+            "\n"
+            "SRC is a HuggingFace or sentence-transformers folder, or a single file: model.safetensors,\n"
+            "model.safetensors.index.json (sharded), pytorch_model.bin (zip format, torch>=1.6), model.onnx.\n"
+            "config.json and the tokenizer files are read from the folder holding the weights.\n"
+            "\n"
+            "options:\n"
+            "  -o, --output PATH      the .semb file to write (replaced atomically)\n"
+            "      --dtype TYPE       f32 (default, exact), f16, bf16, or q8 (int8 Linear weights with one\n"
+            "                         scale per output row, f16 word embeddings, float LayerNorms/biases)\n"
+            "      --pooling MODE     cls, cls_before_pooler, mean, max, first_last_avg\n"
+            "                         (default: what the source declares; mean for a plain BERT folder)\n"
+            "      --normalize        L2-normalize embeddings (default: what the source declares)\n"
+            "      --no-normalize     do not L2-normalize\n"
+            "      --name NAME        general.name (default: the source folder name)\n"
+            "      --keep-mlm-head    keep the masked-LM head (for `sembed train --objective mlm`)\n"
+            "  -v, --verbose          print what was imported\n"
+            "  -h, --help             this text\n"
+            "\n"
+            "See docs/convert.md for what is imported from where.\n");
+}
+
+static void on_progress(uint64_t done, uint64_t total, void *ud) {
+    int *last = ud;
+    int pct = total ? (int)(done * 100 / total) : 100;
+    if (pct != *last) {
+        *last = pct;
+        fprintf(stderr, "\rconvert: %3d%%", pct);
+        if (pct == 100) fputc('\n', stderr);
+    }
+}
+
 int cmd_convert(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_error(CLI_FAIL, "convert", "not implemented yet");
+    enum { OPT_DTYPE = 256, OPT_POOLING, OPT_NORM, OPT_NO_NORM, OPT_NAME, OPT_MLM };
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'},   {"dtype", required_argument, NULL, OPT_DTYPE},
+        {"pooling", required_argument, NULL, OPT_POOLING}, {"normalize", no_argument, NULL, OPT_NORM},
+        {"no-normalize", no_argument, NULL, OPT_NO_NORM}, {"name", required_argument, NULL, OPT_NAME},
+        {"keep-mlm-head", no_argument, NULL, OPT_MLM}, {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    struct sembed_convert_params p = sembed_convert_default_params();
+    bool verbose = false;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":o:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': p.out = optarg; break;
+        case OPT_DTYPE:
+            if (!strcmp(optarg, "f32")) p.dtype = SEMBED_DTYPE_F32;
+            else if (!strcmp(optarg, "f16")) p.dtype = SEMBED_DTYPE_F16;
+            else if (!strcmp(optarg, "bf16")) p.dtype = SEMBED_DTYPE_BF16;
+            else if (!strcmp(optarg, "q8") || !strcmp(optarg, "q8_row")) p.dtype = SEMBED_DTYPE_Q8_ROW;
+            else return cli_error(CLI_USAGE, "convert", "--dtype %s: expected f32, f16, bf16 or q8", optarg);
+            break;
+        case OPT_POOLING: {
+            static const char *const modes[] = {"cls", "cls_before_pooler", "mean", "max", "first_last_avg"};
+            bool ok = false;
+            for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) ok |= !strcmp(optarg, modes[i]);
+            if (!ok) return cli_error(CLI_USAGE, "convert", "--pooling %s: expected cls, cls_before_pooler, mean, max or first_last_avg", optarg);
+            p.pooling = optarg;
+            break;
+        }
+        case OPT_NORM: p.normalize = 1; break;
+        case OPT_NO_NORM: p.normalize = 0; break;
+        case OPT_NAME: p.name = optarg; break;
+        case OPT_MLM: p.keep_mlm_head = true; break;
+        case 'v': verbose = true; break;
+        case 'h': usage(stdout); return CLI_OK;
+        case ':': return cli_error(CLI_USAGE, "convert", "%s needs a value", argv[optind - 1]);
+        default: return cli_error(CLI_USAGE, "convert", "unknown option %s (try --help)", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) return cli_error(CLI_USAGE, "convert", "missing SRC (try --help)");
+    if (optind + 1 < argc) return cli_error(CLI_USAGE, "convert", "one SRC expected, got %d", argc - optind);
+    if (!p.out) return cli_error(CLI_USAGE, "convert", "missing -o OUT.semb");
+    p.src = argv[optind];
+    // Reproducible output when the build system asks for it (reproducible-builds.org convention).
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    if (sde && *sde) {
+        char *end;
+        long long t = strtoll(sde, &end, 10);
+        if (*end == 0 && t >= 0) p.created = t;
+    }
+    int last = -1;
+    if (cli_stderr_is_tty()) {
+        p.progress = on_progress;
+        p.progress_user_data = &last;
+    }
+    cli_install_logger(verbose);
+    int rc = sembed_convert(&p);
+    if (rc) return cli_error(CLI_FAIL, "convert", "%s: %s", p.src, sembed_strerror(rc));
+    if (verbose) fprintf(stderr, "wrote %s\n", p.out);
+    return CLI_OK;
 }
