@@ -84,6 +84,25 @@ Test(kernels, dispatch_names_and_caps) {
     fprintf(stderr, " (best %s, active %s)\n", sk_isa_name(sk_isa_best()), sk_isa_name(sk_isa_active()));
 }
 
+// SEMBED_ISA is read once per process: check it through the CLI, which prints the active path.
+Test(kernels, sembed_isa_env_caps_and_falls_back) {
+    for (int want = 0; want < SK_ISA_COUNT; want++) {
+        int expect = 0;
+        for (int i = 0; i <= want; i++)
+            if (sk_isa_supported((enum sk_isa)i)) expect = i;
+        char cmd[512], needle[64];
+        snprintf(cmd, sizeof cmd, "SEMBED_ISA=%s '%s' --version 2>&1", sk_isa_name((enum sk_isa)want), tu_cli());
+        snprintf(needle, sizeof needle, "active %s ", sk_isa_name((enum sk_isa)expect));
+        char *out = NULL;
+        int rc = tu_run(cmd, &out);
+        cr_assert_eq(rc, 0, "%s exited %d", cmd, rc);
+        cr_assert(out && strstr(out, needle), "SEMBED_ISA=%s: expected '%s' in:\n%s", sk_isa_name((enum sk_isa)want), needle,
+                  out ? out : "(null)");
+        if (expect != want) cr_assert(strstr(out, "not supported"), "no fallback warning for %s", sk_isa_name((enum sk_isa)want));
+        free(out);
+    }
+}
+
 // fmaf-chain oracle: the exact sums every SIMD f32 path must produce.
 static float dot_fma(const float *x, size_t xs, const float *w, size_t ws, int k) {
     float acc = 0.0f;

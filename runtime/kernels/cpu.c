@@ -131,14 +131,15 @@ static void init_once(void) {
     if (env && *env) {
         int want = sk_isa_from_name(env);
         if (want < 0) {
-            SEMBED_LOG_WARNF("SEMBED_ISA=%s is not one of ref|avx2|avx512|avxvnni|avx512vnni|amx; using %s", env,
-                             sk_isa_name(g_best));
+            sembed_logf(SEMBED_LOG_WARN, "kernels", "SEMBED_ISA=%s is not one of ref|avx2|avx512|avxvnni|avx512vnni|amx; using %s",
+                        env, sk_isa_name(g_best));
         } else if (!g_have[want]) {
             // The best supported path at or below the request (enum order is preference order).
             enum sk_isa got = SK_ISA_REF;
             for (int i = 0; i <= want; i++)
                 if (g_have[i]) got = (enum sk_isa)i;
-            SEMBED_LOG_WARNF("SEMBED_ISA=%s is not supported by this CPU/OS; using %s", env, sk_isa_name(got));
+            sembed_logf(SEMBED_LOG_WARN, "kernels", "SEMBED_ISA=%s is not supported by this CPU/OS; using %s", env,
+                        sk_isa_name(got));
             g_active = got;
         } else {
             g_active = (enum sk_isa)want;
