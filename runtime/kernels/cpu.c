@@ -124,7 +124,9 @@ static void init_once(void) {
     for (int i = 0; i < SK_ISA_COUNT; i++) {
         g_have[i] = isa_supported(&g_cpu, (enum sk_isa)i) && build_table(&g_tables[i], (enum sk_isa)i);
         g_tables[i].isa = (enum sk_isa)i;
-        if (g_have[i]) g_best = (enum sk_isa)i; // enum order is the preference order
+        // Enum order is the preference order. AMX is opt-in (SEMBED_ISA=amx) until its kernel has
+        // run on AMX hardware: the machines it was written on have none (docs/kernels.md).
+        if (g_have[i] && i != SK_ISA_AMX) g_best = (enum sk_isa)i;
     }
     g_active = g_best;
     const char *env = getenv("SEMBED_ISA");
