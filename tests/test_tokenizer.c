@@ -516,3 +516,162 @@ Test(tokenizer, unicode_classes_match_hf_for_every_code_point, .timeout = 600) {
     free(out);
     free(js);
 }
+
+/* ------------------------------------------------------------------ corpus parity with HF */
+
+// Builds (once, cached in the build dir until its scripts change) the corpus from ../shared/data.
+static void build_corpus(char **corpus, char **pairs) {
+    char *js = src_file("tests/tokenizer/corpus.js"), *hard = src_file("tests/tokenizer/hard_cases.txt");
+    *corpus = tu_path(work_dir(), "corpus.txt");
+    *pairs = tu_path(work_dir(), "pairs.tsv");
+    char *cmd = NULL;
+    cr_assert(asprintf(&cmd, "node '%s' '%s' '%s' '%s' 2>&1", js, tu_data_dir(), hard, work_dir()) > 0);
+    const char *deps[] = {js, hard, NULL};
+    make_if_stale(*corpus, deps, cmd);
+    free(cmd);
+    free(js);
+    free(hard);
+}
+
+struct parity_cfg {
+    const char *name;
+    bool lower, strip, clean, chinese, pre_lower;
+    bool strip_follows;   // pass no --strip-accents to the oracle (HF's None)
+    bool pairs;           // input is "a TAB b"
+    uint32_t max_len;     // > 0: [CLS]/[SEP], token types and longest_first truncation
+};
+
+static void parity(const struct parity_cfg *c) {
+    const char *why = node_skip_reason();
+    if (why) cr_skip_test("%s", why);
+    char *corpus, *pairs;
+    build_corpus(&corpus, &pairs);
+    const char *input = c->pairs ? pairs : corpus;
+    char *oracle = src_file("tests/tokenizer/oracle.js"), *vocab = vocab_path();
+    char name[256], tname[256];
+    snprintf(name, sizeof name, "hf_%s.txt", c->name);
+    snprintf(tname, sizeof tname, "hf_%s.time.json", c->name);
+    char *out = tu_path(work_dir(), name), *tfile = tu_path(work_dir(), tname);
+    char strip_arg[64] = "", len_arg[64] = "";
+    if (!c->strip_follows) snprintf(strip_arg, sizeof strip_arg, "--strip-accents %d", c->strip);
+    if (c->max_len) snprintf(len_arg, sizeof len_arg, "--specials --max-length %u", c->max_len);
+    char *cmd = NULL;
+    cr_assert(asprintf(&cmd, "node '%s' --vocab '%s' --input '%s' --output '%s' --lowercase %d %s --clean-text %d "
+                             "--chinese %d --pre-lowercase %d %s %s 2>'%s'",
+                       oracle, vocab, input, out, c->lower, strip_arg, c->clean, c->chinese, c->pre_lower,
+                       c->pairs ? "--pairs" : "", len_arg, tfile) > 0);
+    const char *deps[] = {oracle, input, NULL};
+    make_if_stale(out, deps, cmd);
+
+    if (!g_vocab.buf) cr_assert_eq(vocab_load(&g_vocab), 0);
+    struct sembed_tokenizer_params p = sembed_tokenizer_default_params();
+    p.lowercase = c->lower;
+    p.strip_accents = c->strip;
+    p.clean_text = c->clean;
+    p.handle_chinese_chars = c->chinese;
+    p.pre_lowercase = c->pre_lower;
+    struct sembed_tokenizer *t = NULL;
+    cr_assert_eq(sembed_tokenizer_create((const char *const *)g_vocab.tok, g_vocab.n, &p, &t), 0);
+
+    size_t in_len = 0, ex_len = 0;
+    char *in = tu_read_file(input, &in_len), *ex = tu_read_file(out, &ex_len);
+    cr_assert(in && ex, "cannot read %s or %s", input, out);
+    size_t cap = 1 << 16;
+    int32_t *ids = malloc(cap * sizeof *ids), *types = malloc(cap * sizeof *types);
+    char *got = malloc(cap * 24);
+    size_t lines = 0, bad = 0, cut_lines = 0;
+    char *ip = in, *ep = ex;
+    struct timespec t0, t1;
+    double secs = 0;
+    while (ip < in + in_len) {
+        char *ie = memchr(ip, '\n', (size_t)(in + in_len - ip));
+        if (!ie) ie = in + in_len;
+        char *ee = ep < ex + ex_len ? memchr(ep, '\n', (size_t)(ex + ex_len - ep)) : NULL;
+        cr_assert(ee, "oracle output has fewer lines than the input (%zu)", lines);
+        *ee = 0;
+        size_t k = 0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (!c->max_len) {
+            size_t n = 0;
+            int rc = sembed_tokenizer_encode(t, ip, (size_t)(ie - ip), ids, cap, &n);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            cr_assert_eq(rc, 0, "line %zu: encode failed: %s", lines + 1, sembed_strerror(rc));
+            cr_assert_leq(n, cap, "line %zu: %zu tokens", lines + 1, n);
+            for (size_t i = 0; i < n; i++) k += (size_t)sprintf(got + k, i ? " %d" : "%d", ids[i]);
+        } else {
+            const char *a = ip, *b = NULL;
+            size_t al = (size_t)(ie - ip), bl = 0;
+            if (c->pairs) {
+                char *tab = memchr(ip, '\t', al);
+                if (tab) { b = tab + 1; bl = (size_t)(ie - b); al = (size_t)(tab - ip); }
+                else { b = ""; bl = 0; }
+            }
+            uint32_t n = 0;
+            bool was_cut = false;
+            int rc = sembed_tokenizer_encode_input(t, a, al, b, bl, c->max_len, SEMBED_TRUNCATE_LONGEST_FIRST, ids,
+                                                   types, &n, &was_cut);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            cr_assert_eq(rc, 0, "line %zu: encode_input failed: %s", lines + 1, sembed_strerror(rc));
+            for (uint32_t i = 0; i < n; i++) k += (size_t)sprintf(got + k, i ? " %d" : "%d", ids[i]);
+            got[k++] = '\t';
+            for (uint32_t i = 0; i < n; i++) k += (size_t)sprintf(got + k, i ? " %d" : "%d", types[i]);
+            k += (size_t)sprintf(got + k, "\t%d", was_cut);
+            cut_lines += was_cut;
+        }
+        got[k] = 0;
+        secs += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (strcmp(got, ep) != 0) {
+            if (bad < 5) {
+                char esc[401];
+                size_t m = 0;
+                for (const char *q = ip; q < ie && m < 380; q++) {
+                    unsigned char ch = (unsigned char)*q;
+                    if (ch >= 0x20 && ch < 0x7f && ch != '\\') esc[m++] = (char)ch;
+                    else m += (size_t)sprintf(esc + m, "\\x%02x", ch);
+                }
+                esc[m] = 0;
+                cr_log_error("[%s] line %zu differs\n  text: %s\n  HF:   %.300s\n  ours: %.300s", c->name, lines + 1, esc, ep, got);
+            }
+            bad++;
+        }
+        lines++;
+        ip = ie + 1;
+        ep = ee + 1;
+    }
+    char *timing = tu_read_file(tfile, NULL);
+    fprintf(stderr, "tokenizer parity [%s]: %zu lines, %zu differ, %zu truncated; sembed %.0f lines/s (this build), HF %s",
+            c->name, lines, bad, cut_lines, secs > 0 ? (double)lines / secs : 0.0, timing ? timing : "(no timing)\n");
+    cr_expect_geq(lines, 20000, "[%s] corpus too small: %zu lines", c->name, lines);
+    cr_expect_eq(bad, 0, "[%s] %zu of %zu lines differ from HF tokenizers", c->name, bad, lines);
+    if (c->max_len) cr_expect_gt(cut_lines, 100, "[%s] only %zu lines exercised truncation", c->name, cut_lines);
+    free(timing);
+    free(ids);
+    free(types);
+    free(got);
+    free(in);
+    free(ex);
+    sembed_tokenizer_free(t);
+    free(cmd);
+    free(out);
+    free(tfile);
+    free(oracle);
+    free(vocab);
+    free(corpus);
+    free(pairs);
+}
+
+#define PARITY_TEST(id, ...)                                           \
+    Test(tokenizer, parity_##id, .timeout = 900) {                     \
+        struct parity_cfg c_ = {#id, __VA_ARGS__};                     \
+        parity(&c_);                                                   \
+    }
+
+// lower, strip, clean, chinese, pre_lower, strip_follows, pairs, max_len
+PARITY_TEST(lower, true, true, true, true, false, true, false, 0)
+PARITY_TEST(cased, false, false, true, true, false, true, false, 0)
+PARITY_TEST(lower_keep_accents, true, false, true, true, false, false, false, 0)
+PARITY_TEST(cased_strip_accents, false, true, true, true, false, false, false, 0)
+PARITY_TEST(lower_no_clean_no_cjk, true, true, false, false, false, true, false, 0)
+PARITY_TEST(pre_lowercase_cased, false, false, true, true, true, false, false, 0)
+PARITY_TEST(single_truncate_16, true, true, true, true, false, true, false, 16)
+PARITY_TEST(pairs_truncate_32, true, true, true, true, false, true, true, 32)
