@@ -1,0 +1,207 @@
+// train/st.h: the trainer's internals (prefix st_): parameter/gradient/moment blocks with a
+// pointer table, forward with caches, backward, losses, AdamW, the counter-based RNG.
+//
+// Layout (llm.c style): every float of the model lives in one block `params`; `grads`, `adam_m`,
+// `adam_v` are blocks of the same size and layout. `tensors[]` names each slice with its HF name
+// (docs/format.md "Tensor names"); `w`/`g` are typed views into params/grads.
+// Backward accumulates (+=) into grads; st_model_zero_grad() is explicit.
+//
+// Batches: n sequences padded to t tokens, rows r = seq*t + pos (BT = n*t rows), padding at the
+// end of each sequence (lens[seq] valid tokens). Activations live in one block sized for the
+// largest batch (st_acts_reserve).
+#ifndef SEMBED_TRAIN_ST_H
+#define SEMBED_TRAIN_ST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/kernels/kernels.h"
+
+struct sembed_file;
+
+struct st_config {
+    int vocab, hidden, layers, heads, inter, max_pos, type_vocab;
+    float ln_eps;
+    enum sk_act act;            // SK_ACT_GELU_ERF, SK_ACT_GELU_TANH or SK_ACT_RELU
+    float hidden_dropout, attn_dropout;
+    bool has_pooler;            // pooler.dense (BERT pooler = SimCSE's MLP: dense + tanh)
+    bool has_mlm;               // cls.predictions.* (transform dense + act + LN, bias; decoder tied)
+};
+
+struct st_layer_w {
+    float *qw, *qb, *kw, *kb, *vw, *vb; // [H,H], [H]
+    float *aow, *aob, *aln_w, *aln_b;   // attention.output.dense, .LayerNorm
+    float *iw, *ib;                     // intermediate.dense [I,H], [I]
+    float *ow, *ob, *oln_w, *oln_b;     // output.dense [H,I], [H], output.LayerNorm
+};
+
+struct st_weights {
+    float *word, *pos, *type, *eln_w, *eln_b;
+    struct st_layer_w *layer;           // [layers]
+    float *pool_w, *pool_b;             // NULL unless has_pooler
+    float *mlm_w, *mlm_b, *mlm_ln_w, *mlm_ln_b, *mlm_bias; // NULL unless has_mlm
+};
+
+struct st_tensor {
+    char name[96];
+    int n_dims;
+    int64_t dims[2];
+    size_t offset, numel;               // in floats, into the blocks
+    bool decay;                         // AdamW weight decay applies (not biases / LayerNorm)
+    bool trainable;                     // updated by the optimizer (unused heads are frozen)
+};
+
+struct st_model {
+    struct st_config cfg;
+    int n_tensors;
+    struct st_tensor *tensors;
+    size_t n_params;
+    float *params, *grads, *adam_m, *adam_v; // grads/moments NULL until st_model_alloc_train
+    struct st_weights w, g;
+};
+
+// Build the tensor table and allocate params (zeroed). 0 or SEMBED_E*.
+int st_model_create(const struct st_config *cfg, struct st_model **out);
+// Allocate grads and Adam moments (zeroed). Idempotent.
+int st_model_alloc_train(struct st_model *m);
+void st_model_free(struct st_model *m);
+void st_model_zero_grad(struct st_model *m);
+const struct st_tensor *st_model_find(const struct st_model *m, const char *name);
+// Fill with the initialisation HF BERT uses: N(0, std) for matrices and embeddings, zero
+// biases, LayerNorm weight 1 / bias 0. Deterministic in seed (counter-based RNG).
+void st_model_init_tensor(struct st_model *m, const struct st_tensor *t, uint64_t seed, float std);
+void st_model_init_random(struct st_model *m, uint64_t seed, float std);
+// Read config + weights from an open .semb (f32/f16/bf16/q8_row tensors become f32). want_pooler /
+// want_mlm add the heads (freshly initialised from seed when the file lacks them; *fresh_* tell).
+int st_model_from_file(const struct sembed_file *f, bool want_pooler, bool want_mlm, uint64_t seed,
+                       struct st_model **out, bool *fresh_pooler, bool *fresh_mlm);
+
+// ---------------------------------------------------------------- counter-based RNG
+// Stateless: a value is a pure function of (key, counter), so masks are reproducible bit for bit
+// and independent of how work is split across threads. Mixer: SplitMix64's finaliser
+// (Steele, Lea, Flood 2014), applied to a key derived from (seed, step, stream, layer).
+static inline uint64_t st_mix64(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static inline uint64_t st_rng_key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c) {
+    return st_mix64(st_mix64(st_mix64(st_mix64(seed) ^ a) ^ b) ^ c);
+}
+static inline uint32_t st_rng_u32(uint64_t key, uint64_t i) {
+    return (uint32_t)(st_mix64(key ^ (i * 0xd1b54a32d192ed03ull)) >> 32);
+}
+// Uniform in [0, 1) with 24 bits.
+static inline float st_rng_uniform(uint64_t key, uint64_t i) {
+    return (float)(st_rng_u32(key, i) >> 8) * (1.0f / 16777216.0f);
+}
+// Standard normal (Box-Muller on two counters).
+float st_rng_normal(uint64_t key, uint64_t i);
+
+// Dropout streams (the "b" argument of st_rng_key).
+enum st_stream { ST_DROP_EMB = 1, ST_DROP_ATTN = 2, ST_DROP_ATTN_OUT = 3, ST_DROP_FFN_OUT = 4,
+                 ST_MLM_MASK = 16, ST_SHUFFLE = 17, ST_INIT = 18 };
+
+// ---------------------------------------------------------------- activations
+struct st_layer_acts {
+    float *qkv;            // [BT, 3H]  (q | k | v per row)
+    float *p, *pd;         // [n, heads, t, t] softmax probs, after dropout (pd == p when no dropout)
+    float *ctx;            // [BT, H]
+    float *r1, *mean1, *rstd1, *a;  // LN1 input, stats [BT], output
+    float *f;              // [BT, I] intermediate pre-activation
+    float *r2, *mean2, *rstd2, *y;  // LN2 input, stats, output (= next layer's input)
+};
+
+struct st_acts {
+    int n_max, t_max, n_threads;
+    size_t n_floats;
+    float *block;
+    float *emb, *emb_mean, *emb_rstd, *h0;  // embedding sum, LN stats, output after dropout
+    struct st_layer_acts *L;
+    float *cls, *pooled;                    // [n, H]: pooled before MLP, after MLP (= z)
+    // backward scratch
+    float *dY, *dR, *dT, *dC, *dQKV, *dF, *G, *att_scratch; // att_scratch: 2*t*t per thread
+};
+
+int st_acts_create(const struct st_config *cfg, int n_max, int t_max, int n_threads, struct st_acts **out);
+void st_acts_free(struct st_acts *a);
+
+struct st_batch {
+    int n, t;                // sequences, padded length
+    const int32_t *ids;      // [n*t]
+    const int32_t *types;    // [n*t] or NULL (all 0)
+    const int32_t *lens;     // [n] valid tokens per sequence (>= 1)
+};
+
+// Dropout is active when drop_key != 0: masks come from st_rng_key-derived keys (drop_key mixed
+// with stream and layer), keep with probability 1-p, kept values scaled by 1/(1-p).
+void st_forward(const struct st_model *m, struct st_acts *a, const struct st_batch *b, uint64_t drop_key,
+                int n_threads);
+// Last hidden state [BT, H] after st_forward.
+float *st_last_hidden(const struct st_model *m, const struct st_acts *a);
+// dlast: gradient w.r.t. the last hidden state [BT, H] (consumed: used as scratch). Same
+// drop_key as the forward. Accumulates into m->grads.
+void st_backward(struct st_model *m, struct st_acts *a, const struct st_batch *b, float *dlast, uint64_t drop_key,
+                 int n_threads);
+
+enum st_pool { ST_POOL_CLS = 0, ST_POOL_CLS_BEFORE_POOLER = 1, ST_POOL_MEAN = 2 };
+// z[n, H] from the last hidden state; mlp: apply pooler.dense + tanh (SimCSE's MLP).
+void st_pool_forward(const struct st_model *m, struct st_acts *a, const struct st_batch *b, enum st_pool mode,
+                     bool mlp, float *z, int n_threads);
+// dz[n, H] -> dlast (overwritten, [BT, H]); pooler grads accumulated.
+void st_pool_backward(struct st_model *m, struct st_acts *a, const struct st_batch *b, enum st_pool mode, bool mlp,
+                      const float *dz, float *dlast, int n_threads);
+
+// InfoNCE over in-batch negatives (SimCSE, Gao et al. 2021, eq. 1 and 5). z rows: [0,B) anchors,
+// [B,2B) positives, [2B,3B) hard negatives when hard_neg. Logits = cos / temp; the hard negative
+// of row i gets + hn_weight (logit space). Returns the mean loss; dz = weight * dLoss/dz.
+double st_infonce(const float *z, int B, int H, bool hard_neg, float temp, float hn_weight, float weight,
+                  float *dz);
+
+// MLM head + cross-entropy on the masked rows of the last hidden state (HF BertForMaskedLM:
+// transform dense + act + LayerNorm, decoder tied to the word embeddings, plus bias). rows[M]:
+// row indices into [BT]; labels[M]: original ids. Returns the mean loss over M (0 when M == 0);
+// adds weight * dLoss/dlast into dlast and accumulates head grads (dlast NULL: loss only).
+double st_mlm_loss(struct st_model *m, const float *last, int M, const int32_t *rows, const int32_t *labels,
+                   float weight, float *dlast, int n_threads);
+
+// ---------------------------------------------------------------- one training objective
+struct st_objective {
+    bool contrastive;           // InfoNCE on pooled views (unsup / sup)
+    enum st_pool pool;
+    bool mlp;                   // pooler.dense + tanh on top of the pooled vector while training
+    float temp, hn_weight;
+    bool mlm;                   // MLM loss on st_step_data.mlm (alone, or auxiliary to contrastive)
+    float mlm_weight;           // weight of the auxiliary MLM loss (1 when MLM alone)
+};
+
+struct st_step_data {
+    struct st_batch cl;         // k*B sequences, view-major: [0,B) anchors, [B,2B) positives, [2B,3B) hard neg
+    int B;
+    bool hard_neg;
+    struct st_batch mlm;        // masked inputs
+    int M;                      // masked positions
+    const int32_t *mlm_rows, *mlm_labels;
+};
+
+// Loss (and, with backward, gradients accumulated into m->grads) of one batch. drop_key_* == 0
+// disables dropout for that pass. cl_loss / mlm_loss (may be NULL) receive the parts.
+double st_loss_and_grad(struct st_model *m, struct st_acts *a, const struct st_objective *o,
+                        const struct st_step_data *d, uint64_t drop_key_cl, uint64_t drop_key_mlm, bool backward,
+                        int n_threads, double *cl_loss, double *mlm_loss);
+
+// ---------------------------------------------------------------- optimizer
+struct st_adamw {
+    float lr, beta1, beta2, eps, weight_decay;
+};
+// One AdamW step (torch.optim.AdamW semantics; t = 1-based step for bias correction).
+void st_adamw_step(struct st_model *m, const struct st_adamw *o, float lr, int64_t t, int n_threads);
+// L2 norm of all trainable gradients (double, fixed order); if max_norm > 0 scale grads by
+// max_norm / (norm + 1e-6) when that is < 1 (torch.nn.utils.clip_grad_norm_). Returns the norm.
+double st_clip_grad(struct st_model *m, float max_norm, int n_threads);
+// HF get_linear_schedule_with_warmup: lr at 0-based step.
+float st_lr_at(float lr, int64_t step, int64_t warmup, int64_t total);
+
+#endif
