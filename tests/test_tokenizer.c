@@ -675,3 +675,142 @@ PARITY_TEST(lower_no_clean_no_cjk, true, true, false, false, false, true, false,
 PARITY_TEST(pre_lowercase_cased, false, false, true, true, true, false, false, 0)
 PARITY_TEST(single_truncate_16, true, true, true, true, false, true, false, 16)
 PARITY_TEST(pairs_truncate_32, true, true, true, true, false, true, true, 32)
+
+/* ------------------------------------------------------------------ .semb files and the CLI */
+
+// Writes a .semb holding only the tokenizer.* keys (docs/format.md) for the real vocab; `skip`
+// names a key to leave out, `model` overrides tokenizer.model.
+static void write_tok_semb(const char *path, bool lower, const char *skip, const char *model) {
+    if (!g_vocab.buf) cr_assert_eq(vocab_load(&g_vocab), 0, "cannot read the vocab");
+    struct sembed_writer *w = NULL;
+    cr_assert_eq(sembed_writer_create(path, &w), 0);
+#define SKIP(k) (skip && !strcmp(skip, k))
+    int rc = 0;
+    if (!rc && !SKIP("general.architecture")) rc = sembed_writer_add_str(w, "general.architecture", "bert");
+    if (!rc && !SKIP("tokenizer.model")) rc = sembed_writer_add_str(w, "tokenizer.model", model ? model : "wordpiece");
+    if (!rc && !SKIP("tokenizer.vocab"))
+        rc = sembed_writer_add_arr_str(w, "tokenizer.vocab", (const char *const *)g_vocab.tok, g_vocab.n);
+    if (!rc && !SKIP("tokenizer.lowercase")) rc = sembed_writer_add_bool(w, "tokenizer.lowercase", lower);
+    if (!rc && !SKIP("tokenizer.strip_accents")) rc = sembed_writer_add_bool(w, "tokenizer.strip_accents", lower);
+    if (!rc && !SKIP("tokenizer.handle_chinese_chars")) rc = sembed_writer_add_bool(w, "tokenizer.handle_chinese_chars", true);
+    if (!rc && !SKIP("tokenizer.clean_text")) rc = sembed_writer_add_bool(w, "tokenizer.clean_text", true);
+    static const char *const sp[][2] = {{"tokenizer.unk_token", "[UNK]"}, {"tokenizer.cls_token", "[CLS]"},
+                                        {"tokenizer.sep_token", "[SEP]"}, {"tokenizer.pad_token", "[PAD]"},
+                                        {"tokenizer.mask_token", "[MASK]"}, {"tokenizer.continuing_prefix", "##"}};
+    for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++)
+        if (!rc && !SKIP(sp[i][0])) rc = sembed_writer_add_str(w, sp[i][0], sp[i][1]);
+    if (!rc && !SKIP("tokenizer.max_input_chars_per_word")) rc = sembed_writer_add_u32(w, "tokenizer.max_input_chars_per_word", 100);
+    if (!rc && !SKIP("tokenizer.model_max_length")) rc = sembed_writer_add_u32(w, "tokenizer.model_max_length", 128);
+#undef SKIP
+    if (rc) sembed_writer_free(w);
+    cr_assert_eq(rc, 0, "writer: %s", sembed_strerror(rc));
+    rc = sembed_writer_finish(w);
+    cr_assert_eq(rc, 0, "sembed_writer_finish: %s", sembed_strerror(rc));
+}
+
+Test(tokenizer, from_file_matches_create) {
+    char *dir = tu_mkdtemp(), *path = tu_path(dir, "tok.semb");
+    write_tok_semb(path, true, NULL, NULL);
+    struct sembed_file *f = NULL;
+    cr_assert_eq(sembed_file_open(path, &f), 0);
+    struct sembed_tokenizer *a = NULL, *b = make_tok(true, true);
+    cr_assert_eq(sembed_tokenizer_from_file(f, &a), 0);
+    cr_expect_eq(sembed_tokenizer_vocab_size(a), sembed_tokenizer_vocab_size(b));
+    cr_expect_eq(sembed_tokenizer_params(a)->model_max_length, 128);
+    cr_expect_eq(sembed_tokenizer_cls_id(a), 101);
+    cr_expect_eq(sembed_tokenizer_mask_id(a), 103);
+    const char *texts[] = {"Hello, World!", "Café ΣΑΣ 我想", "unaffable supercalifragilistic"};
+    for (size_t i = 0; i < 3; i++) {
+        char *x = ids_str(a, texts[i], SIZE_MAX), *y = ids_str(b, texts[i], SIZE_MAX);
+        cr_expect_str_eq(x, y, "'%s': from file [%s], from create [%s]", texts[i], x, y);
+        free(x);
+        free(y);
+    }
+    sembed_tokenizer_free(a);
+    sembed_tokenizer_free(b);
+    sembed_file_free(f);
+    tu_rmtree(dir);
+    free(path);
+    free(dir);
+}
+
+Test(tokenizer, from_file_reports_missing_or_bad_keys) {
+    char *dir = tu_mkdtemp(), *path = tu_path(dir, "tok.semb");
+    static const struct { const char *skip, *model; int want; } cases[] = {
+        {"tokenizer.vocab", NULL, SEMBED_EMISSING},      {"tokenizer.lowercase", NULL, SEMBED_EMISSING},
+        {"tokenizer.cls_token", NULL, SEMBED_EMISSING},  {"tokenizer.model", NULL, SEMBED_EMISSING},
+        {NULL, "bpe", SEMBED_EUNSUPPORTED},              {"tokenizer.mask_token", NULL, SEMBED_OK},
+        {"tokenizer.continuing_prefix", NULL, SEMBED_OK}, {"tokenizer.model_max_length", NULL, SEMBED_OK},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_tok_semb(path, true, cases[i].skip, cases[i].model);
+        struct sembed_file *f = NULL;
+        cr_assert_eq(sembed_file_open(path, &f), 0);
+        struct sembed_tokenizer *t = (struct sembed_tokenizer *)1;
+        int rc = sembed_tokenizer_from_file(f, &t);
+        cr_expect_eq(rc, cases[i].want, "without %s / model %s: expected %d, got %d (%s)", cases[i].skip ? cases[i].skip : "-",
+                     cases[i].model ? cases[i].model : "wordpiece", cases[i].want, rc, sembed_strerror(rc));
+        if (rc) cr_expect_null(t);
+        sembed_tokenizer_free(rc ? NULL : t);
+        sembed_file_free(f);
+    }
+    tu_rmtree(dir);
+    free(path);
+    free(dir);
+}
+
+static int run_cli(const char *args, const char *stdin_text, char **out) {
+    char *cmd = NULL;
+    if (stdin_text)
+        cr_assert(asprintf(&cmd, "printf '%s' | '%s' tokenize %s", stdin_text, tu_cli(), args) > 0);
+    else
+        cr_assert(asprintf(&cmd, "'%s' tokenize %s </dev/null", tu_cli(), args) > 0);
+    int rc = tu_run(cmd, out);
+    free(cmd);
+    return rc;
+}
+
+Test(tokenizer, cli_tokenize) {
+    char *dir = tu_mkdtemp(), *path = tu_path(dir, "tok.semb");
+    write_tok_semb(path, true, NULL, NULL);
+    char args[4096], *out = NULL;
+    int rc = run_cli("--help", NULL, &out);
+    cr_expect_eq(rc, 0, "--help: exit %d", rc);
+    cr_expect(out && strstr(out, "usage: sembed tokenize"), "--help prints usage to stdout");
+    free(out);
+    rc = run_cli("--bogus 2>/dev/null", NULL, NULL);
+    cr_expect_eq(rc, 2, "unknown flag: expected exit 2, got %d", rc);
+    rc = run_cli("'Hello' 2>/dev/null", NULL, NULL);
+    cr_expect_eq(rc, 2, "missing -m: expected exit 2, got %d", rc);
+    snprintf(args, sizeof args, "-m '%s/missing.semb' x 2>/dev/null", dir);
+    cr_expect_eq(run_cli(args, NULL, NULL), 1, "missing file: exit 1");
+
+    snprintf(args, sizeof args, "-m '%s' --ids 'Hello, world!' 'unaffable'", path);
+    rc = run_cli(args, NULL, &out);
+    cr_expect_eq(rc, 0);
+    cr_expect_str_eq(out, "101 7592 1010 2088 999 102\n101 14477 20961 3468 102\n", "--ids output: got [%s]", out);
+    free(out);
+
+    snprintf(args, sizeof args, "-m '%s'", path);
+    rc = run_cli(args, "Hello world\\nCafé\\n", &out);
+    cr_expect_eq(rc, 0);
+    cr_expect_str_eq(out, "[CLS] hello world [SEP]\t101 7592 2088 102\n[CLS] cafe [SEP]\t101 7668 102\n", "stdin output: got [%s]", out);
+    free(out);
+
+    snprintf(args, sizeof args, "-m '%s' --pairs --max-length 8 2>&1", path);
+    rc = run_cli(args, "Hello, World!\\tSecond one here\\n", &out);
+    cr_expect_eq(rc, 0);
+    cr_expect_str_eq(out,
+                     "[CLS] hello , world [SEP] second one [SEP]\t101 7592 1010 2088 102 2117 2028 102\t0 0 0 0 0 1 1 1\n"
+                     "sembed tokenize: 1 of 1 inputs truncated to 8 tokens\n",
+                     "pairs output: got [%s]", out);
+    free(out);
+
+    snprintf(args, sizeof args, "-m '%s' --max-length 4 --truncate error 'one two three' 2>/dev/null", path);
+    cr_expect_eq(run_cli(args, NULL, NULL), 1, "--truncate error on a long input: exit 1");
+    snprintf(args, sizeof args, "-m '%s' --max-length 4000 x 2>/dev/null", path);
+    cr_expect_eq(run_cli(args, NULL, NULL), 2, "--max-length beyond the model: exit 2");
+    tu_rmtree(dir);
+    free(path);
+    free(dir);
+}
