@@ -1,0 +1,32 @@
+/*
+ * sembed/sembed.h: the whole public API in one include.
+ *
+ *     #include <sembed/sembed.h>
+ *     struct sembed_model *m;  sembed_model_load("model.semb", NULL, &m);
+ *     struct sembed_context *ctx;  sembed_context_create(m, NULL, &ctx);
+ *     float v[384];  sembed_embed_texts(ctx, (const char *[]){"hello world"}, 1, v);
+ *
+ * common.h   status codes, logging, version
+ * semb.h     the .semb file: open, metadata, tensors, writer
+ * tokenizer.h  BERT WordPiece tokenizer
+ * model.h    load a model, contexts, embed text / pairs / token ids
+ * convert.h, train.h (when present in this build): importers and the trainer
+ */
+#ifndef SEMBED_SEMBED_H
+#define SEMBED_SEMBED_H
+
+#include "sembed/common.h"
+#include "sembed/semb.h"
+#include "sembed/tokenizer.h"
+#include "sembed/model.h"
+
+#if defined(__has_include)
+#if __has_include("sembed/convert.h")
+#include "sembed/convert.h"
+#endif
+#if __has_include("sembed/train.h")
+#include "sembed/train.h"
+#endif
+#endif
+
+#endif /* SEMBED_SEMBED_H */

@@ -1,0 +1,126 @@
+// The BERT encoder over a packed batch: embeddings + LayerNorm, then post-LN layers
+// (Vaswani et al. 2017; Devlin et al. 2019), with HF BertModel's arithmetic (models/gen/twin.py).
+//
+// Batch invariance: every Linear sees token rows, and the kernels compute each output element
+// with a reduction order that depends only on k (kernels.h). Attention runs per (sequence, head)
+// on that sequence's tokens alone, so padding never exists and no reduction spans sequences.
+// LayerNorm, softmax and pooling are per row. Hence a sequence's result does not depend on its
+// neighbours, on its position in the batch, or on the thread count.
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "runtime/model_internal.h"
+
+// dst (+)= row r of an embedding table, decoded to f32.
+static void table_row(const struct se_table *tb, int64_t r, float *dst, bool add) {
+    const int64_t n = tb->cols;
+    const size_t base = (size_t)r * (size_t)n;
+    switch (tb->dtype) {
+    case SEMBED_DTYPE_F32: {
+        const float *src = (const float *)tb->data + base;
+        if (add) for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+        else memcpy(dst, src, (size_t)n * sizeof(float));
+        break;
+    }
+    case SEMBED_DTYPE_F16:
+    case SEMBED_DTYPE_BF16: {
+        const uint16_t *src = (const uint16_t *)tb->data + base;
+        bool f16 = tb->dtype == SEMBED_DTYPE_F16;
+        for (int64_t i = 0; i < n; i++) {
+            float v = f16 ? sk_f16_to_f32(src[i]) : sk_bf16_to_f32(src[i]);
+            dst[i] = add ? dst[i] + v : v;
+        }
+        break;
+    }
+    case SEMBED_DTYPE_Q8_ROW: { // docs/format.md: int8 rows, zero padding to 64, f32 scale per row
+        const int8_t *q = (const int8_t *)tb->data + base;
+        size_t qbytes = (size_t)tb->rows * (size_t)n;
+        size_t pad = (qbytes + SEMBED_ALIGNMENT - 1) / SEMBED_ALIGNMENT * SEMBED_ALIGNMENT;
+        float s;
+        memcpy(&s, (const unsigned char *)tb->data + pad + 4 * (size_t)r, 4);
+        for (int64_t i = 0; i < n; i++) {
+            float v = (float)q[i] * s;
+            dst[i] = add ? dst[i] + v : v;
+        }
+        break;
+    }
+    default: break; // rejected at load
+    }
+}
+
+static void embed(struct sembed_context *ctx, const struct se_batch *b) {
+    const struct sembed_model *m = ctx->m;
+    const int H = (int)m->H;
+    float *x = ctx->x;
+#pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
+    for (int s = 0; s < b->n_seq; s++) {
+        for (int t = b->offs[s]; t < b->offs[s + 1]; t++) {
+            float *row = x + (size_t)t * H;
+            // (word + position) + type, the order HF adds them in
+            table_row(&m->word, b->ids[t], row, false);
+            table_row(&m->pos, t - b->offs[s], row, true);
+            if (m->type.data) table_row(&m->type, b->types[t], row, true);
+            sk_layernorm(row, row, H, m->emb_ln_g, m->emb_ln_b, m->eps);
+        }
+    }
+}
+
+static void layernorm_rows(const struct sembed_context *ctx, int T, const float *in, float *out, const float *g,
+                           const float *beta) {
+    const int H = (int)ctx->m->H;
+    const float eps = ctx->m->eps;
+#pragma omp parallel for num_threads(ctx->n_threads) schedule(static) if (T >= 64)
+    for (int t = 0; t < T; t++) sk_layernorm(in + (size_t)t * H, out + (size_t)t * H, H, g, beta, eps);
+}
+
+// Scaled dot-product attention per (sequence, head): qkv [T, 3H] -> att [T, H].
+static void attention(struct sembed_context *ctx, const struct se_batch *b) {
+    const struct sembed_model *m = ctx->m;
+    const int H = (int)m->H, nh = (int)m->n_heads, hd = H / nh, ld = 3 * H;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int items = b->n_seq * nh;
+    const size_t per_thread = (size_t)ctx->max_length * ctx->max_length;
+    const float *qkv = ctx->big;
+    float *att = ctx->att;
+#pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
+    for (int it = 0; it < items; it++) {
+        const int s = it / nh, h = it % nh;
+        const int t0 = b->offs[s], n = b->offs[s + 1] - t0;
+        float *S = ctx->scores + (size_t)omp_get_thread_num() * per_thread;
+        const float *Q = qkv + (size_t)t0 * ld + (size_t)h * hd;
+        const float *K = Q + H, *V = Q + 2 * H;
+        sk_gemm_f32(false, true, n, n, hd, scale, Q, ld, K, ld, 0.0f, S, n, 1); // S = Q K^T / sqrt(hd)
+        for (int i = 0; i < n; i++) sk_softmax(S + (size_t)i * n, n);
+        sk_gemm_f32(false, false, n, hd, n, 1.0f, S, n, V, ld, 0.0f, att + (size_t)t0 * H + (size_t)h * hd, H, 1);
+    }
+}
+
+void se_encoder_forward(struct sembed_context *ctx, const struct se_batch *b, float *all_hidden) {
+    const struct sembed_model *m = ctx->m;
+    const int H = (int)m->H, I = (int)m->I, T = b->offs[b->n_seq], nt = ctx->n_threads;
+    const size_t TH = (size_t)T * H;
+    void *scr = ctx->lin_scratch;
+    embed(ctx, b);
+    if (ctx->h0) memcpy(ctx->h0, ctx->x, TH * sizeof(float));
+    if (all_hidden) memcpy(all_hidden, ctx->x, TH * sizeof(float));
+    for (uint32_t l = 0; l < m->L; l++) {
+        const struct se_layer *ly = &m->layers[l];
+        if (ly->qkv) {
+            sk_linear_forward(ly->qkv, T, ctx->x, H, ctx->big, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
+        } else {
+            sk_linear_forward(ly->q, T, ctx->x, H, ctx->big, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
+            sk_linear_forward(ly->k, T, ctx->x, H, ctx->big + H, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
+            sk_linear_forward(ly->v, T, ctx->x, H, ctx->big + 2 * H, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
+        }
+        attention(ctx, b);
+        // x = LN(att Wo + bo + x)
+        sk_linear_forward(ly->attn_out, T, ctx->att, H, ctx->t1, H, SK_ACT_NONE, ctx->x, H, scr, nt);
+        layernorm_rows(ctx, T, ctx->t1, ctx->x, ly->ln1_g, ly->ln1_b);
+        // x = LN(act(x Wi + bi) Wo2 + bo2 + x)
+        sk_linear_forward(ly->ffn_in, T, ctx->x, H, ctx->big, I, m->act, NULL, 0, scr, nt);
+        sk_linear_forward(ly->ffn_out, T, ctx->big, I, ctx->t1, H, SK_ACT_NONE, ctx->x, H, scr, nt);
+        layernorm_rows(ctx, T, ctx->t1, ctx->x, ly->ln2_g, ly->ln2_b);
+        if (all_hidden) memcpy(all_hidden + (size_t)(l + 1) * TH, ctx->x, TH * sizeof(float));
+    }
+}

@@ -1,0 +1,102 @@
+// runtime/model_internal.h: the model and context structures shared by model.c, encoder.c,
+// pooling.c and batch.c (internal; the public API is include/sembed/model.h).
+#ifndef SEMBED_MODEL_INTERNAL_H
+#define SEMBED_MODEL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/kernels/kernels.h"
+#include "sembed/model.h"
+#include "sembed/semb.h"
+
+// An embedding table used in place from the mapping: rows x cols of f32, f16, bf16 or q8_row.
+struct se_table {
+    enum sembed_dtype dtype;
+    const void *data;
+    int64_t rows, cols;
+};
+
+struct se_layer {
+    struct sk_linear *qkv;      // fused [3H, H] when q, k, v share a dtype, else NULL
+    struct sk_linear *q, *k, *v; // used when qkv == NULL
+    struct sk_linear *attn_out; // [H, H]
+    struct sk_linear *ffn_in;   // [I, H]
+    struct sk_linear *ffn_out;  // [H, I]
+    const float *ln1_g, *ln1_b, *ln2_g, *ln2_b; // [H], f32 (owned copies)
+};
+
+struct sembed_model {
+    const struct sembed_file *file;
+    struct sembed_file *owned_file; // set when loaded from a path
+    struct sembed_tokenizer *tok;
+    uint32_t vocab, H, L, n_heads, I, max_pos, type_vocab, max_length;
+    float eps;
+    enum sk_act act;
+    struct se_table word, pos, type; // type.data == NULL when type_vocab == 0
+    const float *emb_ln_g, *emb_ln_b;
+    struct se_layer *layers;
+    struct sk_linear *pooler; // NULL when absent
+    uint32_t n_dense;
+    struct sk_linear **dense;
+    enum sk_act *dense_act;
+    uint32_t dim;     // floats per final embedding
+    uint32_t max_dim; // widest vector in the pooling pipeline (H or a Dense width)
+    enum sembed_pooling pooling;
+    bool normalize;
+    float **owned; // f32 copies of 1-D parameters (LayerNorm, biases), freed with the model
+    size_t n_owned, cap_owned;
+};
+
+// A packed batch: n_seq sequences laid end to end, no padding; sequence s is tokens
+// [offs[s], offs[s + 1]) of ids/types.
+struct se_batch {
+    int n_seq;
+    const int32_t *ids, *types;
+    const int *offs;
+};
+
+struct sembed_context {
+    const struct sembed_model *m;
+    enum sembed_pooling pooling;
+    bool normalize;
+    uint32_t max_length, batch_size, batch_tokens;
+    enum sembed_truncate truncate;
+    int n_threads;
+    struct sembed_embed_stats stats;
+
+    void *arena;
+    size_t arena_bytes;
+    // Token-major activations, [batch_tokens, width].
+    float *x;   // hidden state, H
+    float *t1;  // pre-LayerNorm sums, H
+    float *att; // attention output, H
+    float *big; // QKV (3H) then FFN (I)
+    float *h0;  // embedding output kept for first_last_avg, H (NULL otherwise)
+    float *scores;        // per thread: max_length * max_length
+    float *pool_a, *pool_b; // [batch_size, max_dim]
+    void *lin_scratch;
+    // Tokenization slots: input i of a chunk at slot_ids + i * max_length.
+    int32_t *slot_ids, *slot_types;
+    uint32_t *slot_len;
+    int *slot_rc;
+    unsigned char *slot_cut;
+    // The packed batch.
+    int32_t *pk_ids, *pk_types;
+    int *offs; // batch_size + 1
+};
+
+// encoder.c: run the encoder over a packed batch. Leaves the last hidden state in ctx->x and,
+// when ctx->h0 != NULL, the embedding output in ctx->h0. all_hidden (optional) receives
+// (L + 1) * T * H floats, T = b->offs[b->n_seq]. The caller has validated ids, types, lengths.
+void se_encoder_forward(struct sembed_context *ctx, const struct se_batch *b, float *all_hidden);
+
+// pooling.c: pool each sequence of the batch, run the Dense layers, normalize; out receives
+// b->n_seq rows of m->dim floats (row stride m->dim).
+void se_pool(struct sembed_context *ctx, const struct se_batch *b, float *out);
+
+// model.c: the sk_act of a pooling.dense activation name; -1 if unknown.
+int se_dense_act_from_name(const char *name);
+
+#endif
