@@ -23,9 +23,10 @@ void sc_q8_row_quantize(const float *row, size_t n, float scale, int8_t *q) {
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        float v = nearbyintf(row[i] / scale); // default rounding mode: half to even
-        if (v > 127.0f) v = 127.0f;
-        if (v < -127.0f) v = -127.0f;
+        // The quotient in double: in float, w/s can round across a .5 boundary and break the bound.
+        double v = nearbyint((double)row[i] / (double)scale); // default rounding mode: half to even
+        if (v > 127.0) v = 127.0;
+        if (v < -127.0) v = -127.0;
         q[i] = (int8_t)v;
     }
 }

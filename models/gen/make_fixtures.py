@@ -222,6 +222,19 @@ def main():
                        "pooling_mode_mean_sqrt_len_tokens": False}, f, indent=2)
         with open(os.path.join(d, "sentence_bert_config.json"), "w") as f:
             json.dump({"max_seq_length": 64, "do_lower_case": False}, f)
+        # Small containers for the parser tests and fuzz seeds: a torch.save zip of a tiny state
+        # dict, its data.pkl, and the malicious pickles.
+        pk = mkdir(out, "pickle")
+        tiny = {"a.weight": torch.arange(6, dtype=torch.float32).reshape(2, 3),
+                "a.bias": torch.tensor([0.5, -1.5], dtype=torch.float16),
+                "b": torch.arange(12, dtype=torch.float32).reshape(3, 4).t()}  # non-contiguous
+        torch.save(tiny, os.path.join(pk, "tiny.bin"))
+        with zipfile.ZipFile(os.path.join(pk, "tiny.bin")) as z:
+            pkl = [n for n in z.namelist() if n.endswith("/data.pkl")][0]
+            with open(os.path.join(pk, "tiny_data.pkl"), "wb") as f:
+                f.write(z.read(pkl))
+        torch.save(tiny, os.path.join(pk, "tiny_legacy.bin"), _use_new_zipfile_serialization=False)
+        write_hostile(pk, None, None, None, pickles_only=True)
         return
 
     write_expected(mkdir(out, "expected"), "params", {**sd, **mlm_head(m, a.seed)})
@@ -342,7 +355,7 @@ class Evil:
         return (self.fn, (self.arg,))
 
 
-def write_hostile(d, m, vocab, max_pos):
+def write_hostile(d, m, vocab, max_pos, pickles_only=False):
     """Pickles that would run code if loaded with pickle.load. sembed must refuse each, naming the global."""
     import os as _os
     import subprocess
@@ -354,6 +367,8 @@ def write_hostile(d, m, vocab, max_pos):
     for fn, b in payloads.items():
         with open(os.path.join(d, fn), "wb") as f:
             f.write(b)
+    if pickles_only:
+        return
     # A torch-style zip whose data.pkl is malicious: the real attack path.
     for name, b in payloads.items():
         folder = mkdir(d, "zip_" + name.split(".")[0])
