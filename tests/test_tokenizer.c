@@ -372,7 +372,7 @@ static const char *node_skip_reason(void) {
     int ok = tu_file_exists(m);
     free(m);
     if (!ok) {
-        snprintf(why, sizeof why, "HF tokenizers npm package missing: run (cd %s/tools/node && npm install)", tu_source_dir());
+        snprintf(why, sizeof why, "HF tokenizers npm package missing: run (cd %s/tools/node && npm ci)", tu_source_dir());
         return why;
     }
     return NULL;
