@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import subprocess
@@ -303,7 +304,7 @@ def run_worker(cmd, env, timeout):
                 p.returncode = -9
                 out.seek(0)
                 err.seek(0)
-                return ({"ok": False, "stage": "timeout", "error": f"killed after {timeout:.0f} s (--timeout)"},
+                return ({"ok": False, "stage": "timeout", "error": f"killed after {timeout:g} s (--timeout)"},
                         err.read().decode(errors="replace"), ru.ru_maxrss / 1024.0)
             time.sleep(0.02)
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -701,6 +702,9 @@ def main():
                     log(f"[{m} {s}] {c}: n/a ({short(reason, 100)})")
                     continue
                 cmd, env = worker_cmd(a, cfg, paths, b, t, tools)
+                row["cmd"] = " ".join(shlex.quote(x) for x in cmd)
+                row["env"] = {k: env[k] for k in ("LD_PRELOAD", "SEMBED_ISA", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                                                  "NOAMX_LOG") if k in env}
                 res, stderr, maxrss = run_worker(cmd, env, a.timeout)
                 row.update({k: v for k, v in res.items() if k not in ("batch", "tokens", "peer", "model")})
                 row["ok"] = bool(res.get("ok"))
@@ -712,7 +716,7 @@ def main():
                     row["isa"] = active
                     if cfg.get("isa") and active and active != cfg["isa"]:
                         notes.append(f"ran {active}: {cfg['isa']} unsupported here")
-                    elif not cfg.get("isa") and active:
+                    elif active:
                         notes.append(f"isa {active}")
                 if cfg["peer"] == "sembed" and row["ok"] and res.get("load_noverify_ms") is not None:
                     notes.append(f"load {res['load_noverify_ms']:.2f} ms without checksum verification")
