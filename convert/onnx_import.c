@@ -1195,20 +1195,18 @@ static void imp_free(struct imp *I) {
     free(I->out);
 }
 
-int sc_onnx_load(const char *path, struct sc_source *src) {
-    SEMBED_ASSERT(path && src);
+static int load_model(struct so_onnx *m, const char *label, struct sc_source *src) {
     struct imp I = {0};
-    I.path = path;
-    int rc = so_onnx_open(path, &I.m);
-    if (rc) return rc;
-    I.g = I.m->model->graph;
-    rc = import(&I, src);
+    I.path = label;
+    I.m = m;
+    I.g = m->model->graph;
+    int rc = import(&I, src);
     if (!rc) {
         // Tensors borrow from the arena: the source owns it from here on. sc_source_keep releases
         // the arena itself when it fails, and nothing borrowed has been added yet.
         void *arena;
         size_t size;
-        so_onnx_take_arena(I.m, &arena, &size);
+        so_onnx_take_arena(m, &arena, &size);
         rc = sc_source_keep(src, arena, size);
     }
     for (int i = 0; !rc && i < I.nout_t; i++) {
@@ -1217,6 +1215,20 @@ int sc_onnx_load(const char *path, struct sc_source *src) {
         o->owned = NULL;  // sc_source_add owns it now, or freed it on failure
     }
     imp_free(&I);
-    so_onnx_free(I.m);
+    so_onnx_free(m);
     return rc;
+}
+
+int sc_onnx_load(const char *path, struct sc_source *src) {
+    SEMBED_ASSERT(path && src);
+    struct so_onnx *m;
+    int rc = so_onnx_open(path, &m);
+    return rc ? rc : load_model(m, path, src);
+}
+
+int sc_onnx_load_memory(const void *buf, size_t len, struct sc_source *src) {
+    SEMBED_ASSERT(src);
+    struct so_onnx *m;
+    int rc = so_onnx_open_memory(buf, len, NULL, "<memory>", &m);
+    return rc ? rc : load_model(m, "<memory>", src);
 }

@@ -602,3 +602,93 @@ Test(onnx_generated, bert_base_real_vocab, .timeout = 1800) {
     tu_rmtree(d);
     free(d);
 }
+
+/* ------------------------------------------------------------------ through `sembed convert` */
+
+#include "sembed/semb.h"
+
+static int cli_convert(const char *src, const char *out) {
+    char *cmd = NULL;
+    if (asprintf(&cmd, "'%s' convert '%s' -o '%s' 2>/dev/null", tu_cli(), src, out) < 0) return -1;
+    int st = tu_run(cmd, NULL);
+    free(cmd);
+    return st;
+}
+
+// The same model converted from ONNX (plain, ORT-optimized, ORT-fused, int8) and from the
+// safetensors HF folder: every f32 tensor byte-identical, same hyper-parameters.
+Test(onnx_convert, onnx_and_safetensors_give_identical_semb) {
+    char *dir = tu_mkdtemp(), *d = micro_dir(), *hf = tu_path(dir, "hf");
+    char *cmd = NULL;
+    cr_assert(asprintf(&cmd, "mkdir '%s' && cp '%s/model.safetensors' '%s/config.json' '%s/vocab.txt' '%s/'", hf, d, d, d, hf) > 0);
+    cr_assert(tu_run(cmd, NULL) == 0);
+    free(cmd);
+    char *ref = tu_path(dir, "st.semb");
+    cr_assert(cli_convert(hf, ref) == 0, "sembed convert of the safetensors folder failed");
+    struct sembed_file *fr;
+    cr_assert(sembed_file_open(ref, &fr) == 0);
+    const char *variants[] = {"model.onnx", "ort.onnx", "fused.onnx", "int8.onnx"};
+    const char *keys[] = {"bert.num_layers", "bert.hidden_size", "bert.num_heads", "bert.intermediate_size", "bert.vocab_size", "bert.max_position_embeddings",
+                          "bert.type_vocab_size"};
+    for (int v = 0; v < 4; v++) {
+        char *src = tu_path(d, variants[v]), *out = tu_path(dir, "o.semb");
+        cr_assert(cli_convert(src, out) == 0, "sembed convert %s failed", src);
+        struct sembed_file *fo;
+        cr_assert(sembed_file_open(out, &fo) == 0);
+        for (int k = 0; k < 7; k++) {
+            uint32_t a = 0, b = 0;
+            cr_expect(sembed_file_get_u32(fr, keys[k], &a) == 0 && sembed_file_get_u32(fo, keys[k], &b) == 0 && a == b, "%s: %s = %u, safetensors %u", variants[v], keys[k], b, a);
+        }
+        float ea = 0, eb = 1;
+        sembed_file_get_f32(fr, "bert.layer_norm_eps", &ea);
+        sembed_file_get_f32(fo, "bert.layer_norm_eps", &eb);
+        cr_expect(ea == eb, "%s: eps %g vs %g", variants[v], (double)eb, (double)ea);
+        int64_t n = sembed_file_n_tensors(fr), same = 0, q8 = 0;
+        cr_expect(sembed_file_n_tensors(fo) == n, "%s: %lld tensors, safetensors path %lld", variants[v], (long long)sembed_file_n_tensors(fo), (long long)n);
+        for (int64_t i = 0; i < n; i++) {
+            struct sembed_tensor a, b;
+            cr_assert(sembed_file_tensor(fr, i, &a) == 0);
+            int rc = sembed_file_find_tensor(fo, a.name, &b);
+            cr_expect(rc == 0, "%s: tensor %s missing", variants[v], a.name);
+            if (rc) continue;
+            if (b.dtype == SEMBED_DTYPE_Q8_ROW && v == 3) { q8++; continue; }
+            bool eq = a.dtype == b.dtype && a.nbytes == b.nbytes && a.n_dims == b.n_dims && !memcmp(a.dims, b.dims, sizeof a.dims) && !memcmp(a.data, b.data, a.nbytes);
+            cr_expect(eq, "%s: tensor %s differs from the safetensors path (dtype %d/%d, nbytes %llu/%llu)", variants[v], a.name, b.dtype, a.dtype,
+                      (unsigned long long)b.nbytes, (unsigned long long)a.nbytes);
+            same += eq;
+        }
+        cr_log_info("%s: %lld tensors byte-identical to the safetensors path, %lld int8", variants[v], (long long)same, (long long)q8);
+        sembed_file_free(fo);
+        free(src);
+        free(out);
+    }
+    sembed_file_free(fr);
+    tu_rmtree(dir);
+    free(dir); free(d); free(hf); free(ref);
+}
+
+// A hostile graph through the CLI: exit status 1, and no output file appears.
+Test(onnx_convert, hostile_graph_leaves_no_output) {
+    char *dir = tu_mkdtemp(), *path = tu_path(dir, "m.onnx"), *out = tu_path(dir, "out.semb");
+    struct pb p;
+    pb_load(&p, "model.onnx");
+    Onnx__GraphProto *g = p.m->graph;
+    Onnx__NodeProto *mm = NULL;
+    for (size_t i = 0; i < g->n_node && !mm; i++) if (!strcmp(g->node[i]->op_type, "MatMul")) mm = g->node[i];
+    char *saved = mm->input[0];
+    mm->input[0] = g->node[g->n_node - 4]->output[0];
+    pb_write(&p, path);
+    mm->input[0] = saved;
+    pb_free(&p);
+    int st = cli_convert(path, out);
+    cr_expect(st == 1, "sembed convert of a cyclic graph exited %d, expected 1", st);
+    cr_expect(!tu_file_exists(out), "an output file was left behind");
+    char *ls = NULL;
+    cr_assert(asprintf(&ls, "ls -A '%s' | grep -v '^m.onnx$' | wc -l", dir) > 0);
+    char *o = NULL;
+    tu_run(ls, &o);
+    cr_expect(o && atoi(o) == 0, "stray files in the output folder: %s", o ? o : "?");
+    free(o); free(ls);
+    tu_rmtree(dir);
+    free(dir); free(path); free(out);
+}

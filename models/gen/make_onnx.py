@@ -23,7 +23,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import twin  # noqa: E402
 
-EXTRA_SHAPES = {"micro": dict(num_layers=2, hidden_size=32, num_heads=2, intermediate_size=128)}
+EXTRA_SHAPES = {"micro": dict(num_layers=2, hidden_size=32, num_heads=2, intermediate_size=128),
+                "nano": dict(num_layers=1, hidden_size=8, num_heads=2, intermediate_size=16)}  # fuzz seeds
 DEFAULT_VOCAB = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                              "../../../shared/data/vocab/bert-base-uncased/vocab.txt")
 
