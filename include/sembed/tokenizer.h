@@ -74,7 +74,10 @@ enum sembed_truncate {
 
 /* Model input: [CLS] a [SEP] or [CLS] a [SEP] b [SEP] (b may be NULL), token types 0 / 1,
  * truncated to max_len tokens (0 = model_max_length). ids and type_ids need max_len slots
- * (type_ids may be NULL). *truncated (may be NULL) tells whether anything was cut. */
+ * (type_ids may be NULL). *truncated (may be NULL) tells whether anything was cut.
+ * LONGEST_FIRST keeps a single text's first max_len - 2 tokens and splits a pair exactly as HF
+ * tokenizers does (docs/tokenizer.md); ERROR returns SEMBED_ETOOLONG instead of cutting.
+ * max_len below 2 (3 for a pair) is SEMBED_EINVAL. */
 SEMBED_API int sembed_tokenizer_encode_input(const struct sembed_tokenizer *t, const char *a, size_t a_len,
                                              const char *b, size_t b_len, uint32_t max_len,
                                              enum sembed_truncate mode, int32_t *ids, int32_t *type_ids,
