@@ -215,14 +215,24 @@ double svg_py(const struct svg_panel *p, double y) {
     return p->top + (1 - t) * p->height;
 }
 
-static void fmt_tick(char *buf, size_t n, double v, double step) {
-    if (fabs(v) < step * 1e-9) v = 0;
+static void fmt_tick(char *buf, size_t n, double v, double step, double amax) {
+    if (fabs(v) < step * 1e-9) {
+        snprintf(buf, n, "0");
+        return;
+    }
+    if (amax >= 1e6 || amax < 1e-3) {
+        // Scientific with the axis' common exponent and as many decimals as the step needs.
+        int e = (int)floor(log10(amax));
+        int dec = (int)ceil(-log10(step / pow(10, e)) - 1e-9);
+        if (dec < 0) dec = 0;
+        if (dec > 6) dec = 6;
+        snprintf(buf, n, "%.*fe%d", dec, v / pow(10, e), e);
+        return;
+    }
     int dec = (int)ceil(-log10(step) - 1e-9);
     if (dec < 0) dec = 0;
     if (dec > 8) dec = 8;
-    double av = fabs(v);
-    if (av != 0 && (av >= 1e6 || av < 1e-4)) snprintf(buf, n, "%.3g", v);
-    else snprintf(buf, n, "%.*f", dec, v);
+    snprintf(buf, n, "%.*f", dec, v);
 }
 
 static void fmt_decade(char *buf, size_t n, int k) {
@@ -234,6 +244,13 @@ void svg_label(struct svg *s, double x, double y, const char *anchor, double siz
                const char *text) {
     put(s, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"%s\" font-size=\"%g\" fill=\"%s\">", x, y, anchor, size,
         color ? color : "#222");
+    put_text(s, text);
+    put(s, "</text>\n");
+}
+
+void svg_title(struct svg *s, double x, double y, const char *text) {
+    put(s, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\" fill=\"#111\">",
+        x, y);
     put_text(s, text);
     put(s, "</text>\n");
 }
@@ -273,6 +290,7 @@ void svg_axes(struct svg *s, const struct svg_panel *p) {
     struct tick tk[128];
     double step;
     char buf[64];
+    size_t ylab_chars = 1; // widest y tick label, to keep the axis title clear of it
     // grid + ticks, x
     size_t n = axis_ticks(p->x0, p->x1, p->xlog, tk, 128, &step);
     put(s, "<g stroke-width=\"1\">\n");
@@ -284,7 +302,7 @@ void svg_axes(struct svg *s, const struct svg_panel *p) {
             B + (tk[i].major ? 5 : 3));
         if (!tk[i].major) continue;
         if (p->xlog) fmt_decade(buf, sizeof buf, (int)lround(log10(tk[i].v)));
-        else fmt_tick(buf, sizeof buf, tk[i].v, step);
+        else fmt_tick(buf, sizeof buf, tk[i].v, step, fmax(fabs(p->x0), fabs(p->x1)));
         svg_label(s, x, B + 18, "middle", 11, "#333", buf);
     }
     n = axis_ticks(p->y0, p->y1, p->ylog, tk, 128, &step);
@@ -296,7 +314,8 @@ void svg_axes(struct svg *s, const struct svg_panel *p) {
             y, L, y);
         if (!tk[i].major) continue;
         if (p->ylog) fmt_decade(buf, sizeof buf, (int)lround(log10(tk[i].v)));
-        else fmt_tick(buf, sizeof buf, tk[i].v, step);
+        else fmt_tick(buf, sizeof buf, tk[i].v, step, fmax(fabs(p->y0), fabs(p->y1)));
+        if (strlen(buf) > ylab_chars) ylab_chars = strlen(buf);
         svg_label(s, L - 8, y + 4, "end", 11, "#333", buf);
     }
     put(s, "</g>\n<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"none\" stroke=\"#444\"/>\n", L, T,
@@ -305,17 +324,11 @@ void svg_axes(struct svg *s, const struct svg_panel *p) {
     if (p->ylabel) {
         put(s, "<text transform=\"translate(%.2f %.2f) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\" "
                "fill=\"#222\">",
-            L - 52, T + H / 2);
+            L - 18 - 6.5 * (double)ylab_chars, T + H / 2);
         put_text(s, p->ylabel);
         put(s, "</text>\n");
     }
-    if (p->title) {
-        put(s, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\" "
-               "fill=\"#111\">",
-            L + W / 2, T - 14);
-        put_text(s, p->title);
-        put(s, "</text>\n");
-    }
+    if (p->title) svg_title(s, L + W / 2, T - 14, p->title);
 }
 
 static bool plottable(const struct svg_panel *p, double x, double y) {

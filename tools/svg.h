@@ -68,4 +68,7 @@ void svg_legend(struct svg *s, const struct svg_panel *p, const char *const *lab
 void svg_label(struct svg *s, double x, double y, const char *anchor, double size, const char *color,
                const char *text);
 
+// A bold centred title at pixel coordinates.
+void svg_title(struct svg *s, double x, double y, const char *text);
+
 #endif
