@@ -296,8 +296,8 @@ done:
 }
 
 int sc_load_weights(struct sc_ctx *c, const char *path, struct sc_source *dst) {
-    const void *buf;
-    size_t len;
+    const void *buf = NULL;
+    size_t len = 0;
     int rc = sc_map_file(c, path, &buf, &len);
     if (rc) return rc;
     if ((rc = sc_note_file(c, path))) return rc;
@@ -471,6 +471,7 @@ static float load_elem(const uint8_t *p, enum sembed_dtype dt, uint64_t i) {
 }
 
 struct wstate {
+    const struct sc_ctx *c;
     struct sembed_writer *w;
     const struct sembed_convert_params *p;
     uint64_t done, total;
@@ -496,6 +497,7 @@ static int write_tensor(struct wstate *s, const struct sc_tensor *t, enum sembed
         for (uint64_t off = 0; off < nb; off += 16u << 20) {
             size_t k = nb - off < (16u << 20) ? (size_t)(nb - off) : (16u << 20);
             if ((rc = put(s, src + off, k))) return rc;
+            release_pages(s->c, src + off, k); // a 90 MB word table must not stay resident
         }
         return SEMBED_OK;
     }
@@ -515,6 +517,7 @@ static int write_tensor(struct wstate *s, const struct sc_tensor *t, enum sembed
                 }
             }
             if ((rc = put(s, s->buf, k * es))) return rc;
+            release_pages(s->c, src + i * (t->dtype == SEMBED_DTYPE_F32 ? 4 : 2), k * (t->dtype == SEMBED_DTYPE_F32 ? 4 : 2));
             i += k;
         }
         return SEMBED_OK;
@@ -531,7 +534,12 @@ static int write_tensor(struct wstate *s, const struct sc_tensor *t, enum sembed
             rc = sembed_fail(SEMBED_EINVAL, SC_FN, "tensor '%s': row %llu holds a NaN or infinity; cannot quantize", t->name, (unsigned long long)r);
             break;
         }
-        if (filled + cols > s->cap) { rc = put(s, s->buf, filled); filled = 0; }
+        if (filled + cols > s->cap) {
+            rc = put(s, s->buf, filled);
+            filled = 0;
+            size_t es = t->dtype == SEMBED_DTYPE_F32 ? 4 : 2;
+            release_pages(s->c, src, (size_t)((r + 1) * cols * es)); // rows read so far (scale pass)
+        }
         sc_q8_row_quantize(s->row, cols, scales[r], (int8_t *)s->buf + filled);
         filled += cols;
     }
@@ -676,11 +684,15 @@ static void default_name(const char *root, char *out, size_t cap) {
     while (n > 1 && tmp[n - 1] == '/') tmp[--n] = 0;
     const char *b = strrchr(tmp, '/');
     b = b ? b + 1 : tmp;
+    char cwd[4096];
     if (!*b || !strcmp(b, ".")) {
-        char cwd[4096];
         if (getcwd(cwd, sizeof cwd)) { const char *cb = strrchr(cwd, '/'); b = cb ? cb + 1 : cwd; }
     }
-    snprintf(out, cap, "%s", *b ? b : "model");
+    if (!*b) b = "model";
+    size_t k = strlen(b);
+    if (k >= cap) k = cap - 1;
+    memcpy(out, b, k);
+    out[k] = 0;
 }
 
 static void ctx_free(struct sc_ctx *c) {
@@ -768,6 +780,7 @@ SEMBED_API int sembed_convert(const struct sembed_convert_params *p) {
         ws.total += sembed_dtype_nbytes(od, t->n_dims, t->dims);
         if ((size_t)t->dims[t->n_dims - 1] > max_cols) max_cols = (size_t)t->dims[t->n_dims - 1];
     }
+    ws.c = &c;
     ws.w = w;
     ws.p = p;
     ws.cap = (size_t)1 << 20;

@@ -198,8 +198,8 @@ void sc_tok_free(struct sc_tok *t) {
 
 // vocab.txt: one token per line, id = line number (HF's load_vocab strips only the "\n").
 static int read_vocab_txt(struct sc_ctx *c, const char *path, char ***out, size_t *n_out) {
-    const void *buf;
-    size_t len;
+    const void *buf = NULL;
+    size_t len = 0;
     int rc = sc_map_file(c, path, &buf, &len);
     if (rc) return rc;
     const char *s = buf;
@@ -775,7 +775,7 @@ static int expect(struct sc_ctx *c, bool *seen, const char *name, int64_t d0, in
 }
 
 static int expect_linear(struct sc_ctx *c, bool *seen, const char *prefix, int64_t out, int64_t in, bool required) {
-    char n[256];
+    char n[320]; // prefix < 256 bytes + suffix
     snprintf(n, sizeof n, "%s.weight", prefix);
     int rc = expect(c, seen, n, out, in, required);
     if (rc) return rc;
@@ -784,7 +784,7 @@ static int expect_linear(struct sc_ctx *c, bool *seen, const char *prefix, int64
 }
 
 static int expect_ln(struct sc_ctx *c, bool *seen, const char *prefix, int64_t h) {
-    char n[256];
+    char n[320]; // prefix < 256 bytes + suffix
     snprintf(n, sizeof n, "%s.weight", prefix);
     int rc = expect(c, seen, n, h, 0, true);
     if (rc) return rc;
