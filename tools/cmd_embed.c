@@ -1,8 +1,407 @@
-// `sembed embed`: placeholder until its issue lands.
+// `sembed embed -m MODEL [options] [TEXT...]`: embeddings of the arguments, or of each line of
+// stdin, streamed in chunks (memory stays bounded for inputs of any length).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sembed/model.h"
 #include "tools/cli.h"
 
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: sembed embed -m MODEL.semb [options] [TEXT...]\n\n"
+            "Embed each TEXT, or each line of stdin when no TEXT is given (one input per line, in order;\n"
+            "an empty line is an input too). Output: one embedding per input, in input order.\n\n"
+            "  -m, --model FILE       the .semb model (required)\n"
+            "  -p, --pooling MODE     cls | cls_before_pooler | mean | max | first_last_avg (default: the model's)\n"
+            "      --normalize        L2-normalize the embeddings\n"
+            "      --no-normalize     do not (default: what the model says)\n"
+            "  -L, --max-length N     tokens per input incl. [CLS]/[SEP] (default: the model's maximum)\n"
+            "      --truncate MODE    longest_first (default: cut over-long inputs; their count goes to\n"
+            "                         stderr) or error (exit 1 at the first input that does not fit)\n"
+            "  -b, --batch N          inputs embedded together (default 32)\n"
+            "  -t, --threads N        threads (default: all cores)\n"
+            "      --pairs            inputs are pairs: each stdin line is 'a TAB b' (a line without a TAB\n"
+            "                         is a pair with an empty b); TEXT arguments pair up: a1 b1 a2 b2 ...\n"
+            "  -f, --format FMT       jsonl (default): one JSON array per line\n"
+            "                         tsv: one line per input, values separated by TABs\n"
+            "                         f32: raw little-endian float32, n x dim, no header\n"
+            "                         npy: NumPy .npy v1.0, float32 (n, dim); when the input count is not\n"
+            "                         known in advance (stdin) the header is patched at the end if the\n"
+            "                         output is a regular file, else rows are spooled to a temporary file\n"
+            "  -o, --output FILE      write there (temporary file + rename; never half-written) instead of stdout\n"
+            "  -h, --help             this text\n\n"
+            "Floats are printed with 9 significant digits (exact float32 round trip).\n");
+}
+
+struct opts {
+    const char *model, *output;
+    struct sembed_context_params cp;
+    bool pairs;
+    enum { FMT_JSONL, FMT_TSV, FMT_F32, FMT_NPY } fmt;
+};
+
+/* ---------------------------------------------------------------- output */
+
+struct sink {
+    FILE *f;          // where rows go (the output, or the spool)
+    FILE *out;        // the real output
+    bool spool;       // npy with unknown count on a pipe: rows go to a temporary file first
+    bool patch;       // npy with unknown count on a seekable file: rewrite the header at the end
+    int fmt;
+    uint32_t dim;
+    uint64_t rows;
+    char *buf;        // text formatting buffer
+    size_t buf_cap;
+};
+
+// NumPy format v1.0 (numpy.lib.format): magic, version 1.0, u16 header length, a Python dict
+// literal padded with spaces and ending in '\n' so the data starts at a multiple of 64. The header
+// is always sized for a 20-digit row count, so it can be rewritten in place once the count is known.
+#define NPY_HEADER_BYTES 128
+static int npy_header(FILE *f, uint64_t rows, uint32_t dim) {
+    char dict[NPY_HEADER_BYTES];
+    int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%llu, %u), }",
+                     (unsigned long long)rows, dim);
+    size_t hl = NPY_HEADER_BYTES - 10;
+    if (n < 0 || (size_t)n >= hl) return -1;
+    memset(dict + n, ' ', hl - 1 - (size_t)n);
+    dict[hl - 1] = '\n';
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xff), (unsigned char)(hl >> 8)};
+    return fwrite(pre, 1, 10, f) == 10 && fwrite(dict, 1, hl, f) == hl ? 0 : -1;
+}
+
+static bool need_room(struct sink *s, size_t n) {
+    if (s->buf_cap >= n) return true;
+    char *b = realloc(s->buf, n);
+    if (!b) return false;
+    s->buf = b;
+    s->buf_cap = n;
+    return true;
+}
+
+static int write_rows(struct sink *s, const float *v, size_t n) {
+    const uint32_t dim = s->dim;
+    if (s->fmt == FMT_F32 || s->fmt == FMT_NPY) {
+        // little-endian bytes whatever the host order
+        if (!need_room(s, (size_t)dim * 4)) return -1;
+        unsigned char *p = (unsigned char *)s->buf;
+        for (size_t r = 0; r < n; r++) {
+            for (uint32_t j = 0; j < dim; j++) {
+                uint32_t u;
+                memcpy(&u, &v[r * dim + j], 4);
+                p[4 * j] = (unsigned char)u; p[4 * j + 1] = (unsigned char)(u >> 8);
+                p[4 * j + 2] = (unsigned char)(u >> 16); p[4 * j + 3] = (unsigned char)(u >> 24);
+            }
+            if (fwrite(p, 4, dim, s->f) != dim) return -1;
+        }
+    } else {
+        if (!need_room(s, (size_t)dim * 20 + 4)) return -1;
+        for (size_t r = 0; r < n; r++) {
+            char *p = s->buf;
+            if (s->fmt == FMT_JSONL) *p++ = '[';
+            for (uint32_t j = 0; j < dim; j++) {
+                float x = v[r * dim + j];
+                if (j) *p++ = s->fmt == FMT_JSONL ? ',' : '\t';
+                if (isfinite(x)) p += snprintf(p, 18, "%.9g", (double)x);
+                else p += snprintf(p, 18, "%s", s->fmt == FMT_JSONL ? "null" : isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
+            }
+            if (s->fmt == FMT_JSONL) *p++ = ']';
+            *p++ = '\n';
+            if (fwrite(s->buf, 1, (size_t)(p - s->buf), s->f) != (size_t)(p - s->buf)) return -1;
+        }
+    }
+    s->rows += n;
+    return 0;
+}
+
+static bool seekable_at_start(FILE *f) {
+    struct stat st;
+    int fd = fileno(f);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && !(fl & O_APPEND) && lseek(fd, 0, SEEK_CUR) == 0;
+}
+
+// known: the row count when known in advance, else -1.
+static int sink_open(struct sink *s, FILE *out, int fmt, uint32_t dim, long long known) {
+    memset(s, 0, sizeof *s);
+    s->f = s->out = out;
+    s->fmt = fmt;
+    s->dim = dim;
+    if (fmt != FMT_NPY) return 0;
+    if (known >= 0) return npy_header(out, (uint64_t)known, dim);
+    if (seekable_at_start(out)) {
+        s->patch = true;
+        return npy_header(out, 0, dim);
+    }
+    s->spool = true;
+    s->f = tmpfile();
+    return s->f ? 0 : -1;
+}
+
+static int sink_close(struct sink *s) {
+    int rc = 0;
+    if (s->patch) {
+        if (fflush(s->out) != 0 || fseeko(s->out, 0, SEEK_SET) != 0 || npy_header(s->out, s->rows, s->dim) != 0 ||
+            fseeko(s->out, 0, SEEK_END) != 0)
+            rc = -1;
+    } else if (s->spool) {
+        rc = npy_header(s->out, s->rows, s->dim);
+        if (rc == 0 && (fflush(s->f) != 0 || fseeko(s->f, 0, SEEK_SET) != 0)) rc = -1;
+        char buf[1 << 16];
+        size_t n;
+        while (rc == 0 && (n = fread(buf, 1, sizeof buf, s->f)) > 0)
+            if (fwrite(buf, 1, n, s->out) != n) rc = -1;
+        if (ferror(s->f)) rc = -1;
+        fclose(s->f);
+    }
+    free(s->buf);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- progress */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress(bool show, uint64_t done, long long total, double t0, bool final) {
+    if (!show) return;
+    double dt = now_s() - t0, rate = dt > 0 ? (double)done / dt : 0.0;
+    if (total > 0) {
+        int w = 30, k = (int)((double)w * (double)done / (double)total);
+        fprintf(stderr, "\r[%.*s%*s] %llu/%lld  %.0f inputs/s ", k, "##############################", w - k, "",
+                (unsigned long long)done, total, rate);
+    } else {
+        fprintf(stderr, "\r%llu inputs  %.0f inputs/s ", (unsigned long long)done, rate);
+    }
+    if (final) fputc('\n', stderr);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || !end || *end || s[0] == '-' || v < lo || v > hi)
+        return cli_error(CLI_USAGE, "embed", "%s wants an integer in %u..%u, got '%s'", flag, lo, hi, s);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o) {
+    enum { OPT_NORM = 256, OPT_NONORM, OPT_PAIRS, OPT_TRUNC };
+    static const struct option longopts[] = {
+        {"model", required_argument, NULL, 'm'},   {"pooling", required_argument, NULL, 'p'},
+        {"normalize", no_argument, NULL, OPT_NORM},  {"no-normalize", no_argument, NULL, OPT_NONORM},
+        {"max-length", required_argument, NULL, 'L'}, {"truncate", required_argument, NULL, OPT_TRUNC},
+        {"batch", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
+        {"pairs", no_argument, NULL, OPT_PAIRS},     {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    memset(o, 0, sizeof *o);
+    o->cp = sembed_context_default_params();
+    o->fmt = FMT_JSONL;
+    uint32_t v;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "m:p:L:b:t:f:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 'p':
+            if (sembed_pooling_parse(optarg, &o->cp.pooling))
+                return cli_error(CLI_USAGE, "embed",
+                                 "--pooling is cls, cls_before_pooler, mean, max or first_last_avg, got '%s'", optarg);
+            break;
+        case OPT_NORM: o->cp.normalize = SEMBED_NORMALIZE_ON; break;
+        case OPT_NONORM: o->cp.normalize = SEMBED_NORMALIZE_OFF; break;
+        case 'L': if (parse_u32("--max-length", optarg, 2, 1u << 20, &o->cp.max_length)) return CLI_USAGE; break;
+        case 'b': if (parse_u32("--batch", optarg, 1, 65536, &o->cp.batch_size)) return CLI_USAGE; break;
+        case 't':
+            if (parse_u32("--threads", optarg, 0, 1024, &v)) return CLI_USAGE;
+            o->cp.n_threads = (int32_t)v;
+            break;
+        case OPT_PAIRS: o->pairs = true; break;
+        case OPT_TRUNC:
+            if (!strcmp(optarg, "longest_first")) o->cp.truncate = SEMBED_TRUNCATE_LONGEST_FIRST;
+            else if (!strcmp(optarg, "error")) o->cp.truncate = SEMBED_TRUNCATE_ERROR;
+            else return cli_error(CLI_USAGE, "embed", "--truncate is longest_first or error, got '%s'", optarg);
+            break;
+        case 'f':
+            if (!strcmp(optarg, "jsonl")) o->fmt = FMT_JSONL;
+            else if (!strcmp(optarg, "tsv")) o->fmt = FMT_TSV;
+            else if (!strcmp(optarg, "f32")) o->fmt = FMT_F32;
+            else if (!strcmp(optarg, "npy")) o->fmt = FMT_NPY;
+            else return cli_error(CLI_USAGE, "embed", "--format is jsonl, tsv, f32 or npy, got '%s'", optarg);
+            break;
+        case 'o': o->output = optarg; break;
+        case 'h': usage(stdout); return -1;
+        default:
+            return cli_error(CLI_USAGE, "embed", "unknown option or missing value: '%s' (see --help)", argv[optind - 1]);
+        }
+    }
+    if (!o->model) return cli_error(CLI_USAGE, "embed", "-m MODEL.semb is required (see --help)");
+    if (o->pairs && (argc - optind) % 2)
+        return cli_error(CLI_USAGE, "embed", "--pairs with TEXT arguments needs an even count (a1 b1 a2 b2 ...)");
+    return 0;
+}
+
+// Stdin, one input per line, in chunks of `chunk` lines; line buffers are reused across chunks.
+struct reader {
+    char **line;
+    size_t *cap;
+    struct sembed_input *in;
+    size_t chunk;
+    uint64_t lineno;
+};
+
+static ssize_t read_chunk(struct reader *r, bool pairs) {
+    size_t n = 0;
+    while (n < r->chunk) {
+        ssize_t len = getline(&r->line[n], &r->cap[n], stdin);
+        if (len < 0) break;
+        r->lineno++;
+        char *s = r->line[n];
+        if (len > 0 && s[len - 1] == '\n') len--;
+        if (len > 0 && s[len - 1] == '\r') len--;
+        struct sembed_input x = {s, (size_t)len, NULL, 0};
+        if (pairs) {
+            char *tab = memchr(s, '\t', (size_t)len);
+            x.b = tab ? tab + 1 : s + len;
+            x.b_len = tab ? (size_t)(s + len - tab - 1) : 0;
+            x.a_len = tab ? (size_t)(tab - s) : (size_t)len;
+        }
+        r->in[n++] = x;
+    }
+    if (ferror(stdin)) return -1;
+    return (ssize_t)n;
+}
+
+static int run(const struct opts *o, int n_args, char **args, FILE *out) {
+    struct sembed_model *m = NULL;
+    int rc = sembed_model_load(o->model, NULL, &m);
+    if (rc) return cli_error(CLI_FAIL, "embed", "cannot load %s: %s", o->model, sembed_strerror(rc));
+    struct sembed_context *ctx = NULL;
+    rc = sembed_context_create(m, &o->cp, &ctx);
+    if (rc) {
+        sembed_model_free(m);
+        return cli_error(rc == SEMBED_EINVAL ? CLI_USAGE : CLI_FAIL, "embed", "%s", sembed_strerror(rc));
+    }
+    const uint32_t dim = sembed_model_dim(m);
+    const size_t chunk = 1024;
+    long long known = n_args > 0 ? (o->pairs ? n_args / 2 : n_args) : -1;
+    float *emb = malloc(chunk * dim * sizeof(float));
+    struct reader r = {calloc(chunk, sizeof(char *)), calloc(chunk, sizeof(size_t)), calloc(chunk, sizeof(struct sembed_input)),
+                       chunk, 0};
+    struct sink s;
+    int status = CLI_OK;
+    if (!emb || !r.line || !r.cap || !r.in) {
+        status = cli_error(CLI_FAIL, "embed", "out of memory");
+        goto done;
+    }
+    if (sink_open(&s, out, o->fmt, dim, known) != 0) {
+        status = cli_error(CLI_FAIL, "embed", "cannot write the output: %s", strerror(errno));
+        goto done;
+    }
+    bool show = cli_stderr_is_tty();
+    double t0 = now_s();
+    uint64_t done_n = 0, arg_i = 0;
+    for (;;) {
+        ssize_t n;
+        if (n_args > 0) {
+            n = 0;
+            while ((size_t)n < chunk && arg_i < (uint64_t)n_args) {
+                if (o->pairs) {
+                    r.in[n++] = (struct sembed_input){args[arg_i], SIZE_MAX, args[arg_i + 1], SIZE_MAX};
+                    arg_i += 2;
+                } else {
+                    r.in[n++] = (struct sembed_input){args[arg_i++], SIZE_MAX, NULL, 0};
+                }
+            }
+        } else {
+            n = read_chunk(&r, o->pairs);
+            if (n < 0) {
+                status = cli_error(CLI_FAIL, "embed", "reading stdin: %s", strerror(errno));
+                break;
+            }
+        }
+        if (n == 0) break;
+        rc = sembed_embed_inputs(ctx, r.in, (size_t)n, emb);
+        if (rc) {
+            status = cli_error(CLI_FAIL, "embed", "inputs %llu..%llu: %s", (unsigned long long)done_n + 1,
+                               (unsigned long long)(done_n + (uint64_t)n), sembed_strerror(rc));
+            break;
+        }
+        if (write_rows(&s, emb, (size_t)n) != 0) {
+            status = cli_error(CLI_FAIL, "embed", "write error: %s", strerror(errno));
+            break;
+        }
+        done_n += (uint64_t)n;
+        progress(show, done_n, known, t0, false);
+    }
+    progress(show, done_n, known, t0, true);
+    if (sink_close(&s) != 0 && status == CLI_OK) status = cli_error(CLI_FAIL, "embed", "write error: %s", strerror(errno));
+    struct sembed_embed_stats st;
+    sembed_context_stats(ctx, &st);
+    if (st.n_truncated)
+        fprintf(stderr, "sembed embed: %llu of %llu inputs were longer than %u tokens and were truncated\n",
+                (unsigned long long)st.n_truncated, (unsigned long long)st.n_inputs, sembed_context_max_length(ctx));
+done:
+    for (size_t i = 0; r.line && i < chunk; i++) free(r.line[i]);
+    free(r.line);
+    free(r.cap);
+    free(r.in);
+    free(emb);
+    sembed_context_free(ctx);
+    sembed_model_free(m);
+    return status;
+}
+
 int cmd_embed(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_error(CLI_FAIL, "embed", "not implemented yet");
+    struct opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc < 0) return CLI_OK; // --help
+    if (rc) return rc;
+    if (!o.output) {
+        int st = run(&o, argc - optind, argv + optind, stdout);
+        if (fflush(stdout) != 0 && st == CLI_OK) st = cli_error(CLI_FAIL, "embed", "write error: %s", strerror(errno));
+        return st;
+    }
+    // -o: a temporary file in the destination's folder, renamed over it only on success.
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp-XXXXXX", o.output) < 0) return cli_error(CLI_FAIL, "embed", "out of memory");
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        rc = cli_error(CLI_FAIL, "embed", "cannot create a temporary file next to %s: %s", o.output, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    FILE *f = fdopen(fd, "w+b");
+    int st = f ? run(&o, argc - optind, argv + optind, f) : cli_error(CLI_FAIL, "embed", "fdopen: %s", strerror(errno));
+    if (f && st == CLI_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        st = cli_error(CLI_FAIL, "embed", "writing %s: %s", o.output, strerror(errno));
+    if (f) fclose(f);
+    else close(fd);
+    if (st == CLI_OK) {
+        mode_t um = umask(0);
+        umask(um);
+        if (chmod(tmp, 0666 & ~um) != 0 || rename(tmp, o.output) != 0) // mkstemp made it 0600
+            st = cli_error(CLI_FAIL, "embed", "cannot rename onto %s: %s", o.output, strerror(errno));
+    }
+    if (st != CLI_OK) unlink(tmp);
+    free(tmp);
+    return st;
 }
