@@ -25,7 +25,7 @@ int st_acts_create(const struct st_config *c, int n_max, int t_max, int n_thread
     size_t BT = (size_t)n_max * t_max, H = (size_t)c->hidden, I = (size_t)c->inter, NH = (size_t)c->heads;
     size_t att = (size_t)n_max * NH * t_max * t_max;
     bool attn_drop = c->attn_dropout > 0.0f;
-    size_t per_layer = BT * 3 * H + att * (attn_drop ? 2 : 1) + BT * H * 4 + BT * I + BT * 4;
+    size_t per_layer = BT * 3 * H + att * (attn_drop ? 2 : 1) + BT * H * 5 + BT * I + BT * 4;
     size_t total = BT * H * 2 + BT * 2 + per_layer * (size_t)c->layers + (size_t)n_max * H * 2 +
                    BT * H * 4 + BT * 3 * H + BT * I * 2 + (size_t)n_threads * 2 * t_max * t_max;
     // Round every sub-buffer to 16 floats: add slack.
