@@ -458,3 +458,48 @@ Test(encoder, api_errors, .timeout = 300) {
     sembed_model_free(m);
     golden_close(&gd);
 }
+
+// Models that are well-formed .semb files but wrong as BERTs: refused with a status naming the
+// problem, never a crash or an out-of-bounds read.
+Test(encoder, hostile_models, .timeout = 600) {
+    static const struct {
+        const char *mutation;
+        int want;
+    } cases[] = {
+        {"drop_tensor=encoder.layer.1.output.dense.weight", SEMBED_EMISSING},
+        {"drop_tensor=embeddings.LayerNorm.bias", SEMBED_EMISSING},
+        {"transpose=encoder.layer.0.intermediate.dense.weight", SEMBED_EDIMS},
+        {"dtype=encoder.layer.0.attention.self.key.weight:i32", SEMBED_EDTYPE},
+        {"set=bert.hidden_act:str:swish", SEMBED_EUNSUPPORTED},
+        {"set=bert.num_heads:u32:3", SEMBED_ECORRUPT},
+        {"set=bert.num_layers:u32:3", SEMBED_EMISSING},
+        {"set=bert.hidden_size:u32:0", SEMBED_ECORRUPT},
+        {"set=bert.vocab_size:u32:30000", SEMBED_ECORRUPT},
+        {"set=bert.has_pooler:bool:false", SEMBED_ECORRUPT},
+        {"set=pooling.mode:str:weighted", SEMBED_EUNSUPPORTED},
+        {"drop_key=pooling.normalize", SEMBED_EMISSING},
+        {"set=general.architecture:str:gpt2", SEMBED_EARCH},
+        {"set=bert.layer_norm_eps:f32:nan", SEMBED_ECORRUPT},
+        {"set=pooling.dense_count:u32:2", SEMBED_EMISSING},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char name[32], args[512];
+        snprintf(name, sizeof name, "hostile_%zu", i);
+        snprintf(args, sizeof args, "--shape bert-tiny --model-only --singles 0 --pairs 1 --mutate '%s'", cases[i].mutation);
+        if (!have_torch()) cr_skip_test("/usr/bin/python3 with torch and numpy is not available");
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 %s/models/gen/golden.py --out-dir %s/golden --name %s "
+                 "--vocab %s/vocab/bert-base-uncased/vocab.txt --sts %s/sts/STSBenchmark/sts-dev.csv %s",
+                 tu_source_dir(), SEMBED_BINARY_DIR, name, tu_data_dir(), tu_data_dir(), args);
+        cr_assert_eq(tu_run(cmd, NULL), 0, "golden.py failed: %s", cmd);
+        char path[1024];
+        snprintf(path, sizeof path, "%s/golden/%s.semb", SEMBED_BINARY_DIR, name);
+        struct sembed_model *m = (struct sembed_model *)1;
+        int rc = sembed_model_load(path, NULL, &m);
+        cr_expect_eq(rc, cases[i].want, "%s: expected %s, got %s", cases[i].mutation, sembed_strerror(cases[i].want),
+                     sembed_strerror(rc));
+        cr_expect_null(m, "%s: *out must be NULL on failure", cases[i].mutation);
+        if (rc == 0) sembed_model_free(m);
+    }
+}

@@ -130,6 +130,31 @@ def pick_inputs(rows, n_singles, n_pairs, n_long, vocab, max_len):
     return ins
 
 
+def mutate(w, spec):
+    """Break a model on purpose (see --mutate)."""
+    op, _, arg = spec.partition("=")
+    if op == "drop_tensor":
+        w.tensors = [t for t in w.tensors if t[0] != arg]
+    elif op == "drop_key":
+        w.kv = [e for e in w.kv if e[0] != arg]
+    elif op == "set":
+        key, typ, val = arg.split(":", 2)
+        conv = {"u32": int, "f32": float, "str": str, "bool": lambda v: v == "true"}[typ]
+        w.kv = [e for e in w.kv if e[0] != key]
+        w.add(key, conv(val), typ)
+    elif op in ("transpose", "dtype"):
+        name, _, dt = arg.partition(":")
+        for k, (n, d, dims, data) in enumerate(w.tensors):
+            if n != name:
+                continue
+            if op == "transpose":
+                w.tensors[k] = (n, d, list(reversed(dims)), data)
+            else:  # same bytes reinterpreted as another dtype of the same size (e.g. f32 -> i32)
+                w.tensors[k] = (n, dt, dims, data)
+    else:
+        raise ValueError(spec)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", default="bert-tiny", choices=list(twin.SHAPES))
@@ -152,6 +177,10 @@ def main():
     ap.add_argument("--pairs", type=int, default=4)
     ap.add_argument("--long", type=int, default=0, help="inputs longer than --max-length")
     ap.add_argument("--max-length", type=int, default=512)
+    ap.add_argument("--mutate", action="append", default=[],
+                    help="hostile-file tests: drop_tensor=NAME | drop_key=KEY | set=KEY:TYPE:VALUE | "
+                         "transpose=NAME | dtype=NAME:DTYPE (applied to the model file only)")
+    ap.add_argument("--model-only", action="store_true", help="write the model, no golden outputs")
     args = ap.parse_args()
 
     os.makedirs(args.out_dir, exist_ok=True)
@@ -159,7 +188,7 @@ def main():
     gold_path = os.path.join(args.out_dir, args.name + ".golden.semb")
     stamp_path = os.path.join(args.out_dir, args.name + ".args")
     stamp = json.dumps({k: v for k, v in sorted(vars(args).items()) if k not in ("out_dir", "vocab", "sts")})
-    if os.path.exists(model_path) and os.path.exists(gold_path) and os.path.exists(stamp_path):
+    if os.path.exists(model_path) and (args.model_only or os.path.exists(gold_path)) and os.path.exists(stamp_path):
         with open(stamp_path) as f:
             if f.read() == stamp:
                 return 0
@@ -230,7 +259,13 @@ def main():
             lin.weight.copy_(torch.from_numpy(np.array(
                 w.add_tensor(f"pooling.dense.{k}.weight", lin.weight, args.dtype), dtype=np.float32)))
             w.add_tensor(f"pooling.dense.{k}.bias", lin.bias, "f32")
+    for mut in args.mutate:
+        mutate(w, mut)
     w.write(model_path)
+    if args.model_only:
+        with open(stamp_path, "w") as f:
+            f.write(stamp)
+        return 0
 
     rows = read_sentences(args.sts)
     ins = pick_inputs(rows, args.singles, args.pairs, args.long, vocab, args.max_length)
