@@ -1,0 +1,125 @@
+// Dropout of the trainer: structure (kept values scaled by exactly 1/(1-p), dropped ones are 0),
+// statistics (drop rate within 5 sigma of p, masks change with the key), reproducibility (same key
+// = same masks; loss and every gradient bit-identical for 1 and 2 threads). The gradients through
+// dropout are checked against finite differences in test_train_grad.c (train_fd).
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/st.h"
+
+enum { N = 8, T = 16 };
+
+static struct st_model *make_model(float p) {
+    struct st_config c = {.vocab = 50, .hidden = 64, .layers = 2, .heads = 4, .inter = 128, .max_pos = 32, .type_vocab = 2,
+                          .ln_eps = 1e-12f, .act = SK_ACT_GELU_ERF, .hidden_dropout = p, .attn_dropout = p,
+                          .has_pooler = true, .has_mlm = false};
+    struct st_model *m;
+    cr_assert_eq(st_model_create(&c, &m), 0);
+    cr_assert_eq(st_model_alloc_train(m), 0);
+    st_model_init_random(m, 3, 0.05f);
+    return m;
+}
+
+static void make_batch(int32_t *ids, int32_t *lens, struct st_batch *b) {
+    for (int i = 0; i < N; i++) {
+        lens[i] = T - (i % 5);
+        for (int t = 0; t < T; t++) ids[i * T + t] = t < lens[i] ? 1 + (int32_t)((i * 31 + t * 17) % 49) : 0;
+    }
+    *b = (struct st_batch){.n = N, .t = T, .ids = ids, .types = NULL, .lens = lens};
+}
+
+Test(train_dropout, structure_and_rate) {
+    const float p = 0.1f;
+    struct st_model *m = make_model(p);
+    int32_t ids[N * T], lens[N];
+    struct st_batch b;
+    make_batch(ids, lens, &b);
+    struct st_acts *a0, *a1, *a2;
+    cr_assert_eq(st_acts_create(&m->cfg, N, T, 2, &a0), 0);
+    cr_assert_eq(st_acts_create(&m->cfg, N, T, 2, &a1), 0);
+    cr_assert_eq(st_acts_create(&m->cfg, N, T, 2, &a2), 0);
+    st_forward(m, a0, &b, 0, 2);      // no dropout
+    st_forward(m, a1, &b, 1234, 2);   // dropout, key 1234
+    st_forward(m, a2, &b, 98765, 2);  // another key
+    size_t n = (size_t)N * T * 64, zeros = 0, agree = 0;
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        float x0 = a0->h0[i], x1 = a1->h0[i];
+        cr_assert(x0 != 0.0f, "LayerNorm output is never exactly 0 here");
+        if (x1 == 0.0f) zeros++;
+        else worst = fmax(worst, fabs((double)x1 - (double)x0 / (1.0 - p)) / fabs((double)x0 / (1.0 - p)));
+        agree += (x1 == 0.0f) == (a2->h0[i] == 0.0f);
+    }
+    double rate = (double)zeros / n, sigma = sqrt(p * (1 - p) / n);
+    printf("embedding dropout: rate %.4f (p %.2f, sigma %.4f), kept values off by at most %.2g relative; masks of two keys agree on %.3f\n",
+           rate, (double)p, sigma, worst, (double)agree / n);
+    cr_expect(fabs(rate - p) < 5 * sigma, "drop rate %.4f, expected %.2f +- %.4f", rate, (double)p, 5 * sigma);
+    cr_expect(worst < 1e-6, "kept values must be x/(1-p): worst relative error %.3g", worst);
+    double expect_agree = p * p + (1 - p) * (1 - p);
+    cr_expect(fabs((double)agree / n - expect_agree) < 0.02, "two keys must give independent masks: agreement %.3f, expected %.3f",
+              (double)agree / n, expect_agree);
+    // attention probabilities of layer 0: pd against p of the same run
+    size_t vz = 0, vn = 0;
+    double aw = 0;
+    for (int s = 0; s < N; s++)
+        for (int h = 0; h < 4; h++)
+            for (int i = 0; i < T; i++)
+                for (int j = 0; j < lens[s]; j++) {
+                    size_t k = (((size_t)s * 4 + h) * T + i) * T + j;
+                    float pp = a1->L[0].p[k], pd = a1->L[0].pd[k];
+                    vn++;
+                    if (pd == 0.0f) vz++;
+                    else aw = fmax(aw, fabs((double)pd - pp / (1.0 - p)) / (pp / (1.0 - p)));
+                }
+    double arate = (double)vz / vn, asig = sqrt(p * (1 - p) / vn);
+    printf("attention dropout: rate %.4f over %zu probabilities (sigma %.4f), kept off by %.2g\n", arate, vn, asig, aw);
+    cr_expect(fabs(arate - p) < 5 * asig, "attention drop rate %.4f, expected %.2f +- %.4f", arate, (double)p, 5 * asig);
+    cr_expect(aw < 1e-6, "kept attention probabilities must be p/(1-p): %.3g", aw);
+    // masked (padding) keys stay exactly 0
+    for (int s = 0; s < N; s++)
+        for (int j = lens[s]; j < T; j++)
+            cr_expect(a1->L[0].p[(((size_t)s * 4) * T) * T + j] == 0.0f, "padding key %d of sequence %d got probability", j, s);
+    st_acts_free(a0); st_acts_free(a1); st_acts_free(a2);
+    st_model_free(m);
+}
+
+Test(train_dropout, reproducible_and_thread_independent) {
+    struct st_model *m = make_model(0.1f);
+    int32_t ids[N * T], lens[N];
+    struct st_batch b;
+    make_batch(ids, lens, &b);
+    // unsup-style: views 0..3 and 4..7 are the same sentences (dropout makes them differ)
+    for (int i = 4; i < N; i++) { memcpy(ids + i * T, ids + (i - 4) * T, T * sizeof *ids); lens[i] = lens[i - 4]; }
+    struct st_objective o = {.contrastive = true, .pool = ST_POOL_CLS, .mlp = true, .temp = 0.05f};
+    struct st_step_data d = {.cl = b, .B = 4};
+    float *g1 = malloc(m->n_params * sizeof *g1);
+    double l[3];
+    for (int run = 0; run < 3; run++) {
+        int nt = run == 0 ? 1 : 2;
+        struct st_acts *a;
+        cr_assert_eq(st_acts_create(&m->cfg, N, T, nt, &a), 0);
+        st_model_zero_grad(m);
+        l[run] = st_loss_and_grad(m, a, &o, &d, 777, 0, true, nt, NULL, NULL);
+        if (run == 0) memcpy(g1, m->grads, m->n_params * sizeof *g1);
+        else {
+            size_t diff = 0;
+            for (size_t i = 0; i < m->n_params; i++) diff += memcmp(&g1[i], &m->grads[i], sizeof(float)) != 0;
+            cr_expect_eq(diff, 0, "run %d (%d threads): %zu gradient elements differ from the 1-thread run", run, nt, diff);
+        }
+        st_acts_free(a);
+    }
+    printf("loss with dropout: 1 thread %.9g, 2 threads %.9g, again %.9g\n", l[0], l[1], l[2]);
+    cr_expect(memcmp(&l[0], &l[1], sizeof l[0]) == 0 && memcmp(&l[0], &l[2], sizeof l[0]) == 0,
+              "loss must be bit-identical: %.17g %.17g %.17g", l[0], l[1], l[2]);
+    // with dropout the two views differ, so the loss is not the dropout-free one
+    struct st_acts *a;
+    cr_assert_eq(st_acts_create(&m->cfg, N, T, 2, &a), 0);
+    double l0 = st_loss_and_grad(m, a, &o, &d, 0, 0, false, 2, NULL, NULL);
+    cr_expect(l0 != l[0], "dropout must change the loss (%.9g vs %.9g)", l0, l[0]);
+    st_acts_free(a);
+    free(g1);
+    st_model_free(m);
+}
