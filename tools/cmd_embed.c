@@ -214,7 +214,7 @@ static int parse_args(int argc, char **argv, struct opts *o) {
     memset(o, 0, sizeof *o);
     o->cp = sembed_context_default_params();
     o->fmt = FMT_JSONL;
-    uint32_t v;
+    uint32_t v = 0;
     int c;
     optind = 1;
     opterr = 0;
