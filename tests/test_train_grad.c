@@ -267,4 +267,3 @@ static void fd_case(const char *case_name, float dropout) {
 Test(train_fd, sup_hn_no_dropout) { fd_case("sup_hn", 0.0f); }
 Test(train_fd, sup_hn_with_dropout) { fd_case("sup_hn", 0.1f); }
 Test(train_fd, mlm_with_dropout) { fd_case("mlm", 0.1f); }
-Test(train_fd, unsup_mean_with_dropout) { fd_case("unsup_mean", 0.1f); }
