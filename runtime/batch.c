@@ -80,7 +80,8 @@ SEMBED_API int sembed_embed_pairs(struct sembed_context *ctx, const char *const 
                                   float *out) {
     if (!ctx) return SEMBED_EINVAL;
     if (n == 0) return SEMBED_OK;
-    if (!a || !out) return sembed_fail(SEMBED_EINVAL, "sembed_embed_texts", "texts or output buffer is NULL");
+    if (!a || !out) return sembed_fail(SEMBED_EINVAL, b ? "sembed_embed_pairs" : "sembed_embed_texts",
+                                       "texts or output buffer is NULL");
     // Small stack chunks keep this allocation-free; results are independent of the chunking.
     enum { CHUNK = 64 };
     struct sembed_input buf[CHUNK];
