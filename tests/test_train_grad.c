@@ -2,9 +2,10 @@
 // AdamW steps against golden states written by models/gen/train_golden.py (float64 autograd),
 // plus a finite-difference check of sampled parameters.
 //
-// Gradient metric: per tensor, max_i |g_c[i] - g_ref[i]| / max(max_i |g_ref[i]|, 1e-6) ("max abs
-// diff scaled by the tensor's largest reference gradient"), required <= 1e-4. The 1e-6 floor is for
-// tensors whose exact gradient is zero (the key bias: softmax ignores a constant shift).
+// Gradient metric: per tensor, max_i |g_c[i] - g_ref[i]| / max(max_i |g_ref[i]|, 1e-3 * G) ("max abs
+// diff scaled by the tensor's largest reference gradient"), required <= 1e-4, where G is the largest
+// reference gradient of the whole model. The floor is for tensors whose exact gradient is zero (the
+// attention key bias: softmax ignores a constant shift), where both sides are rounding noise.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -165,8 +166,11 @@ static void check_case(const char *case_name) {
     double rel = fabs(loss - ref) / fabs(ref);
     printf("[%s] loss C %.9g torch %.9g rel %.3g\n", case_name, loss, ref, rel);
     cr_expect(rel <= 1e-5, "[%s] loss: expected %.9g got %.9g (rel %.3g > 1e-5)", case_name, ref, loss, rel);
-    double worst = 0.0;
+    double worst = 0.0, gmax = 0.0;
     const char *worst_name = "";
+    for (int i = 0; i < f.g.n; i++)
+        if (!strncmp(f.g.r[i].name, "grad.", 5))
+            for (size_t k = 0; k < f.g.r[i].numel; k++) gmax = fmax(gmax, fabs(((const float *)f.g.r[i].data)[k]));
     for (int i = 0; i < f.m->n_tensors; i++) {
         const struct st_tensor *t = &f.m->tensors[i];
         const float *gc = f.m->grads + t->offset;
@@ -186,10 +190,10 @@ static void check_case(const char *case_name) {
             double dd = fabs((double)gc[k] - gr[k]);
             if (dd > maxdiff) { maxdiff = dd; at = k; }
         }
-        double scaled = maxdiff / fmax(maxref, 1e-6);
+        double scaled = maxdiff / fmax(maxref, 1e-3 * gmax);
         if (scaled > worst) { worst = scaled; worst_name = t->name; }
-        cr_expect(scaled <= 1e-4, "[%s] grad %s: max abs diff %.3g at [%zu] (C %.9g torch %.9g), scaled by max(max|ref| %.3g, 1e-6) = %.3g > 1e-4",
-                  case_name, t->name, maxdiff, at, gc[at], gr[at], maxref, scaled);
+        cr_expect(scaled <= 1e-4, "[%s] grad %s: max abs diff %.3g at [%zu] (C %.9g torch %.9g), scaled by max(max|ref| %.3g, 1e-3 * %.3g) = %.3g > 1e-4",
+                  case_name, t->name, maxdiff, at, gc[at], gr[at], maxref, gmax, scaled);
     }
     printf("[%s] gradients: %d tensors, worst scaled max abs diff %.3g (%s)\n", case_name, f.m->n_tensors, worst, worst_name);
 

@@ -125,7 +125,9 @@ def lr_lambda(step, warmup, total):
 
 def run_case(name, out_dir, objective, pool, mlp, hard_neg, hnw, mlm_weight, seed):
     gen = torch.Generator().manual_seed(seed)
-    model = twin.random_model(CFG, vocab_size=VOCAB, seed=seed, with_pooler=True)
+    # std 0.1 (not BERT's 0.02): sentences get distinct embeddings, so the contrastive loss is away
+    # from its collapsed point log(B) and the gradients are not a cancellation of near-equal terms
+    model = twin.random_model(CFG, vocab_size=VOCAB, seed=seed, with_pooler=True, std=0.1)
     c = model.config
     use_mlm = objective == "mlm" or mlm_weight > 0
     head = MLMHead(c) if use_mlm else None
