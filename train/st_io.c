@@ -1,4 +1,5 @@
 // Trained models and checkpoints as .semb files (atomic through sembed_writer).
+#define _POSIX_C_SOURCE 200809L // gmtime_r
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
