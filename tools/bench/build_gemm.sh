@@ -5,7 +5,7 @@ set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$src/build-bench}
 mkdir -p "$out"
-cflags="-std=c11 -O2 -g -fopenmp -I$src -I$src/include -DNDEBUG"
+cflags="-std=c11 -O2 -g -Wall -Wextra -fopenmp -I$src -I$src/include -DNDEBUG"
 objs=""
 for f in "$src"/runtime/kernels/*.c "$src"/formats/common.c; do
     flags=""

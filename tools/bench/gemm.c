@@ -1,7 +1,12 @@
 // GEMM micro-benchmark for runtime/kernels: sk_linear_forward (fp32 and int8, quantization of
 // activations and the fused epilogue included) on BERT shapes, for every ISA this CPU supports,
 // plus the measured register-only peak of each instruction family. Not part of CI.
-// Build: tools/bench/build_gemm.sh; run: build-bench/gemm [-t threads] [-m tokens] [-r reps]
+// Build: tools/bench/build_gemm.sh; run: build-bench/gemm [-t threads] [-m tokens,...] [-r reps]
+//
+// Timing: with 1 thread, CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), so time the
+// scheduler gives to other processes on a loaded machine is not counted (cache pollution from
+// them still is); with more threads, wall-clock time. Best of -r repetitions. The peaks are
+// measured the same way, per core, and multiplied by the thread count.
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <omp.h>
@@ -13,23 +18,21 @@
 
 #include "runtime/kernels/kernels.h"
 
-static double now(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-// Register-only loops: 16 independent accumulators, throughput-bound. Ops counted as 2 per
-// multiply-add lane (fp32: 32 per zmm fma; int8: 128 per zmm vpdpbusd, 2048*16 per tdpbssd...).
+// Register-only loops: 16 independent accumulators, throughput-bound (unrolled so the
+// accumulators stay in registers: without it -O2 keeps them in memory and measures store
+// forwarding, which is what the first version of this file reported as "peak"). Ops counted as 2 per
+// multiply-add lane (fp32: 32 per zmm fma; int8: 128 per zmm vpdpbusd).
 __attribute__((target("avx512f,fma"))) static float peak_fma512(long iters) {
     __m512 acc[16], b = _mm512_set1_ps(1.0000001f), c = _mm512_set1_ps(1e-7f);
     for (int i = 0; i < 16; i++) acc[i] = _mm512_set1_ps((float)i);
     for (long it = 0; it < iters; it++)
+#pragma GCC unroll 16
         for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(acc[i], b, c);
     __m512 s = acc[0];
     for (int i = 1; i < 16; i++) s = _mm512_add_ps(s, acc[i]);
@@ -39,6 +42,7 @@ __attribute__((target("avx2,fma"))) static float peak_fma256(long iters) {
     __m256 acc[12], b = _mm256_set1_ps(1.0000001f), c = _mm256_set1_ps(1e-7f);
     for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps((float)i);
     for (long it = 0; it < iters; it++)
+#pragma GCC unroll 12
         for (int i = 0; i < 12; i++) acc[i] = _mm256_fmadd_ps(acc[i], b, c);
     float out[8], s = 0;
     for (int i = 1; i < 12; i++) acc[0] = _mm256_add_ps(acc[0], acc[i]);
@@ -50,25 +54,22 @@ __attribute__((target("avx512f,avx512vnni"))) static float peak_vnni512(long ite
     __m512i acc[16], a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(5);
     for (int i = 0; i < 16; i++) acc[i] = _mm512_set1_epi32(i);
     for (long it = 0; it < iters; it++)
+#pragma GCC unroll 16
         for (int i = 0; i < 16; i++) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
     for (int i = 1; i < 16; i++) acc[0] = _mm512_add_epi32(acc[0], acc[i]);
     return (float)_mm512_reduce_add_epi32(acc[0]);
 }
 
-static double run_peak(int which, int threads) {
-    long iters = 2000000;
+// Per-core peak (ops/s of one thread's CPU time), best of 5 short runs.
+static double run_peak(int which) {
+    long iters = 400000;
     double ops_per_iter = which == 0 ? 16 * 32.0 : which == 1 ? 12 * 16.0 : 16 * 128.0;
     double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = now();
-        volatile float sink = 0;
-#pragma omp parallel num_threads(threads)
-        {
-            float r = which == 0 ? peak_fma512(iters) : which == 1 ? peak_fma256(iters) : peak_vnni512(iters);
-#pragma omp atomic
-            sink += r;
-        }
-        double dt = now() - t0, ops = ops_per_iter * (double)iters * threads / dt;
+    volatile float sink = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+        sink += which == 0 ? peak_fma512(iters) : which == 1 ? peak_fma256(iters) : peak_vnni512(iters);
+        double dt = clock_s(CLOCK_THREAD_CPUTIME_ID) - t0, ops = ops_per_iter * (double)iters / dt;
         if (ops > best) best = ops;
     }
     return best;
@@ -77,64 +78,82 @@ static double run_peak(int which, int threads) {
 static double time_linear(struct sk_linear *L, int m, const float *x, float *y, void *scr, int threads, int reps,
                           enum sk_act act) {
     int k = sk_linear_n_in(L), n = sk_linear_n_out(L);
-    double t[64];
-    if (reps > 64) reps = 64;
+    clockid_t id = threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
+    double best = 1e30;
     sk_linear_forward(L, m, x, k, y, n, act, NULL, 0, scr, threads); // warm up
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = clock_s(id);
         sk_linear_forward(L, m, x, k, y, n, act, NULL, 0, scr, threads);
-        t[r] = now() - t0;
+        double dt = clock_s(id) - t0;
+        if (dt < best) best = dt;
     }
-    qsort(t, (size_t)reps, sizeof(double), cmp_d);
-    return t[reps / 2];
+    return best;
 }
 
+static const int NK[][2] = {{384, 384},  {1152, 384}, {1536, 384}, {384, 1536},
+                            {768, 768},  {2304, 768}, {3072, 768}, {768, 3072}};
+#define NSHAPES ((int)(sizeof NK / sizeof NK[0]))
+
 int main(int argc, char **argv) {
-    int threads = 2, m = 1024, reps = 5, opt;
-    const char *only = NULL;
-    while ((opt = getopt(argc, argv, "t:m:r:i:h")) != -1) {
+    int threads = 1, reps = 5, opt, ms[16], nm = 0, shape = -1;
+    const char *only = NULL, *mode_only = NULL;
+    enum sk_act act = SK_ACT_NONE;
+    while ((opt = getopt(argc, argv, "t:m:r:i:M:s:gh")) != -1) {
         switch (opt) {
         case 't': threads = atoi(optarg); break;
-        case 'm': m = atoi(optarg); break;
+        case 'm':
+            for (char *tok = strtok(optarg, ","); tok && nm < 16; tok = strtok(NULL, ",")) ms[nm++] = atoi(tok);
+            break;
         case 'r': reps = atoi(optarg); break;
         case 'i': only = optarg; break;
+        case 'M': mode_only = optarg; break;
+        case 's': shape = atoi(optarg); break;
+        case 'g': act = SK_ACT_GELU_ERF; break;
         default:
-            printf("usage: gemm [-t threads] [-m tokens] [-r reps] [-i isa]\n");
+            printf("usage: gemm [-t threads] [-m tokens[,tokens...]] [-r reps] [-i isa] [-M f32|int8] [-s shape 0-%d] [-g (gelu)]\n",
+                   NSHAPES - 1);
             return opt == 'h' ? 0 : 2;
         }
     }
+    if (nm == 0) ms[nm++] = 1024;
     const struct sk_cpu *c = sk_cpu();
-    printf("# threads %d, m %d, reps %d (median); machine shared: numbers are indicative\n", threads, m, reps);
+    printf("# threads %d, best of %d, %s time; machine shared: numbers are indicative\n", threads, reps,
+           threads == 1 ? "thread CPU" : "wall-clock");
     double pk_f32 = 0, pk_f32_256 = 0, pk_vnni = 0;
-    if (c->avx512f && c->os_avx512) pk_f32 = run_peak(0, threads);
-    if (c->avx2 && c->fma && c->os_avx) pk_f32_256 = run_peak(1, threads);
-    if (c->avx512vnni && c->os_avx512) pk_vnni = run_peak(2, threads);
-    printf("# measured peaks: fp32 zmm fma %.0f GFLOP/s, fp32 ymm fma %.0f GFLOP/s, vpdpbusd zmm %.0f GOP/s\n",
-           pk_f32 * 1e-9, pk_f32_256 * 1e-9, pk_vnni * 1e-9);
-    static const int nk[][2] = {{384, 384}, {1536, 384}, {384, 1536}, {768, 768}, {3072, 768}, {768, 3072}};
+    if (c->avx512f && c->os_avx512) pk_f32 = run_peak(0) * threads;
+    if (c->avx2 && c->fma && c->os_avx) pk_f32_256 = run_peak(1) * threads;
+    if (c->avx512vnni && c->os_avx512) pk_vnni = run_peak(2) * threads;
+    printf("# measured peaks (x%d threads): fp32 zmm fma %.0f GFLOP/s, fp32 ymm fma %.0f GFLOP/s, vpdpbusd zmm %.0f GOP/s\n",
+           threads, pk_f32 * 1e-9, pk_f32_256 * 1e-9, pk_vnni * 1e-9);
     printf("%-11s %-5s %5s %5s %5s %9s %9s %7s\n", "isa", "mode", "m", "n", "k", "ms", "GOP/s", "%peak");
     for (int isa = 0; isa < SK_ISA_COUNT; isa++) {
         if (!sk_isa_supported((enum sk_isa)isa) || (only && strcmp(only, sk_isa_name((enum sk_isa)isa)) != 0)) continue;
         if (isa == SK_ISA_REF && !only) continue; // minutes per shape; ask with -i ref
         sk_set_isa_for_testing((enum sk_isa)isa);
-        for (size_t s = 0; s < sizeof nk / sizeof nk[0]; s++) {
-            int n = nk[s][0], k = nk[s][1];
-            float *w = malloc((size_t)n * k * 4), *x = malloc((size_t)m * k * 4), *y = malloc((size_t)m * n * 4);
+        for (int s = 0; s < NSHAPES; s++) {
+            if (shape >= 0 && s != shape) continue;
+            int n = NK[s][0], k = NK[s][1], mmax = 0;
+            for (int i = 0; i < nm; i++) mmax = ms[i] > mmax ? ms[i] : mmax;
+            float *w = malloc((size_t)n * k * 4), *x = malloc((size_t)mmax * k * 4), *y = malloc((size_t)mmax * n * 4);
             for (size_t i = 0; i < (size_t)n * k; i++) w[i] = (float)((int)(i * 2654435761u >> 20) % 200 - 100) * 1e-3f;
-            for (size_t i = 0; i < (size_t)m * k; i++) x[i] = (float)((int)(i * 40503u >> 7) % 200 - 100) * 1e-2f;
+            for (size_t i = 0; i < (size_t)mmax * k; i++) x[i] = (float)((int)(i * 40503u >> 7) % 200 - 100) * 1e-2f;
             for (int mode = 0; mode < 2; mode++) {
+                if (mode_only && strcmp(mode_only, mode ? "int8" : "f32") != 0) continue;
                 if (mode == 0 && (isa == SK_ISA_AVXVNNI || isa == SK_ISA_AVX512VNNI || isa == SK_ISA_AMX)) continue; // same f32 code as avx2/avx512
                 if (mode == 1 && (isa == SK_ISA_AVX512)) continue; // same int8 code as avx2
                 struct sk_linear *L = NULL;
                 if (sk_linear_create(&L, SEMBED_DTYPE_F32, w, NULL, n, k, (enum sk_mode)mode) != 0) return 1;
-                void *scr = aligned_alloc(64, (sk_linear_scratch_size(L, m) + 127) / 64 * 64);
-                double dt = time_linear(L, m, x, y, scr, threads, reps, SK_ACT_NONE);
-                double ops = 2.0 * m * n * k / dt;
-                double peak = mode == 0 ? (isa == SK_ISA_AVX2 ? pk_f32_256 : pk_f32)
-                                        : (isa == SK_ISA_AVX512VNNI ? pk_vnni : isa == SK_ISA_AVXVNNI ? pk_vnni / 2 : 0);
-                printf("%-11s %-5s %5d %5d %5d %9.3f %9.1f %6.0f%%\n", sk_isa_name((enum sk_isa)isa), mode ? "int8" : "f32",
-                       m, n, k, dt * 1e3, ops * 1e-9, peak > 0 ? 100.0 * ops / peak : 0.0);
-                fflush(stdout);
+                void *scr = aligned_alloc(64, (sk_linear_scratch_size(L, mmax) + 127) / 64 * 64);
+                for (int mi = 0; mi < nm; mi++) {
+                    int m = ms[mi];
+                    double dt = time_linear(L, m, x, y, scr, threads, reps, act);
+                    double ops = 2.0 * m * n * k / dt;
+                    double peak = mode == 0 ? (isa == SK_ISA_AVX2 ? pk_f32_256 : pk_f32)
+                                            : (isa == SK_ISA_AVX512VNNI ? pk_vnni : isa == SK_ISA_AVXVNNI ? pk_vnni / 2 : 0);
+                    printf("%-11s %-5s %5d %5d %5d %9.3f %9.1f %6.0f%%\n", sk_isa_name((enum sk_isa)isa), mode ? "int8" : "f32",
+                           m, n, k, dt * 1e3, ops * 1e-9, peak > 0 ? 100.0 * ops / peak : 0.0);
+                    fflush(stdout);
+                }
                 free(scr);
                 sk_linear_free(L);
             }
