@@ -10,7 +10,7 @@
 #include "sembed/tokenizer.h"
 
 // Encode and pool slots [0, cnt) of the context; results go to out rows [0, cnt).
-static void run_slots(struct sembed_context *ctx, uint32_t cnt, float *out) {
+static int run_slots(struct sembed_context *ctx, uint32_t cnt, float *out, const char *fn) {
     const struct sembed_model *m = ctx->m;
     uint32_t i = 0;
     while (i < cnt) {
@@ -25,12 +25,14 @@ static void run_slots(struct sembed_context *ctx, uint32_t cnt, float *out) {
             i++;
         }
         struct se_batch b = {.n_seq = s, .ids = ctx->pk_ids, .types = ctx->pk_types, .offs = ctx->offs};
-        se_encoder_forward(ctx, &b, NULL);
+        int rc = se_encoder_forward(ctx, &b, NULL);
+        if (rc) return sembed_fail(rc, fn, "cannot prepare the model's weights (%s)", sembed_strerror(rc));
         se_pool(ctx, &b, out);
         out += (size_t)s * m->dim;
         ctx->stats.n_tokens += (uint64_t)T;
         ctx->stats.n_passes++;
     }
+    return SEMBED_OK;
 }
 
 SEMBED_API int sembed_embed_inputs(struct sembed_context *ctx, const struct sembed_input *in, size_t n, float *out) {
@@ -66,7 +68,8 @@ SEMBED_API int sembed_embed_inputs(struct sembed_context *ctx, const struct semb
             if (rc) return sembed_fail(rc, fn, "input %zu: %s", start + i, chunk[i].a ? sembed_strerror(rc) : "text is NULL");
             ctx->stats.n_truncated += ctx->slot_cut[i];
         }
-        run_slots(ctx, cnt, out + start * ctx->m->dim);
+        int rc = run_slots(ctx, cnt, out + start * ctx->m->dim, fn);
+        if (rc) return rc;
         ctx->stats.n_inputs += cnt;
     }
     return SEMBED_OK;
@@ -130,7 +133,8 @@ SEMBED_API int sembed_embed_ids(struct sembed_context *ctx, const struct sembed_
             int rc = load_ids(ctx, &in[start + i], start + i, i, fn);
             if (rc) return rc;
         }
-        run_slots(ctx, cnt, out + start * ctx->m->dim);
+        int rc = run_slots(ctx, cnt, out + start * ctx->m->dim, fn);
+        if (rc) return rc;
         ctx->stats.n_inputs += cnt;
     }
     return SEMBED_OK;
@@ -145,7 +149,8 @@ SEMBED_API int sembed_encode_ids(struct sembed_context *ctx, const struct sembed
     if (rc) return rc;
     int offs[2] = {0, (int)in->n};
     struct se_batch b = {.n_seq = 1, .ids = ctx->slot_ids, .types = ctx->slot_types, .offs = offs};
-    se_encoder_forward(ctx, &b, all_hidden);
+    rc = se_encoder_forward(ctx, &b, all_hidden);
+    if (rc) return sembed_fail(rc, fn, "cannot prepare the model's weights (%s)", sembed_strerror(rc));
     if (last_hidden) memcpy(last_hidden, ctx->x, (size_t)in->n * ctx->m->H * sizeof(float));
     ctx->stats.n_inputs++;
     ctx->stats.n_tokens += in->n;

@@ -96,31 +96,34 @@ static void attention(struct sembed_context *ctx, const struct se_batch *b) {
     }
 }
 
-void se_encoder_forward(struct sembed_context *ctx, const struct se_batch *b, float *all_hidden) {
+int se_encoder_forward(struct sembed_context *ctx, const struct se_batch *b, float *all_hidden) {
     const struct sembed_model *m = ctx->m;
     const int H = (int)m->H, I = (int)m->I, T = b->offs[b->n_seq], nt = ctx->n_threads;
     const size_t TH = (size_t)T * H;
     void *scr = ctx->lin_scratch;
+    int rc = se_model_pack(m, nt);
+    if (rc) return rc;
     embed(ctx, b);
     if (ctx->h0) memcpy(ctx->h0, ctx->x, TH * sizeof(float));
     if (all_hidden) memcpy(all_hidden, ctx->x, TH * sizeof(float));
     for (uint32_t l = 0; l < m->L; l++) {
         const struct se_layer *ly = &m->layers[l];
-        if (ly->qkv) {
-            sk_linear_forward(ly->qkv, T, ctx->x, H, ctx->big, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
+        if (ly->qkv.k) {
+            sk_linear_forward(ly->qkv.k, T, ctx->x, H, ctx->big, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
         } else {
-            sk_linear_forward(ly->q, T, ctx->x, H, ctx->big, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
-            sk_linear_forward(ly->k, T, ctx->x, H, ctx->big + H, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
-            sk_linear_forward(ly->v, T, ctx->x, H, ctx->big + 2 * H, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
+            sk_linear_forward(ly->q.k, T, ctx->x, H, ctx->big, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
+            sk_linear_forward(ly->k.k, T, ctx->x, H, ctx->big + H, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
+            sk_linear_forward(ly->v.k, T, ctx->x, H, ctx->big + 2 * H, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
         }
         attention(ctx, b);
         // x = LN(att Wo + bo + x)
-        sk_linear_forward(ly->attn_out, T, ctx->att, H, ctx->t1, H, SK_ACT_NONE, ctx->x, H, scr, nt);
+        sk_linear_forward(ly->attn_out.k, T, ctx->att, H, ctx->t1, H, SK_ACT_NONE, ctx->x, H, scr, nt);
         layernorm_rows(ctx, T, ctx->t1, ctx->x, ly->ln1_g, ly->ln1_b);
         // x = LN(act(x Wi + bi) Wo2 + bo2 + x)
-        sk_linear_forward(ly->ffn_in, T, ctx->x, H, ctx->big, I, m->act, NULL, 0, scr, nt);
-        sk_linear_forward(ly->ffn_out, T, ctx->big, I, ctx->t1, H, SK_ACT_NONE, ctx->x, H, scr, nt);
+        sk_linear_forward(ly->ffn_in.k, T, ctx->x, H, ctx->big, I, m->act, NULL, 0, scr, nt);
+        sk_linear_forward(ly->ffn_out.k, T, ctx->big, I, ctx->t1, H, SK_ACT_NONE, ctx->x, H, scr, nt);
         layernorm_rows(ctx, T, ctx->t1, ctx->x, ly->ln2_g, ly->ln2_b);
         if (all_hidden) memcpy(all_hidden + (size_t)(l + 1) * TH, ctx->x, TH * sizeof(float));
     }
+    return SEMBED_OK;
 }

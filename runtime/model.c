@@ -46,8 +46,23 @@ int se_dense_act_from_name(const char *name) {
 }
 
 SEMBED_API struct sembed_model_params sembed_model_default_params(void) {
-    struct sembed_model_params p = {.compute = SEMBED_COMPUTE_F32, .verify_checksums = true};
+    struct sembed_model_params p = {.compute = SEMBED_COMPUTE_AUTO, .verify_checksums = false, .pack_eagerly = false};
     return p;
+}
+
+static const char *const compute_names[] = {"f32", "int8", "auto"};
+
+SEMBED_API const char *sembed_compute_name(enum sembed_compute c) {
+    return (unsigned)c < sizeof compute_names / sizeof compute_names[0] ? compute_names[c] : "?";
+}
+
+SEMBED_API int sembed_compute_parse(const char *name, enum sembed_compute *out) {
+    for (int i = 0; i < (int)(sizeof compute_names / sizeof compute_names[0]); i++)
+        if (name && strcmp(name, compute_names[i]) == 0) {
+            *out = (enum sembed_compute)i;
+            return SEMBED_OK;
+        }
+    return SEMBED_EINVAL;
 }
 
 /* ---------------------------------------------------------------- loading helpers */
@@ -55,7 +70,7 @@ SEMBED_API struct sembed_model_params sembed_model_default_params(void) {
 struct loader {
     struct sembed_model *m;
     const char *fn; // public function name for messages
-    enum sk_mode mode;
+    enum sk_mode mode; // encoder Linear layers; the pooler and Dense layers always run f32 (docs/int8.md)
 };
 
 static int get_u32_req(struct loader *ld, const char *key, uint32_t lo, uint32_t hi, uint32_t *out) {
@@ -102,14 +117,8 @@ static float decode_at(enum sembed_dtype dt, const void *data, size_t i) {
     }
 }
 
-// An owned f32 copy of a 1-D parameter of n elements.
-static int load_vec(struct loader *ld, const char *name, int64_t n, const float **out) {
-    struct sembed_model *m = ld->m;
-    struct sembed_tensor t;
-    int rc = find_shaped(ld, name, 1, n, 0, &t);
-    if (rc) return rc;
-    if (t.dtype == SEMBED_DTYPE_Q8_ROW)
-        return sembed_fail(SEMBED_EDTYPE, ld->fn, "tensor '%s': q8_row is for matrices, not vectors", name);
+// A zeroed f32 buffer of n elements owned by the model (freed with it).
+static int own_vec(struct sembed_model *m, size_t n, const float **out) {
     if (m->n_owned == m->cap_owned) {
         size_t cap = m->cap_owned ? 2 * m->cap_owned : 64;
         float **o = realloc(m->owned, cap * sizeof *o);
@@ -117,10 +126,28 @@ static int load_vec(struct loader *ld, const char *name, int64_t n, const float 
         m->owned = o;
         m->cap_owned = cap;
     }
-    float *v = malloc((size_t)n * sizeof(float));
+    float *v = calloc(n ? n : 1, sizeof(float));
     if (!v) return SEMBED_ENOMEM;
-    for (int64_t i = 0; i < n; i++) v[i] = decode_at(t.dtype, t.data, (size_t)i);
     m->owned[m->n_owned++] = v;
+    *out = v;
+    return SEMBED_OK;
+}
+
+// An owned f32 copy of a 1-D parameter of n elements.
+static int load_vec(struct loader *ld, const char *name, int64_t n, const float **out) {
+    struct sembed_tensor t;
+    int rc = find_shaped(ld, name, 1, n, 0, &t);
+    if (rc) return rc;
+    if (t.dtype == SEMBED_DTYPE_Q8_ROW)
+        return sembed_fail(SEMBED_EDTYPE, ld->fn, "tensor '%s': q8_row is for matrices, not vectors", name);
+    if (t.nbytes != sembed_dtype_nbytes(t.dtype, 1, &n))
+        return sembed_fail(SEMBED_ECORRUPT, ld->fn, "tensor '%s': %llu bytes for %lld %s values", name,
+                           (unsigned long long)t.nbytes, (long long)n, sembed_dtype_name(t.dtype));
+    const float *v;
+    if ((rc = own_vec(ld->m, (size_t)n, &v))) return rc;
+    float *dst = (float *)(uintptr_t)v;
+    if (t.dtype == SEMBED_DTYPE_F32) memcpy(dst, t.data, (size_t)n * sizeof(float));
+    else for (int64_t i = 0; i < n; i++) dst[i] = decode_at(t.dtype, t.data, (size_t)i);
     *out = v;
     return SEMBED_OK;
 }
@@ -136,17 +163,30 @@ static int load_table(struct loader *ld, const char *name, int64_t rows, int64_t
     return SEMBED_OK;
 }
 
-static int make_linear(struct loader *ld, const struct sembed_tensor *w, const float *bias, int n_out, int n_in,
-                       struct sk_linear **out) {
-    int rc = sk_linear_create(out, w->dtype, w->data, bias, n_out, n_in, ld->mode);
-    if (rc) return sembed_fail(rc, ld->fn, "tensor '%s': cannot pack [%d, %d] %s weights (%s)", w->name, n_out, n_in,
-                               sembed_dtype_name(w->dtype), sembed_strerror(rc));
+// Check the byte size of a weight tensor against its shape (the reader checked it against the
+// file; this guards the packer's reads).
+static int lin_init(struct loader *ld, struct se_lin *L, const struct sembed_tensor *w, int n_parts, int n_out, int n_in,
+                    const float *bias) {
+    L->dtype = w[0].dtype;
+    L->name = w[0].name;
+    L->n_parts = n_parts;
+    L->n_out = n_out;
+    L->n_in = n_in;
+    L->bias = bias;
+    L->mode = ld->mode;
+    for (int i = 0; i < n_parts; i++) {
+        uint64_t want = sembed_dtype_nbytes(w[i].dtype, 2, (int64_t[]){n_out / n_parts, n_in});
+        if (want == 0 || w[i].nbytes != want)
+            return sembed_fail(SEMBED_ECORRUPT, ld->fn, "tensor '%s': %llu bytes for [%d, %d] %s; expected %llu", w[i].name,
+                               (unsigned long long)w[i].nbytes, n_out / n_parts, n_in, sembed_dtype_name(w[i].dtype),
+                               (unsigned long long)want);
+        L->w[i] = w[i].data;
+    }
     return SEMBED_OK;
 }
 
 // Linear prefix.weight [n_out, n_in] + prefix.bias [n_out] (bias optional when !need_bias).
-static int load_linear(struct loader *ld, const char *prefix, int n_out, int n_in, bool need_bias,
-                       struct sk_linear **out) {
+static int load_linear(struct loader *ld, const char *prefix, int n_out, int n_in, bool need_bias, struct se_lin *out) {
     char name[256];
     struct sembed_tensor w;
     const float *bias = NULL;
@@ -158,12 +198,10 @@ static int load_linear(struct loader *ld, const char *prefix, int n_out, int n_i
         rc = load_vec(ld, name, n_out, &bias);
         if (rc) return rc;
     }
-    return make_linear(ld, &w, bias, n_out, n_in, out);
+    return lin_init(ld, out, &w, 1, n_out, n_in, bias);
 }
 
-// Q, K and V fused into one [3H, H] Linear so the input is read once; the concatenation keeps
-// each output element's dot product exactly as it would be alone. Falls back to three Linears
-// when the dtypes differ.
+// Q, K and V: one fused [3H, H] Linear when they share a dtype, else three.
 static int load_qkv(struct loader *ld, uint32_t l, struct se_layer *ly) {
     static const char *const part[3] = {"query", "key", "value"};
     const int H = (int)ld->m->H;
@@ -178,39 +216,16 @@ static int load_qkv(struct loader *ld, uint32_t l, struct se_layer *ly) {
         if ((rc = load_vec(ld, name, H, &b[i]))) return rc;
     }
     if (w[0].dtype != w[1].dtype || w[0].dtype != w[2].dtype) {
-        struct sk_linear **dst[3] = {&ly->q, &ly->k, &ly->v};
+        struct se_lin *dst[3] = {&ly->q, &ly->k, &ly->v};
         for (int i = 0; i < 3; i++)
-            if ((rc = make_linear(ld, &w[i], b[i], H, H, dst[i]))) return rc;
+            if ((rc = lin_init(ld, dst[i], &w[i], 1, H, H, b[i]))) return rc;
         return SEMBED_OK;
     }
-    size_t hh = (size_t)H * (size_t)H;
-    size_t bytes = (size_t)sembed_dtype_nbytes(w[0].dtype, 2, (int64_t[]){3 * (int64_t)H, H});
-    unsigned char *cat = malloc(bytes);
-    float *bias = malloc(3 * (size_t)H * sizeof(float));
-    if (!cat || !bias || bytes == 0) {
-        free(cat);
-        free(bias);
-        return SEMBED_ENOMEM;
-    }
-    if (w[0].dtype == SEMBED_DTYPE_Q8_ROW) {
-        // int8 rows of the three, zero padding to 64, then the three scale vectors (docs/format.md)
-        size_t qpad = (3 * hh + SEMBED_ALIGNMENT - 1) / SEMBED_ALIGNMENT * SEMBED_ALIGNMENT;
-        size_t one_pad = (hh + SEMBED_ALIGNMENT - 1) / SEMBED_ALIGNMENT * SEMBED_ALIGNMENT;
-        memset(cat, 0, qpad);
-        for (int i = 0; i < 3; i++) {
-            memcpy(cat + (size_t)i * hh, w[i].data, hh);
-            memcpy(cat + qpad + (size_t)i * H * 4, (const unsigned char *)w[i].data + one_pad, (size_t)H * 4);
-        }
-    } else {
-        size_t part_bytes = bytes / 3;
-        for (int i = 0; i < 3; i++) memcpy(cat + (size_t)i * part_bytes, w[i].data, part_bytes);
-    }
-    for (int i = 0; i < 3; i++) memcpy(bias + (size_t)i * H, b[i], (size_t)H * sizeof(float));
-    rc = sk_linear_create(&ly->qkv, w[0].dtype, cat, bias, 3 * H, H, ld->mode);
-    free(cat);
-    free(bias);
-    if (rc) return sembed_fail(rc, ld->fn, "layer %u: cannot pack the fused QKV weights (%s)", l, sembed_strerror(rc));
-    return SEMBED_OK;
+    // one bias vector for the fused layer, owned like the others
+    const float *bias;
+    if ((rc = own_vec(ld->m, 3 * (size_t)H, &bias))) return rc;
+    for (int i = 0; i < 3; i++) memcpy((float *)(uintptr_t)bias + (size_t)i * H, b[i], (size_t)H * sizeof(float));
+    return lin_init(ld, &ly->qkv, w, 3, 3 * H, H, bias);
 }
 
 static int load_layer(struct loader *ld, uint32_t l) {
@@ -312,7 +327,12 @@ static int load_pooling(struct loader *ld) {
     } else {
         return sembed_fail(rc, ld->fn, "key 'bert.has_pooler': %s", sembed_strerror(rc));
     }
-    if (has && (rc = load_linear(ld, "pooler.dense", (int)m->H, (int)m->H, true, &m->pooler))) return rc;
+    const enum sk_mode enc_mode = ld->mode;
+    ld->mode = SK_MODE_F32;
+    if (has && !(m->pooler = calloc(1, sizeof *m->pooler))) return SEMBED_ENOMEM;
+    rc = has ? load_linear(ld, "pooler.dense", (int)m->H, (int)m->H, true, m->pooler) : SEMBED_OK;
+    ld->mode = enc_mode;
+    if (rc) return rc;
 
     // sentence-transformers Dense layers
     uint32_t nd = 0;
@@ -343,7 +363,10 @@ static int load_pooling(struct loader *ld) {
         if (t.n_dims != 2 || t.dims[0] < 1 || t.dims[0] > SE_MAX_INTER)
             return sembed_fail(SEMBED_EDIMS, ld->fn, "tensor '%s': expected [out <= %u, %u]", key, SE_MAX_INTER, m->dim);
         uint32_t n_out = (uint32_t)t.dims[0];
-        if ((rc = load_linear(ld, prefix, (int)n_out, (int)m->dim, false, &m->dense[i]))) return rc;
+        ld->mode = SK_MODE_F32;
+        rc = load_linear(ld, prefix, (int)n_out, (int)m->dim, false, &m->dense[i]);
+        ld->mode = enc_mode;
+        if (rc) return rc;
         m->dim = n_out;
         if (n_out > m->max_dim) m->max_dim = n_out;
     }
@@ -374,15 +397,21 @@ static int load_all(struct loader *ld) {
     return load_pooling(ld);
 }
 
+// AUTO: int8 when the file's Linear weights are int8 (`sembed convert --dtype q8`), else f32.
+static enum sembed_compute resolve_compute(const struct sembed_file *f, enum sembed_compute c) {
+    if (c != SEMBED_COMPUTE_AUTO) return c;
+    struct sembed_tensor t;
+    if (sembed_file_find_tensor(f, "encoder.layer.0.attention.self.query.weight", &t) == SEMBED_OK &&
+        t.dtype == SEMBED_DTYPE_Q8_ROW)
+        return SEMBED_COMPUTE_INT8;
+    return SEMBED_COMPUTE_F32;
+}
+
 static int model_load(const struct sembed_file *f, struct sembed_file *owned, const struct sembed_model_params *params,
                       const char *fn, struct sembed_model **out) {
     struct sembed_model_params p = params ? *params : sembed_model_default_params();
     int rc;
-    if (p.compute == SEMBED_COMPUTE_INT8) {
-        sembed_file_free(owned);
-        return sembed_fail(SEMBED_EUNSUPPORTED, fn, "compute mode int8 is not available yet; use f32");
-    }
-    if (p.compute != SEMBED_COMPUTE_F32) {
+    if (p.compute != SEMBED_COMPUTE_F32 && p.compute != SEMBED_COMPUTE_INT8 && p.compute != SEMBED_COMPUTE_AUTO) {
         sembed_file_free(owned);
         return sembed_fail(SEMBED_EINVAL, fn, "unknown compute mode %d", (int)p.compute);
     }
@@ -394,20 +423,111 @@ static int model_load(const struct sembed_file *f, struct sembed_file *owned, co
         }
     }
     struct sembed_model *m = calloc(1, sizeof *m);
-    if (!m) {
+    struct se_pack_state *ps = calloc(1, sizeof *ps);
+    if (!m || !ps || pthread_mutex_init(&ps->lock, NULL) != 0) {
+        free(m);
+        free(ps);
         sembed_file_free(owned);
         return SEMBED_ENOMEM;
     }
+    atomic_init(&ps->done, false);
+    m->pack = ps;
     m->file = f;
     m->owned_file = owned;
-    struct loader ld = {.m = m, .fn = fn, .mode = SK_MODE_F32};
-    if ((rc = load_all(&ld))) {
+    m->compute = resolve_compute(f, p.compute);
+    struct loader ld = {.m = m, .fn = fn, .mode = m->compute == SEMBED_COMPUTE_INT8 ? SK_MODE_INT8 : SK_MODE_F32};
+    if ((rc = load_all(&ld)) || (p.pack_eagerly && (rc = se_model_pack(m, 0)))) {
         if (rc == SEMBED_ENOMEM) SEMBED_LOG_ERR("out of memory while loading the model");
         sembed_model_free(m);
         return rc;
     }
     *out = m;
     return SEMBED_OK;
+}
+
+// The Linear layers of a model, in the order packing should start them (largest first).
+static size_t model_lins(const struct sembed_model *m, struct se_lin **v, size_t cap) {
+    size_t n = 0;
+#define PUT(x) do { if ((x)->n_out > 0 && n < cap) v[n++] = (x); } while (0)
+    for (uint32_t l = 0; m->layers && l < m->L; l++) PUT(&m->layers[l].ffn_in);
+    for (uint32_t l = 0; m->layers && l < m->L; l++) PUT(&m->layers[l].ffn_out);
+    for (uint32_t l = 0; m->layers && l < m->L; l++) {
+        struct se_layer *ly = &m->layers[l];
+        PUT(&ly->qkv);
+        PUT(&ly->q);
+        PUT(&ly->k);
+        PUT(&ly->v);
+        PUT(&ly->attn_out);
+    }
+    if (m->pooler) PUT(m->pooler);
+    for (uint32_t i = 0; m->dense && i < m->n_dense; i++) PUT(&m->dense[i]);
+#undef PUT
+    return n;
+}
+
+static size_t model_n_lins(const struct sembed_model *m) { return (size_t)m->L * 7 + 1 + m->n_dense; }
+
+static int pack_lin(struct se_lin *L) {
+    if (L->k || L->n_out <= 0) return SEMBED_OK;
+    int rc;
+    if (L->n_parts <= 1) {
+        rc = sk_linear_create(&L->k, L->dtype, L->w[0], L->bias, L->n_out, L->n_in, L->mode);
+    } else {
+        // Stack the parts: int8 rows of each, zero padding to 64, then the scale vectors
+        // (docs/format.md q8_row), or plain row-major float rows.
+        const int64_t rows = L->n_out / L->n_parts;
+        const size_t part = (size_t)rows * (size_t)L->n_in;
+        const size_t bytes = (size_t)sembed_dtype_nbytes(L->dtype, 2, (int64_t[]){L->n_out, L->n_in});
+        unsigned char *cat = bytes ? malloc(bytes) : NULL;
+        if (!cat) return SEMBED_ENOMEM;
+        if (L->dtype == SEMBED_DTYPE_Q8_ROW) {
+            size_t qpad = (part * L->n_parts + SEMBED_ALIGNMENT - 1) / SEMBED_ALIGNMENT * SEMBED_ALIGNMENT;
+            size_t one_pad = (part + SEMBED_ALIGNMENT - 1) / SEMBED_ALIGNMENT * SEMBED_ALIGNMENT;
+            memset(cat, 0, qpad);
+            for (int i = 0; i < L->n_parts; i++) {
+                memcpy(cat + (size_t)i * part, L->w[i], part);
+                memcpy(cat + qpad + (size_t)i * (size_t)rows * 4, (const unsigned char *)L->w[i] + one_pad, (size_t)rows * 4);
+            }
+        } else {
+            size_t part_bytes = bytes / (size_t)L->n_parts;
+            for (int i = 0; i < L->n_parts; i++) memcpy(cat + (size_t)i * part_bytes, L->w[i], part_bytes);
+        }
+        rc = sk_linear_create(&L->k, L->dtype, cat, L->bias, L->n_out, L->n_in, L->mode);
+        free(cat);
+    }
+    if (rc) return sembed_fail(rc, "sembed_model", "tensor '%s': cannot pack [%d, %d] %s weights for %s (%s)", L->name,
+                               L->n_out, L->n_in, sembed_dtype_name(L->dtype), L->mode == SK_MODE_INT8 ? "int8" : "f32",
+                               sembed_strerror(rc));
+    return SEMBED_OK;
+}
+
+int se_model_pack(const struct sembed_model *m, int n_threads) {
+    struct se_pack_state *ps = m->pack;
+    if (atomic_load_explicit(&ps->done, memory_order_acquire)) return ps->rc;
+    pthread_mutex_lock(&ps->lock);
+    if (!atomic_load_explicit(&ps->done, memory_order_relaxed)) {
+        size_t cap = model_n_lins(m);
+        struct se_lin **v = malloc(cap * sizeof *v);
+        int rc = v ? SEMBED_OK : SEMBED_ENOMEM;
+        if (v) {
+            size_t n = model_lins(m, v, cap);
+            int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
+            // Layers are independent: pack them in parallel, largest first.
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1 && n > 1)
+            for (size_t i = 0; i < n; i++) {
+                int r = pack_lin(v[i]);
+                if (r) {
+#pragma omp critical(se_pack_rc)
+                    rc = rc ? rc : r;
+                }
+            }
+            free(v);
+        }
+        ps->rc = rc;
+        atomic_store_explicit(&ps->done, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&ps->lock);
+    return ps->rc;
 }
 
 SEMBED_API int sembed_model_load(const char *path, const struct sembed_model_params *params, struct sembed_model **out) {
@@ -430,27 +550,31 @@ SEMBED_API int sembed_model_load_file(const struct sembed_file *f, const struct 
 
 SEMBED_API void sembed_model_free(struct sembed_model *m) {
     if (!m) return;
-    if (m->layers) {
-        for (uint32_t l = 0; l < m->L; l++) {
+    size_t cap = model_n_lins(m);
+    struct se_lin **v = malloc(cap * sizeof *v);
+    if (v) {
+        size_t n = model_lins(m, v, cap);
+        for (size_t i = 0; i < n; i++) sk_linear_free(v[i]->k);
+        free(v);
+    } else { // no memory for the list: walk the same objects directly
+        for (uint32_t l = 0; m->layers && l < m->L; l++) {
             struct se_layer *ly = &m->layers[l];
-            sk_linear_free(ly->qkv);
-            sk_linear_free(ly->q);
-            sk_linear_free(ly->k);
-            sk_linear_free(ly->v);
-            sk_linear_free(ly->attn_out);
-            sk_linear_free(ly->ffn_in);
-            sk_linear_free(ly->ffn_out);
+            struct se_lin *ls[] = {&ly->qkv, &ly->q, &ly->k, &ly->v, &ly->attn_out, &ly->ffn_in, &ly->ffn_out};
+            for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) sk_linear_free(ls[i]->k);
         }
-        free(m->layers);
+        if (m->pooler) sk_linear_free(m->pooler->k);
+        for (uint32_t i = 0; m->dense && i < m->n_dense; i++) sk_linear_free(m->dense[i].k);
     }
-    sk_linear_free(m->pooler);
-    for (uint32_t i = 0; i < m->n_dense; i++) sk_linear_free(m->dense[i]);
+    free(m->layers);
+    free(m->pooler);
     free(m->dense);
     free(m->dense_act);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     sembed_tokenizer_free(m->tok);
     sembed_file_free(m->owned_file);
+    if (m->pack) pthread_mutex_destroy(&m->pack->lock);
+    free(m->pack);
     free(m);
 }
 
@@ -461,6 +585,7 @@ SEMBED_API uint32_t sembed_model_max_length(const struct sembed_model *m) { retu
 SEMBED_API enum sembed_pooling sembed_model_pooling(const struct sembed_model *m) { return m->pooling; }
 SEMBED_API bool sembed_model_normalize(const struct sembed_model *m) { return m->normalize; }
 SEMBED_API bool sembed_model_has_pooler(const struct sembed_model *m) { return m->pooler != NULL; }
+SEMBED_API enum sembed_compute sembed_model_compute(const struct sembed_model *m) { return m->compute; }
 SEMBED_API const struct sembed_tokenizer *sembed_model_tokenizer(const struct sembed_model *m) { return m->tok; }
 SEMBED_API const struct sembed_file *sembed_model_file(const struct sembed_model *m) { return m->file; }
 
@@ -508,24 +633,7 @@ static void layout(struct sembed_context *ctx, struct carver *c) {
     ctx->scores = carve(c, (size_t)ctx->n_threads * ML * ML, sizeof(float));
     ctx->pool_a = carve(c, B * m->max_dim, sizeof(float));
     ctx->pool_b = carve(c, B * m->max_dim, sizeof(float));
-    size_t scratch = 0;
-    for (uint32_t l = 0; l < m->L; l++) {
-        const struct se_layer *ly = &m->layers[l];
-        const struct sk_linear *lins[] = {ly->qkv, ly->q, ly->k, ly->v, ly->attn_out, ly->ffn_in, ly->ffn_out};
-        for (size_t i = 0; i < sizeof lins / sizeof lins[0]; i++) {
-            if (!lins[i]) continue;
-            size_t s = sk_linear_scratch_size(lins[i], (int)T);
-            if (s > scratch) scratch = s;
-        }
-    }
-    if (m->pooler) {
-        size_t s = sk_linear_scratch_size(m->pooler, (int)B);
-        if (s > scratch) scratch = s;
-    }
-    for (uint32_t i = 0; i < m->n_dense; i++) {
-        size_t s = sk_linear_scratch_size(m->dense[i], (int)B);
-        if (s > scratch) scratch = s;
-    }
+    const size_t scratch = ctx->scratch_bytes;
     ctx->lin_scratch = scratch ? carve(c, scratch, 1) : NULL;
     ctx->slot_ids = carve(c, B * ML, sizeof(int32_t));
     ctx->slot_types = carve(c, B * ML, sizeof(int32_t));
@@ -535,6 +643,44 @@ static void layout(struct sembed_context *ctx, struct carver *c) {
     ctx->pk_ids = carve(c, T, sizeof(int32_t));
     ctx->pk_types = carve(c, T, sizeof(int32_t));
     ctx->offs = carve(c, B + 1, sizeof(int));
+}
+
+// Scratch bytes sk_linear_forward needs for `rows` rows of L. Weights are packed lazily, so the
+// size is asked of a one-row probe with the same input width and mode (the scratch holds the
+// quantized activation rows: it does not depend on n_out).
+static int lin_scratch(const struct se_lin *L, int rows, size_t *out) {
+    *out = 0;
+    if (L->n_out <= 0 || L->mode != SK_MODE_INT8) return SEMBED_OK;
+    float *zero = calloc((size_t)L->n_in, sizeof(float));
+    struct sk_linear *probe = NULL;
+    int rc = zero ? sk_linear_create(&probe, SEMBED_DTYPE_F32, zero, NULL, 1, L->n_in, L->mode) : SEMBED_ENOMEM;
+    if (rc == SEMBED_OK) *out = sk_linear_scratch_size(probe, rows);
+    sk_linear_free(probe);
+    free(zero);
+    return rc;
+}
+
+static int context_scratch(const struct sembed_model *m, uint32_t T, uint32_t B, size_t *out) {
+    size_t best = 0, s;
+    int rc;
+    for (uint32_t l = 0; l < m->L; l++) {
+        const struct se_layer *ly = &m->layers[l];
+        const struct se_lin *ls[] = {&ly->qkv, &ly->q, &ly->k, &ly->v, &ly->attn_out, &ly->ffn_in, &ly->ffn_out};
+        for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) {
+            if ((rc = lin_scratch(ls[i], (int)T, &s))) return rc;
+            if (s > best) best = s;
+        }
+    }
+    if (m->pooler) {
+        if ((rc = lin_scratch(m->pooler, (int)B, &s))) return rc;
+        if (s > best) best = s;
+    }
+    for (uint32_t i = 0; i < m->n_dense; i++) {
+        if ((rc = lin_scratch(&m->dense[i], (int)B, &s))) return rc;
+        if (s > best) best = s;
+    }
+    *out = best;
+    return SEMBED_OK;
 }
 
 SEMBED_API int sembed_context_create(const struct sembed_model *m, const struct sembed_context_params *params,
@@ -574,6 +720,11 @@ SEMBED_API int sembed_context_create(const struct sembed_model *m, const struct 
     ctx->batch_tokens = bt;
     ctx->truncate = p.truncate;
     ctx->n_threads = nt;
+    int rc = context_scratch(m, bt, bs, &ctx->scratch_bytes);
+    if (rc) {
+        free(ctx);
+        return sembed_fail(rc, fn, "cannot size the kernels' scratch (%s)", sembed_strerror(rc));
+    }
 
     struct carver c = {0};
     layout(ctx, &c);

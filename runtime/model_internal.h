@@ -3,6 +3,8 @@
 #ifndef SEMBED_MODEL_INTERNAL_H
 #define SEMBED_MODEL_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,13 +20,34 @@ struct se_table {
     int64_t rows, cols;
 };
 
+// A Linear layer as the file holds it (validated at load), packed for the kernels on first use.
+// n_parts > 1 stacks that many [n_out / n_parts, n_in] tensors of one dtype along the output
+// rows (Q, K and V fused into one [3H, H] Linear, so the input is read and quantized once; each
+// output element's dot product is exactly what it would be alone).
+struct se_lin {
+    struct sk_linear *k;     // packed; NULL until se_model_pack (or when the layer is absent)
+    const void *w[3];        // weight bytes in the mapping, one per part
+    enum sembed_dtype dtype;
+    const float *bias;       // [n_out] f32 (owned) or NULL
+    int n_out, n_in, n_parts;
+    enum sk_mode mode;
+    const char *name;        // first part's tensor name, for messages
+};
+
 struct se_layer {
-    struct sk_linear *qkv;      // fused [3H, H] when q, k, v share a dtype, else NULL
-    struct sk_linear *q, *k, *v; // used when qkv == NULL
-    struct sk_linear *attn_out; // [H, H]
-    struct sk_linear *ffn_in;   // [I, H]
-    struct sk_linear *ffn_out;  // [H, I]
+    struct se_lin qkv;          // fused [3H, H] when q, k, v share a dtype (n_parts 3), else absent
+    struct se_lin q, k, v;      // used when qkv is absent (qkv.n_parts == 0)
+    struct se_lin attn_out;     // [H, H]
+    struct se_lin ffn_in;       // [I, H]
+    struct se_lin ffn_out;      // [H, I]
     const float *ln1_g, *ln1_b, *ln2_g, *ln2_b; // [H], f32 (owned copies)
+};
+
+// Mutable state behind a logically read-only model: packing happens once, on first use.
+struct se_pack_state {
+    pthread_mutex_t lock;
+    atomic_bool done;
+    int rc; // result of the packing, kept so every later call reports the same failure
 };
 
 struct sembed_model {
@@ -37,9 +60,9 @@ struct sembed_model {
     struct se_table word, pos, type; // type.data == NULL when type_vocab == 0
     const float *emb_ln_g, *emb_ln_b;
     struct se_layer *layers;
-    struct sk_linear *pooler; // NULL when absent
+    struct se_lin *pooler;    // NULL when absent
     uint32_t n_dense;
-    struct sk_linear **dense;
+    struct se_lin *dense;
     enum sk_act *dense_act;
     uint32_t dim;     // floats per final embedding
     uint32_t max_dim; // widest vector in the pooling pipeline (H or a Dense width)
@@ -47,7 +70,13 @@ struct sembed_model {
     bool normalize;
     float **owned; // f32 copies of 1-D parameters (LayerNorm, biases), freed with the model
     size_t n_owned, cap_owned;
+    enum sembed_compute compute; // resolved: F32 or INT8
+    struct se_pack_state *pack;
 };
+
+// model.c: pack every Linear layer for the kernels if not done yet (thread-safe; the first caller
+// packs with up to n_threads threads, later callers return at once). Returns the packing status.
+int se_model_pack(const struct sembed_model *m, int n_threads);
 
 // A packed batch: n_seq sequences laid end to end, no padding; sequence s is tokens
 // [offs[s], offs[s + 1]) of ids/types.
@@ -77,6 +106,7 @@ struct sembed_context {
     float *scores;        // per thread: max_length * max_length
     float *pool_a, *pool_b; // [batch_size, max_dim]
     void *lin_scratch;
+    size_t scratch_bytes;
     // Tokenization slots: input i of a chunk at slot_ids + i * max_length.
     int32_t *slot_ids, *slot_types;
     uint32_t *slot_len;
@@ -90,10 +120,12 @@ struct sembed_context {
 // encoder.c: run the encoder over a packed batch. Leaves the last hidden state in ctx->x and,
 // when ctx->h0 != NULL, the embedding output in ctx->h0. all_hidden (optional) receives
 // (L + 1) * T * H floats, T = b->offs[b->n_seq]. The caller has validated ids, types, lengths.
-void se_encoder_forward(struct sembed_context *ctx, const struct se_batch *b, float *all_hidden);
+// Returns 0, or the status of packing the weights on first use (SEMBED_ENOMEM).
+int se_encoder_forward(struct sembed_context *ctx, const struct se_batch *b, float *all_hidden);
 
 // pooling.c: pool each sequence of the batch, run the Dense layers, normalize; out receives
 // b->n_seq rows of m->dim floats (row stride m->dim).
+// The model must be packed (se_encoder_forward does it).
 void se_pool(struct sembed_context *ctx, const struct se_batch *b, float *out);
 
 // model.c: the sk_act of a pooling.dense activation name; -1 if unknown.

@@ -47,11 +47,11 @@ void se_pool(struct sembed_context *ctx, const struct se_batch *b, float *out) {
         }
     }
     if (ctx->pooling == SEMBED_POOLING_CLS && m->pooler) {
-        sk_linear_forward(m->pooler, n, cur, H, nxt, H, SK_ACT_TANH, NULL, 0, ctx->lin_scratch, nt);
+        sk_linear_forward(m->pooler->k, n, cur, H, nxt, H, SK_ACT_TANH, NULL, 0, ctx->lin_scratch, nt);
         float *t = cur; cur = nxt; nxt = t;
     }
     for (uint32_t i = 0; i < m->n_dense; i++) {
-        const struct sk_linear *L = m->dense[i];
+        const struct sk_linear *L = m->dense[i].k;
         int w = sk_linear_n_out(L);
         sk_linear_forward(L, n, cur, width, nxt, w, m->dense_act[i], NULL, 0, ctx->lin_scratch, nt);
         float *t = cur; cur = nxt; nxt = t;

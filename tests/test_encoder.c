@@ -110,9 +110,13 @@ static double cosine(const float *a, const float *b, size_t n) {
     return ab / (sqrt(aa) * sqrt(bb));
 }
 
+// fp32 arithmetic whatever the file's weights (a q8_row file would run int8 by default): the
+// twin computes in fp32 with the weights exactly as the file stores them.
 static struct sembed_model *load_model(const char *path) {
     struct sembed_model *m = NULL;
-    int rc = sembed_model_load(path, NULL, &m);
+    struct sembed_model_params mp = sembed_model_default_params();
+    mp.compute = SEMBED_COMPUTE_F32;
+    int rc = sembed_model_load(path, &mp, &m);
     cr_assert_eq(rc, 0, "sembed_model_load(%s): %s", path, sembed_strerror(rc));
     return m;
 }
@@ -441,10 +445,26 @@ Test(encoder, api_errors, .timeout = 300) {
     cr_expect_eq(sembed_context_create(m, &p, &bad), SEMBED_EINVAL);
     cr_expect_null(bad);
     struct sembed_model_params mp = sembed_model_default_params();
-    mp.compute = SEMBED_COMPUTE_INT8;
+    cr_expect_eq(mp.compute, SEMBED_COMPUTE_AUTO);
+    cr_expect(!mp.verify_checksums, "checksum verification is opt-in");
     struct sembed_model *m8 = NULL;
-    cr_expect_eq(sembed_model_load(gd.model_path, &mp, &m8), SEMBED_EUNSUPPORTED);
+    cr_expect_eq(sembed_model_load(gd.model_path, NULL, &m8), 0);
+    cr_expect_eq(sembed_model_compute(m8), SEMBED_COMPUTE_F32, "an f32 file runs f32 by default");
+    sembed_model_free(m8);
+    m8 = NULL;
+    mp.compute = SEMBED_COMPUTE_INT8;
+    cr_expect_eq(sembed_model_load(gd.model_path, &mp, &m8), 0);
+    cr_expect_eq(sembed_model_compute(m8), SEMBED_COMPUTE_INT8);
+    sembed_model_free(m8);
+    m8 = NULL;
+    mp.compute = (enum sembed_compute)7;
+    cr_expect_eq(sembed_model_load(gd.model_path, &mp, &m8), SEMBED_EINVAL, "unknown compute mode");
     cr_expect_null(m8);
+    enum sembed_compute cm;
+    cr_expect_eq(sembed_compute_parse("int8", &cm), 0);
+    cr_expect_eq(cm, SEMBED_COMPUTE_INT8);
+    cr_expect_eq(sembed_compute_parse("q8", &cm), SEMBED_EINVAL);
+    cr_expect_str_eq(sembed_compute_name(SEMBED_COMPUTE_F32), "f32");
     cr_expect_neq(sembed_model_load("/nonexistent/model.semb", NULL, &m8), 0);
     sembed_model_free(NULL);
     sembed_context_free(NULL);

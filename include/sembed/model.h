@@ -2,8 +2,16 @@
  * sembed/model.h: load a .semb sentence encoder and turn text into embeddings.
  *
  * Contract
- *  - A model is loaded once (read-only mmap of the .semb file; Linear weights are packed once
- *    into the layout the active kernels want) and may be shared by any number of threads.
+ *  - A model is loaded once (read-only mmap of the .semb file) and may be shared by any number of
+ *    threads. Loading reads only the header, the hyper-parameters, the tokenizer and the small 1-D
+ *    parameters; each layer's Linear weights are packed into the layout the active kernels want
+ *    the first time a forward pass reaches that layer (once per model, thread-safe), so loading
+ *    costs milliseconds and the first embedding call pays the packing.
+ *  - Arithmetic (sembed_compute): f32, or int8 Linear layers in the encoder (weights int8 per
+ *    output row, activations quantized per token at run time, int32 accumulation; LayerNorm,
+ *    softmax, attention products, embeddings, pooler and Dense layers stay f32; docs/int8.md).
+ *    By default a file whose Linear weights are q8_row (`sembed convert --dtype q8`) runs int8,
+ *    any other file runs f32.
  *  - A context holds all per-call state: one arena sized at creation for params.batch_tokens
  *    tokens, so embedding never allocates. A context is used by one thread at a time; make one
  *    per thread. A context may itself use params.n_threads OpenMP threads inside each call.
@@ -64,19 +72,31 @@ SEMBED_API int sembed_pooling_parse(const char *name, enum sembed_pooling *out);
 
 enum sembed_normalize { SEMBED_NORMALIZE_DEFAULT = 0, SEMBED_NORMALIZE_ON = 1, SEMBED_NORMALIZE_OFF = 2 };
 
-/* Arithmetic of the encoder. INT8 is reserved for the int8 kernels (SEMBED_EUNSUPPORTED today). */
-enum sembed_compute { SEMBED_COMPUTE_F32 = 0, SEMBED_COMPUTE_INT8 = 1 };
+/* Arithmetic of the encoder's Linear layers. AUTO: INT8 when the file's Linear weights are q8_row,
+ * else F32. F32 on a q8_row file dequantizes the weights; INT8 on a float file quantizes them per
+ * output row at packing time. */
+enum sembed_compute { SEMBED_COMPUTE_F32 = 0, SEMBED_COMPUTE_INT8 = 1, SEMBED_COMPUTE_AUTO = 2 };
+/* "f32", "int8", "auto" ("?" if unknown). */
+SEMBED_API const char *sembed_compute_name(enum sembed_compute c);
+/* Parse "f32", "int8" or "auto"; SEMBED_EINVAL if unknown. */
+SEMBED_API int sembed_compute_parse(const char *name, enum sembed_compute *out);
 
 /* ---------------------------------------------------------------- model */
 
 struct sembed_model_params {
-    enum sembed_compute compute; /* SEMBED_COMPUTE_F32 */
-    bool verify_checksums;       /* recompute every tensor checksum at load (true; costs one read of the file) */
+    enum sembed_compute compute; /* SEMBED_COMPUTE_AUTO */
+    /* Recompute every tensor checksum at load (false). Costs one full read of the file (about
+     * 0.1 s per 100 MB); the header and directory are always checksummed. `sembed inspect
+     * --verify` and `sembed embed --verify` do it on demand. */
+    bool verify_checksums;
+    /* Pack every layer's weights during load instead of on first use (false). Loading then takes
+     * as long as packing; the first embedding call does not. */
+    bool pack_eagerly;
 };
 SEMBED_API struct sembed_model_params sembed_model_default_params(void);
 
 /* Open path (mmap, validated by sembed_file_open), check every hyper-parameter and tensor shape,
- * build the tokenizer and pack the weights. params may be NULL (defaults). Errors name the key
+ * dtype and size, and build the tokenizer; weights are packed on first use (see the contract). params may be NULL (defaults). Errors name the key
  * or tensor and expected vs found through the log callback. */
 SEMBED_API int sembed_model_load(const char *path, const struct sembed_model_params *params,
                                  struct sembed_model **out);
@@ -92,6 +112,8 @@ SEMBED_API uint32_t sembed_model_max_length(const struct sembed_model *m);  /* t
 SEMBED_API enum sembed_pooling sembed_model_pooling(const struct sembed_model *m); /* the file's pooling.mode */
 SEMBED_API bool sembed_model_normalize(const struct sembed_model *m);              /* the file's pooling.normalize */
 SEMBED_API bool sembed_model_has_pooler(const struct sembed_model *m);
+/* The arithmetic in effect (F32 or INT8; AUTO resolved at load). */
+SEMBED_API enum sembed_compute sembed_model_compute(const struct sembed_model *m);
 SEMBED_API const struct sembed_tokenizer *sembed_model_tokenizer(const struct sembed_model *m);
 SEMBED_API const struct sembed_file *sembed_model_file(const struct sembed_model *m);
 
