@@ -266,7 +266,7 @@ static int run(struct up *u, struct val **result) {
         size_t at = off(u);
         uint8_t op = *u->p++;
         struct val *v, *a, *b;
-        size_t first, n;
+        size_t first = 0, n;
         uint64_t len;
         switch (op) {
         case 0x80: // PROTO
