@@ -285,3 +285,39 @@ static void export_roundtrip(const char *pooler) {
 
 Test(train_cli, export_roundtrip_cls_mlp) { export_roundtrip("cls"); }
 Test(train_cli, export_roundtrip_mean) { export_roundtrip("mean"); }
+
+Test(train_cli, init_random_from_json_then_mlm) {
+    struct env e;
+    env_make(&e);
+    char *json = tu_path(e.dir, "init.json");
+    FILE *f = fopen(json, "w");
+    // relative vocab path: resolved against the JSON file's folder
+    fprintf(f, "{\"layers\": 2, \"hidden\": 16, \"heads\": 2, \"intermediate\": 32, \"max_position\": 24, \"vocab\": \"vocab.txt\"}\n");
+    fclose(f);
+    char args[8192], *out = NULL;
+    snprintf(args, sizeof args, "train --init-random %s --objective mlm --data %s --batch 8 --steps 2 --max-length 16 -o %s/J.semb", json,
+             e.unsup, e.dir);
+    cr_assert_eq(run(args, &out), 0, "%s", out);
+    free(out);
+    char *mp = tu_path(e.dir, "J.semb");
+    struct sembed_file *sf;
+    cr_assert_eq(sembed_file_open(mp, &sf), 0);
+    uint32_t v;
+    cr_expect(sembed_file_get_u32(sf, "bert.num_layers", &v) == 0 && v == 2, "layers %u", v);
+    cr_expect(sembed_file_get_u32(sf, "bert.hidden_size", &v) == 0 && v == 16, "hidden %u", v);
+    cr_expect(sembed_file_get_u32(sf, "bert.vocab_size", &v) == 0 && v == 5 + NW, "vocab %u", v);
+    bool b;
+    cr_expect(sembed_file_get_bool(sf, "bert.has_mlm_head", &b) == 0 && b, "MLM head kept");
+    const char *s;
+    cr_expect(sembed_file_get_str(sf, "pooling.mode", &s, NULL) == 0 && !strcmp(s, "cls_before_pooler"), "MLM infers with cls_before_pooler");
+    struct sembed_tensor t;
+    cr_expect_eq(sembed_file_find_tensor(sf, "cls.predictions.bias", &t), 0);
+    sembed_file_free(sf);
+    // a bad flag set is a usage error
+    snprintf(args, sizeof args, "train --init-random layers=x,vocab=%s --data %s -o %s/K.semb", e.vocab, e.unsup, e.dir);
+    cr_expect_eq(run(args, &out), 2, "%s", out);
+    free(out);
+    free(mp);
+    free(json);
+    env_free(&e);
+}
