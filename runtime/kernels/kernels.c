@@ -231,11 +231,7 @@ static void job_exec(const struct gemm_job *jb, int n_threads, int rgran) {
 static void q8_quantize_rows(const struct sk_kernels *K, const float *x, int ldx, int r0, int r1, int k, int kpad,
                              uint8_t *aq, size_t lda, float *ascale) {
     for (int i = r0; i < r1; i++) {
-        const float *xr = x + (size_t)i * (size_t)ldx;
-        float amax = K->absmax(xr, k);
-        ascale[i] = sk_q8_scale(amax);
-        K->quantize(xr, k, sk_q8_inv(amax), aq + (size_t)i * lda, K->q8_u8);
-        memset(aq + (size_t)i * lda + k, 0, (size_t)(kpad - k));
+        ascale[i] = sk_q8_scale(K->q8_row(x + (size_t)i * (size_t)ldx, k, kpad, aq + (size_t)i * lda, K->q8_u8));
     }
 }
 

@@ -31,6 +31,13 @@ static void quantize_avx2(const float *x, int n, float inv, uint8_t *q, bool u8)
     }
 }
 
+static float q8_row_avx2(const float *x, int k, int kpad, uint8_t *q, bool u8) {
+    float amax = absmax_avx2(x, k);
+    quantize_avx2(x, k, sk_q8_inv(amax), q, u8);
+    memset(q + k, u8 ? 0x80 : 0, (size_t)(kpad - k));
+    return amax;
+}
+
 // int8: MR rows x one 16-column panel. Per 4-k group, the panel's 64 bytes are 4 x 16 bytes
 // (4 columns x 4 k each), sign-extended to 16 x int16; the row's 4 activations sign-extended and
 // broadcast to every 64-bit lane. VPMADDWD leaves two partial int32 sums per column, added at the end.
@@ -94,5 +101,6 @@ bool sk_fill_avx2(struct sk_kernels *t) {
     t->act = act_avx2;
     t->absmax = absmax_avx2;
     t->quantize = quantize_avx2;
+    t->q8_row = q8_row_avx2;
     return true;
 }

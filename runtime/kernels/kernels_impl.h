@@ -65,6 +65,10 @@ struct sk_kernels {
     // Quantize one row: q[i] = clamp(rne(x[i] * inv), -127, 127) (^ 0x80 if u8); returns max|x|.
     float (*absmax)(const float *x, int n);
     void (*quantize)(const float *x, int n, float inv, uint8_t *q, bool u8);
+    // One activation row for the int8 GEMM: absmax, then quantize with inv = sk_q8_inv(amax),
+    // bytes k..kpad-1 zero (as q8 0: 0x80 when u8); returns amax. Same bytes as absmax +
+    // quantize (tested through the bit-exact int8 Linear comparison).
+    float (*q8_row)(const float *x, int k, int kpad, uint8_t *q, bool u8);
 };
 
 // The active table (filled once, thread-safe).

@@ -186,6 +186,13 @@ static void quantize_ref(const float *x, int n, float inv, uint8_t *q, bool u8) 
     }
 }
 
+static float q8_row_ref(const float *x, int k, int kpad, uint8_t *q, bool u8) {
+    float amax = absmax_ref(x, k);
+    quantize_ref(x, k, sk_q8_inv(amax), q, u8);
+    memset(q + k, u8 ? 0x80 : 0, (size_t)(kpad - k));
+    return amax;
+}
+
 void sk_fill_ref(struct sk_kernels *t) {
     t->isa = SK_ISA_REF;
     t->f32_panels = sk_f32_panels_ref;
@@ -199,4 +206,5 @@ void sk_fill_ref(struct sk_kernels *t) {
     t->act = act_ref_row;
     t->absmax = absmax_ref;
     t->quantize = quantize_ref;
+    t->q8_row = q8_row_ref;
 }
