@@ -245,7 +245,7 @@ void sk_linear_forward(const struct sk_linear *L, int m, const float *x, int ldx
         jb.k = L->n_in;
         jb.a = x; jb.rsa = (size_t)ldx; jb.csa = 1;
         jb.b = L->wp; jb.bvs = (size_t)L->n_in * SK_PANEL; jb.bks = SK_PANEL;
-        job_exec(&jb, n_threads, 6);
+        job_exec(&jb, n_threads, 8);
         return;
     }
     void *own = NULL;
@@ -294,26 +294,26 @@ void sk_gemm_f32(bool trans_a, bool trans_b, int m, int n, int k, float alpha, c
     jb.csa = trans_a ? (size_t)lda : 1;
     float *packed = NULL;
     if (!trans_b) {
-        jb.b = B; jb.bvs = SK_PANEL; jb.bks = (size_t)ldb;
+        jb.b = B; jb.bvs = SK_PANEL; jb.bks = ldb > 0 ? (size_t)ldb : 1;
+    } else if (m <= 256 || !(packed = alloc64(((size_t)n + SK_PANEL - 1) / SK_PANEL * (size_t)jb.k * SK_PANEL * sizeof(float)))) {
+        // op(B)[p, j] = B[j, p]: the kernels pack it chunk by chunk on the stack (bks == 0), once
+        // per block of rows: no allocation, which is what attention-sized calls need.
+        jb.b = B; jb.bvs = (size_t)ldb; jb.bks = 0;
     } else {
-        // op(B)[p, j] = B[j, p]: pack into panels so the microkernel streams 16 columns per k.
+        // Many row blocks (the trainer's x W^T): pack once into panels instead of once per block.
         size_t panels = ((size_t)n + SK_PANEL - 1) / SK_PANEL;
-        packed = alloc64(panels * (size_t)jb.k * SK_PANEL * sizeof(float));
-        if (!packed) {
-            SEMBED_LOG_ERR("out of memory packing B (%d x %d); using the reference GEMM", n, k);
-            sk_gemm_f32_ref(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-            return;
-        }
         for (size_t q = 0; q < panels; q++)
-            for (int p = 0; p < jb.k; p++)
-                for (int t = 0; t < SK_PANEL; t++) {
-                    size_t j = q * SK_PANEL + (size_t)t;
-                    packed[(q * (size_t)jb.k + (size_t)p) * SK_PANEL + (size_t)t] =
-                        j < (size_t)n ? B[j * (size_t)ldb + (size_t)p] : 0.0f;
-                }
+            for (int t = 0; t < SK_PANEL; t++) {
+                size_t j = q * SK_PANEL + (size_t)t;
+                float *dst = packed + q * (size_t)jb.k * SK_PANEL + (size_t)t;
+                if (j < (size_t)n)
+                    for (int p = 0; p < jb.k; p++) dst[(size_t)p * SK_PANEL] = B[j * (size_t)ldb + (size_t)p];
+                else
+                    for (int p = 0; p < jb.k; p++) dst[(size_t)p * SK_PANEL] = 0.0f;
+            }
         jb.b = packed; jb.bvs = (size_t)jb.k * SK_PANEL; jb.bks = SK_PANEL;
     }
-    job_exec(&jb, n_threads, 6);
+    job_exec(&jb, n_threads, 8);
     free(packed);
 }
 

@@ -36,7 +36,9 @@ struct sk_epi {
 
 // f32 panel GEMM: C[m, n] (ldc) = epi(A B), A element (i, p) at a[i*rsa + p*csa], B element
 // (p, j) at b[(j/16)*bvs + p*bks + j%16] (packed: bvs = 16*k, bks = 16; plain row-major B:
-// bvs = 16, bks = ldb, loads past column n are masked). Columns [j0, j1) only, j0 % 16 == 0.
+// bvs = 16, bks = ldb, loads past column n are masked; bks == 0: a transposed source, element
+// (p, j) at b[j*bvs + p], which SIMD kernels pack chunk by chunk on the stack). Columns [j0, j1)
+// only, j0 % 16 == 0.
 // Reduction: acc = fma(a, b, acc) for p = 0..k-1 in order, starting from 0.
 typedef void (*sk_f32_panels_fn)(int m, int k, int j0, int j1, int n, const float *a, size_t rsa,
                                  size_t csa, const float *b, size_t bvs, size_t bks, float *c,

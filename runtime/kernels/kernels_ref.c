@@ -136,6 +136,10 @@ void sk_f32_panels_ref(int m, int k, int j0, int j1, int n, const float *a, size
             float acc[SK_PANEL] = {0};
             for (int p = 0; p < k; p++) {
                 float av = a[(size_t)i * rsa + (size_t)p * csa];
+                if (bks == 0) { // transposed source: (p, j) at b[j*bvs + p]
+                    for (int t = 0; t < w; t++) acc[t] += av * b[(size_t)(q0 + t) * bvs + (size_t)p];
+                    continue;
+                }
                 const float *br = bp + (size_t)p * bks;
                 for (int t = 0; t < w; t++) acc[t] += av * br[t];
             }

@@ -234,68 +234,128 @@ static inline void epi_block_q8(const int32_t *t, int ldt, float *c, size_t ldc,
     }
 }
 
-// ---- fp32 microkernel: MR rows x NV vectors; b[v] points at column c0 + v*SK_VL of k-step 0.
-#define SK_MR 6
+// ---- fp32 GEMM. Register tile MR rows x NV vectors: AVX-512 8 x 48 (24 accumulators + 3 B
+// vectors + 1 broadcast of 32 zmm; 24 FMAs per 3 vector loads and 8 broadcasts, 12 cycles at
+// two FMAs per cycle), AVX2 6 x 16 (12 + 2 + 1 of 16 ymm).
+// Blocking: rows in blocks of SK_MC (sized so the A block stays in L2), k in chunks of SK_KC so
+// the tile's B chunk (NR x KC floats) stays in L1 while every row tile of the block runs over
+// it. Partial sums wait in a float buffer between chunks: storing and reloading a float does not
+// change it, so each element is still the one fma chain p = 0..k-1 (the determinism contract).
 #if SK_VL == 16
-#define SK_NV 4
+#define SK_MR 8
+#define SK_NV 3
+#define SK_KC 128 // 48 x 128 x 4 = 24 KiB of B per chunk
 #else
+#define SK_MR 6
 #define SK_NV 2
+#define SK_KC 256 // 16 x 256 x 4 = 16 KiB
 #endif
+#define SK_NR (SK_NV * SK_VL)
+#define SK_MC 128
 
-static inline __attribute__((always_inline)) void ukr_f32(const int MR, const int NV, int k, const float *a, size_t rsa,
+// acc[MR][NV] (+)= A[MR, kc] B[kc, NR]; b[v] is column block v at the chunk's first k-step, k-step
+// stride bks; t (ld SK_NR) holds the partial sums (read unless `first`) and receives them.
+static inline __attribute__((always_inline)) void ukr_f32(const int MR, const int NV, int kc, const float *a, size_t rsa,
                                                           size_t csa, const float *const *b, size_t bks, int nlast,
-                                                          float *t) {
+                                                          float *t, bool first) {
     vf acc[SK_MR][SK_NV];
+#pragma GCC unroll 8
     for (int r = 0; r < MR; r++)
-        for (int v = 0; v < NV; v++) acc[r][v] = v_zero();
-    for (int p = 0; p < k; p++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[r][v] = first ? v_zero() : v_load(t + r * SK_NR + v * SK_VL);
+    const float *b0 = b[0], *b1 = b[NV > 1 ? 1 : 0], *b2 = b[NV > 2 ? 2 : 0];
+    for (int p = 0; p < kc; p++) {
         vf bv[SK_NV];
-        for (int v = 0; v < NV; v++)
-            bv[v] = (v == NV - 1 && nlast < SK_VL) ? v_loadm(b[v] + (size_t)p * bks, nlast) : v_load(b[v] + (size_t)p * bks);
+        bv[0] = (NV == 1 && nlast < SK_VL) ? v_loadm(b0, nlast) : v_load(b0);
+        if (NV > 1) bv[1] = (NV == 2 && nlast < SK_VL) ? v_loadm(b1, nlast) : v_load(b1);
+        if (NV > 2) bv[2] = (NV == 3 && nlast < SK_VL) ? v_loadm(b2, nlast) : v_load(b2);
         const float *ap = a + (size_t)p * csa;
+#pragma GCC unroll 8
         for (int r = 0; r < MR; r++) {
             vf av = v_set1(ap[(size_t)r * rsa]);
+#pragma GCC unroll 4
             for (int v = 0; v < NV; v++) acc[r][v] = v_fma(av, bv[v], acc[r][v]);
         }
+        b0 += bks; b1 += bks; b2 += bks;
     }
+#pragma GCC unroll 8
     for (int r = 0; r < MR; r++)
-        for (int v = 0; v < NV; v++) v_store(t + r * SK_NV * SK_VL + v * SK_VL, acc[r][v]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) v_store(t + r * SK_NR + v * SK_VL, acc[r][v]);
 }
 
-#define SK_UKR_CASE(MR_, NV_) case (MR_) * 8 + (NV_): ukr_f32(MR_, NV_, k, ai, rsa, csa, bp, bks, nlast, t); break;
+typedef void (*sk_ukr_f32_fn)(int, const float *, size_t, size_t, const float *const *, size_t, int, float *, bool);
+#define SK_UKR_FN(MR_, NV_)                                                                                          \
+    static void ukr_f32_##MR_##_##NV_(int kc, const float *a, size_t rsa, size_t csa, const float *const *b,         \
+                                      size_t bks, int nlast, float *t, bool first) {                                \
+        ukr_f32(MR_, NV_, kc, a, rsa, csa, b, bks, nlast, t, first);                                                 \
+    }
+#if SK_VL == 16
+#define SK_UKR_FN3(MR_) SK_UKR_FN(MR_, 1) SK_UKR_FN(MR_, 2) SK_UKR_FN(MR_, 3)
+SK_UKR_FN3(1) SK_UKR_FN3(2) SK_UKR_FN3(3) SK_UKR_FN3(4) SK_UKR_FN3(5) SK_UKR_FN3(6) SK_UKR_FN3(7) SK_UKR_FN3(8)
+#define SK_UKR_ROW(MR_) {ukr_f32_##MR_##_1, ukr_f32_##MR_##_2, ukr_f32_##MR_##_3}
+static const sk_ukr_f32_fn UKR_F32[SK_MR][SK_NV] = {SK_UKR_ROW(1), SK_UKR_ROW(2), SK_UKR_ROW(3), SK_UKR_ROW(4),
+                                                    SK_UKR_ROW(5), SK_UKR_ROW(6), SK_UKR_ROW(7), SK_UKR_ROW(8)};
+#else
+#define SK_UKR_FN2(MR_) SK_UKR_FN(MR_, 1) SK_UKR_FN(MR_, 2)
+SK_UKR_FN2(1) SK_UKR_FN2(2) SK_UKR_FN2(3) SK_UKR_FN2(4) SK_UKR_FN2(5) SK_UKR_FN2(6)
+#define SK_UKR_ROW(MR_) {ukr_f32_##MR_##_1, ukr_f32_##MR_##_2}
+static const sk_ukr_f32_fn UKR_F32[SK_MR][SK_NV] = {SK_UKR_ROW(1), SK_UKR_ROW(2), SK_UKR_ROW(3),
+                                                    SK_UKR_ROW(4), SK_UKR_ROW(5), SK_UKR_ROW(6)};
+#endif
 
+// Rows per block: the A block (MC rows x k floats) should stay in L2 (~512 KiB of 1 MiB).
+static inline int f32_mc(int k) {
+    int mc = (int)((512 * 1024) / ((size_t)(k > 0 ? k : 1) * 4)) / SK_MR * SK_MR;
+    return mc < 2 * SK_MR ? 2 * SK_MR : mc > SK_MC ? SK_MC : mc;
+}
+
+// B as kernels_impl.h describes it; bks == 0 means a transposed source, element (p, j) at
+// b[j * bvs + p]: each chunk is packed on the stack (no allocation), once per row block.
 static inline void f32_panels_simd(int m, int k, int j0, int j1, int n, const float *a, size_t rsa, size_t csa,
                                    const float *b, size_t bvs, size_t bks, float *c, size_t ldc,
                                    const struct sk_epi *epi) {
-    (void)n;
-    float t[SK_MR * SK_NV * SK_VL] __attribute__((aligned(64)));
-    for (int c0 = j0; c0 < j1; c0 += SK_NV * SK_VL) {
-        int nc = j1 - c0 < SK_NV * SK_VL ? j1 - c0 : SK_NV * SK_VL;
-        int nv = (nc + SK_VL - 1) / SK_VL, nlast = nc - (nv - 1) * SK_VL;
-        const float *bp[SK_NV];
-        for (int v = 0; v < nv; v++) {
-            int col = c0 + v * SK_VL;
-            bp[v] = b + (size_t)(col / SK_PANEL) * bvs + (size_t)(col % SK_PANEL);
-        }
-        for (int i0 = 0; i0 < m; i0 += SK_MR) {
-            int mr = m - i0 < SK_MR ? m - i0 : SK_MR;
-            const float *ai = a + (size_t)i0 * rsa;
-            switch (mr * 8 + nv) {
-#if SK_VL == 16
-                SK_UKR_CASE(1, 1) SK_UKR_CASE(1, 2) SK_UKR_CASE(1, 3) SK_UKR_CASE(1, 4)
-                SK_UKR_CASE(2, 1) SK_UKR_CASE(2, 2) SK_UKR_CASE(2, 3) SK_UKR_CASE(2, 4)
-                SK_UKR_CASE(3, 1) SK_UKR_CASE(3, 2) SK_UKR_CASE(3, 3) SK_UKR_CASE(3, 4)
-                SK_UKR_CASE(4, 1) SK_UKR_CASE(4, 2) SK_UKR_CASE(4, 3) SK_UKR_CASE(4, 4)
-                SK_UKR_CASE(5, 1) SK_UKR_CASE(5, 2) SK_UKR_CASE(5, 3) SK_UKR_CASE(5, 4)
-                SK_UKR_CASE(6, 1) SK_UKR_CASE(6, 2) SK_UKR_CASE(6, 3) SK_UKR_CASE(6, 4)
-#else
-                SK_UKR_CASE(1, 1) SK_UKR_CASE(1, 2) SK_UKR_CASE(2, 1) SK_UKR_CASE(2, 2)
-                SK_UKR_CASE(3, 1) SK_UKR_CASE(3, 2) SK_UKR_CASE(4, 1) SK_UKR_CASE(4, 2)
-                SK_UKR_CASE(5, 1) SK_UKR_CASE(5, 2) SK_UKR_CASE(6, 1) SK_UKR_CASE(6, 2)
-#endif
-            default: break;
+    float buf[SK_MC * SK_NR] __attribute__((aligned(64)));
+    float pk[SK_NV * SK_KC * SK_VL] __attribute__((aligned(64)));
+    const int mcb = f32_mc(k), chunks = k > 0 ? (k + SK_KC - 1) / SK_KC : 1;
+    for (int i0 = 0; i0 < m; i0 += mcb) {
+        int mc = m - i0 < mcb ? m - i0 : mcb;
+        for (int c0 = j0; c0 < j1; c0 += SK_NR) {
+            int nc = j1 - c0 < SK_NR ? j1 - c0 : SK_NR;
+            int nv = (nc + SK_VL - 1) / SK_VL, nlast = nc - (nv - 1) * SK_VL;
+            for (int ch = 0; ch < chunks; ch++) {
+                int p0 = ch * SK_KC, kc = k - p0 < SK_KC ? k - p0 : SK_KC;
+                if (kc < 0) kc = 0;
+                const float *bp[SK_NV];
+                size_t ks = bks;
+                if (bks == 0) { // pack op(B)[p0 .. p0+kc, c0 .. c0+nc) into 16-wide panels
+                    for (int v = 0; v < nv; v++) {
+                        float *dst = pk + (size_t)v * SK_KC * SK_VL;
+                        for (int jj = 0; jj < SK_VL; jj++) {
+                            int j = c0 + v * SK_VL + jj;
+                            const float *src = b + (size_t)j * bvs + (size_t)p0;
+                            if (j < n)
+                                for (int p = 0; p < kc; p++) dst[p * SK_VL + jj] = src[p];
+                            else
+                                for (int p = 0; p < kc; p++) dst[p * SK_VL + jj] = 0.0f;
+                        }
+                        bp[v] = dst;
+                    }
+                    ks = SK_VL;
+                } else {
+                    for (int v = 0; v < nv; v++) {
+                        int col = c0 + v * SK_VL;
+                        bp[v] = b + (size_t)(col / SK_PANEL) * bvs + (size_t)(col % SK_PANEL) + (size_t)p0 * bks;
+                    }
+                }
+                for (int r0 = 0; r0 < mc; r0 += SK_MR) {
+                    int mr = mc - r0 < SK_MR ? mc - r0 : SK_MR;
+                    float *t = buf + (size_t)r0 * SK_NR;
+                    UKR_F32[mr - 1][nv - 1](kc, a + (size_t)(i0 + r0) * rsa + (size_t)p0 * csa, rsa, csa, bp, ks, nlast, t,
+                                            ch == 0);
+                    if (ch == chunks - 1) epi_block_f32(t, SK_NR, c, ldc, i0 + r0, mr, c0, nc, epi);
+                }
             }
-            epi_block_f32(t, SK_NV * SK_VL, c, ldc, i0, mr, c0, nc, epi);
         }
     }
 }
