@@ -47,6 +47,9 @@ static int make_shapes(struct shape *s) {
     s[c++] = (struct shape){33, 1023, 63};
     s[c++] = (struct shape){1, 1, 1};
     s[c++] = (struct shape){67, 65, 129};
+    // several row blocks x several k chunks at once (the blocked drivers' buffer hand-over)
+    s[c++] = (struct shape){133, 97, 1100};
+    s[c++] = (struct shape){300, 50, 300};
     return c;
 }
 
@@ -57,11 +60,34 @@ static int isas(enum sk_isa *out) {
     return c;
 }
 
+// Every call given 2 threads really splits (the default runs small calls on one thread), so
+// the thread splits are what the tests compare.
 static void use_isa(enum sk_isa isa) {
     cr_assert_eq(sk_set_isa_for_testing(isa), 0, "cannot select %s", sk_isa_name(isa));
+    sk_set_mt_min_us_for_testing(0.0);
 }
 
-static void restore_isa(void) { sk_set_isa_for_testing(sk_isa_best()); }
+static void restore_isa(void) {
+    sk_set_isa_for_testing(sk_isa_best());
+    sk_set_mt_min_us_for_testing(-1.0);
+}
+
+Test(kernels, thread_threshold) {
+    struct sk_linear *L = NULL;
+    float *w = frand_buf(768 * 768, 0.1f);
+    cr_assert_eq(sk_linear_create(&L, SEMBED_DTYPE_F32, w, NULL, 768, 768, SK_MODE_INT8), 0);
+    cr_assert_eq(sk_linear_threads(L, 1, 2), 1, "one token through 768x768 int8 should stay on one thread");
+    cr_assert_eq(sk_linear_threads(L, 1024, 2), 2, "1024 tokens should use both threads");
+    cr_assert_eq(sk_linear_threads(L, 1024, 0), 1);
+    cr_assert_eq(sk_gemm_f32_threads(16, 16, 64, 2), 1, "an attention-sized GEMM should stay on one thread");
+    cr_assert_eq(sk_gemm_f32_threads(512, 768, 768, 2), 2);
+    sk_set_mt_min_us_for_testing(0.0);
+    cr_assert_eq(sk_linear_threads(L, 1, 2), 2, "threshold 0 must thread every call");
+    sk_set_mt_min_us_for_testing(-1.0);
+    cr_assert_eq(sk_linear_threads(L, 1, 2), 1, "default threshold not restored");
+    sk_linear_free(L);
+    free(w);
+}
 
 Test(kernels, dispatch_names_and_caps) {
     enum sk_isa list[SK_ISA_COUNT];
@@ -505,4 +531,76 @@ Test(kernels, bf16_round_trip_and_rounding) {
     memcpy(&f, &b, 4);
     cr_assert(isnan(sk_bf16_to_f32(sk_f32_to_bf16(f))));
     cr_assert_eq(sk_f32_to_bf16(-INFINITY), 0xff80);
+}
+
+// Fused attention: bit-identical to sk_gemm_f32 + sk_softmax + sk_gemm_f32 on the same ISA, each
+// query row independent of the others, close to a double-precision computation.
+#define TOL_ATT_ABS 5e-6
+Test(kernels, attention_all_isas) {
+    enum sk_isa list[SK_ISA_COUNT];
+    int ni = isas(list);
+    static const int NQ[] = {1, 3, 16, 17, 64, 129}, NKV[] = {1, 2, 16, 33, 128, 300}, D[] = {1, 8, 17, 32, 64, 200};
+    cr_assert_eq(sk_attention_f32(2, 0, 4, NULL, 4, NULL, 4, NULL, 4, 1.0f, NULL, 4, NULL), SEMBED_EINVAL);
+    for (int a = 0; a < ni; a++) {
+        use_isa(list[a]);
+        double maxd = 0;
+        for (int iq = 0; iq < 6; iq++)
+            for (int ik = 0; ik < 6; ik++)
+                for (int id = 0; id < 6; id++) {
+                    int nq = NQ[iq], nkv = NKV[ik], d = D[id];
+                    if ((iq + ik + id) % 2 && nq * nkv * d > 20000) continue; // keep the sweep short
+                    int ld = 3 * d + 5, nt = nq > nkv ? nq : nkv, ldo = d + 3;
+                    float *qkv = frand_buf((size_t)nt * ld, 2.0f), *out = malloc((size_t)nq * ldo * 4);
+                    float *want = malloc((size_t)nq * ldo * 4), *S = malloc((size_t)nq * nkv * 4), *o1 = malloc((size_t)ldo * 4);
+                    const float *Q = qkv, *K = qkv + d, *V = qkv + 2 * d;
+                    float scale = 1.0f / sqrtf((float)d);
+                    memset(out, 0, (size_t)nq * ldo * 4);
+                    memset(want, 0, (size_t)nq * ldo * 4);
+                    size_t ss = sk_attention_scratch_size(nkv, d);
+                    void *scr = aligned_alloc(64, (ss + 63) / 64 * 64);
+                    cr_assert_eq(sk_attention_f32(nq, nkv, d, Q, ld, K, ld, V, ld, scale, out, ldo, scr), SEMBED_OK);
+                    sk_gemm_f32(false, true, nq, nkv, d, scale, Q, ld, K, ld, 0.0f, S, nkv, 1);
+                    for (int i = 0; i < nq; i++) sk_softmax(S + (size_t)i * nkv, nkv);
+                    sk_gemm_f32(false, false, nq, d, nkv, 1.0f, S, nkv, V, ld, 0.0f, want, ldo, 1);
+                    for (int i = 0; i < nq; i++)
+                        for (int c = 0; c < d; c++) {
+                            float g = out[(size_t)i * ldo + c], w = want[(size_t)i * ldo + c];
+                            if (memcmp(&g, &w, 4))
+                                cr_assert_fail("%s attention nq %d nkv %d d %d out[%d,%d] = %.9g, gemm+softmax+gemm %.9g", sk_isa_name(list[a]),
+                                               nq, nkv, d, i, c, g, w);
+                        }
+                    // double-precision oracle
+                    for (int i = 0; i < nq; i++) {
+                        double sc[300], mx = -1e300, sum = 0;
+                        for (int j = 0; j < nkv; j++) {
+                            double acc = 0;
+                            for (int p = 0; p < d; p++) acc += (double)Q[(size_t)i * ld + p] * K[(size_t)j * ld + p];
+                            sc[j] = acc * scale;
+                            mx = sc[j] > mx ? sc[j] : mx;
+                        }
+                        for (int j = 0; j < nkv; j++) { sc[j] = exp(sc[j] - mx); sum += sc[j]; }
+                        for (int c = 0; c < d; c++) {
+                            double acc = 0;
+                            for (int j = 0; j < nkv; j++) acc += sc[j] / sum * V[(size_t)j * ld + c];
+                            double dd = fabs(acc - out[(size_t)i * ldo + c]);
+                            if (dd > maxd) maxd = dd;
+                            cr_assert(dd <= TOL_ATT_ABS + 2e-6 * fabs(acc), "%s attention nq %d nkv %d d %d out[%d,%d] = %.9g, double %.9g",
+                                      sk_isa_name(list[a]), nq, nkv, d, i, c, out[(size_t)i * ldo + c], acc);
+                        }
+                    }
+                    // a row alone, with the stack/allocated scratch, equals the row in the block
+                    for (int i = 0; i < nq; i += 5) {
+                        cr_assert_eq(sk_attention_f32(1, nkv, d, Q + (size_t)i * ld, ld, K, ld, V, ld, scale, o1, ldo, NULL), SEMBED_OK);
+                        cr_assert_eq(memcmp(o1, out + (size_t)i * ldo, (size_t)d * 4), 0, "%s attention row %d alone differs (nq %d nkv %d d %d)",
+                                     sk_isa_name(list[a]), i, nq, nkv, d);
+                    }
+                    // columns past d in out untouched
+                    for (int i = 0; i < nq; i++)
+                        for (int c = d; c < ldo; c++)
+                            cr_assert_eq(out[(size_t)i * ldo + c], 0.0f, "%s attention wrote past d at [%d,%d]", sk_isa_name(list[a]), i, c);
+                    free(qkv); free(out); free(want); free(S); free(o1); free(scr);
+                }
+        fprintf(stderr, "kernels: %s attention max |diff| vs double %.3g\n", sk_isa_name(list[a]), maxd);
+    }
+    restore_isa();
 }

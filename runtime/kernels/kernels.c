@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,11 +214,36 @@ static void job_part(const struct gemm_job *jb, int t, int T, int rgran) {
     }
 }
 
-static int clamp_threads(int n_threads, const struct gemm_job *jb) {
-    double flops = 2.0 * jb->m * (double)jb->n * jb->k;
+// Threads worth using: waking a second OpenMP thread and the closing barrier cost ~2-10 us
+// (measured: 2.4 us at best, most calls under 10 us, on the shared 2-core Zen 5), so a call
+// estimated below SK_MT_MIN_US of single-thread work runs inline on the caller's thread.
+// Rates: single-thread throughput measured with tools/bench/gemm (AVX-512 fp32 160-184 GFLOP/s,
+// VNNI int8 520-700 GOP/s), rounded down.
+#define SK_MT_MIN_US 25.0
+#define SK_RATE_F32 150e3 // flop per us
+#define SK_RATE_Q8 500e3
+static _Atomic double g_mt_min_us = SK_MT_MIN_US; // changed only by tests
+
+double sk_set_mt_min_us_for_testing(double us) {
+    return atomic_exchange(&g_mt_min_us, us < 0 ? SK_MT_MIN_US : us);
+}
+
+static int threads_for(double flops, bool q8, int n_threads) {
     int t = n_threads < 1 ? 1 : n_threads;
-    if (flops < 2e5) t = 1; // not worth waking a thread
+    if (flops / (q8 ? SK_RATE_Q8 : SK_RATE_F32) < atomic_load(&g_mt_min_us)) t = 1;
     return t;
+}
+
+static int clamp_threads(int n_threads, const struct gemm_job *jb) {
+    return threads_for(2.0 * jb->m * (double)jb->n * jb->k, jb->wq != NULL, n_threads);
+}
+
+int sk_linear_threads(const struct sk_linear *L, int m, int n_threads) {
+    return m <= 0 ? 1 : threads_for(2.0 * m * (double)L->n_out * L->n_in, L->mode == SK_MODE_INT8, n_threads);
+}
+
+int sk_gemm_f32_threads(int m, int n, int k, int n_threads) {
+    return m <= 0 || n <= 0 || k <= 0 ? 1 : threads_for(2.0 * m * (double)n * k, false, n_threads);
 }
 
 static void job_exec(const struct gemm_job *jb, int n_threads, int rgran) {
@@ -315,6 +341,37 @@ void sk_gemm_f32(bool trans_a, bool trans_b, int m, int n, int k, float alpha, c
     }
     job_exec(&jb, n_threads, 8);
     free(packed);
+}
+
+size_t sk_attention_scratch_size(int n_kv, int d) {
+    if (n_kv <= 0 || d <= 0) return 0;
+    return sk_att_scratch_floats(n_kv, d) * sizeof(float);
+}
+
+int sk_attention_f32(int n_q, int n_kv, int d, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                     float scale, float *out, int ldo, void *scratch) {
+    if (n_q <= 0 || d <= 0) return n_q < 0 || d < 0 ? SEMBED_EINVAL : SEMBED_OK;
+    if (n_kv <= 0 || ldq < d || ldk < d || ldv < d || ldo < d) {
+        SEMBED_LOG_ERR("bad attention shape: n_q %d, n_kv %d, d %d, ldq %d, ldk %d, ldv %d, ldo %d", n_q, n_kv, d, ldq, ldk,
+                       ldv, ldo);
+        return SEMBED_EINVAL;
+    }
+    enum { STACK_FLOATS = 16384 }; // 64 KiB: T = 128 keys at d = 64 and smaller
+    float stack[STACK_FLOATS] __attribute__((aligned(64)));
+    size_t need = sk_att_scratch_floats(n_kv, d);
+    void *own = NULL;
+    if (!scratch) {
+        if (need <= STACK_FLOATS) {
+            scratch = stack;
+        } else if (!(scratch = own = alloc64(need * sizeof(float)))) {
+            SEMBED_LOG_ERR("out of memory for %zu bytes of attention scratch (n_kv %d, d %d)", need * sizeof(float), n_kv, d);
+            return SEMBED_ENOMEM;
+        }
+    }
+    sk_kernels_get()->attention(n_q, n_kv, d, q, (size_t)ldq, k, (size_t)ldk, v, (size_t)ldv, scale, out, (size_t)ldo,
+                                scratch);
+    free(own);
+    return SEMBED_OK;
 }
 
 void sk_layernorm(const float *x, float *out, int n, const float *gamma, const float *beta, float eps) {

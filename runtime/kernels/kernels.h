@@ -62,10 +62,35 @@ size_t sk_linear_scratch_size(const struct sk_linear *L, int m);
 void sk_linear_forward(const struct sk_linear *L, int m, const float *x, int ldx, float *y, int ldy,
                        enum sk_act act, const float *residual, int ldr, void *scratch, int n_threads);
 
+/* Threads sk_linear_forward / sk_gemm_f32 will actually use when given n_threads: 1 when the
+ * estimated single-thread work is under ~25 us (waking a thread and the barrier would cost more
+ * than they save), else n_threads. So callers may always pass their thread budget; these tell
+ * them in advance (e.g. to run independent small calls in parallel instead). */
+int sk_linear_threads(const struct sk_linear *L, int m, int n_threads);
+int sk_gemm_f32_threads(int m, int n, int k, int n_threads);
+/* Tests only: set that threshold in microseconds (0: thread every call given n_threads > 1;
+ * negative: back to the default). Returns the previous value. */
+double sk_set_mt_min_us_for_testing(double us);
+
 /* General fp32 GEMM, BLAS semantics, row-major: C = alpha op(A) op(B) + beta C, op(A) [m,k],
  * op(B) [k,n]. trans_a/trans_b select the transpose. For attention and the trainer. */
 void sk_gemm_f32(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc, int n_threads);
+
+/* Scaled dot-product attention for one (sequence, head), fused and single-threaded (callers run
+ * (sequence, head) pairs in parallel):
+ *   out[i, :] = sum_{j < n_kv} p_ij v_j,  p_i = softmax_j(scale * q_i . k_j),  i < n_q.
+ * q, k, v, out: rows of d floats with row strides ldq, ldk, ldv, ldo (e.g. 3H inside a packed
+ * QKV buffer). Keys j >= n_kv do not exist for the call: pass the sequence length to mask padding.
+ * Result bit-identical to sk_gemm_f32(Q K^T, alpha = scale) + sk_softmax per row +
+ * sk_gemm_f32(P V) on the active ISA, so a query row's output never depends on n_q or on its
+ * position. No allocation when scratch is given: at least sk_attention_scratch_size(n_kv, d)
+ * bytes, 64-byte aligned (K^T panels + one block of scores); scratch == NULL uses 64 KiB of stack
+ * when that suffices (n_kv = 128 at d = 64), else allocates. Returns SEMBED_OK, SEMBED_EINVAL
+ * (n_kv < 1 or a stride < d) or SEMBED_ENOMEM (scratch == NULL only). */
+size_t sk_attention_scratch_size(int n_kv, int d);
+int sk_attention_f32(int n_q, int n_kv, int d, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                     float scale, float *out, int ldo, void *scratch);
 
 /* Row operations (one row of n elements; out may alias x). */
 void sk_layernorm(const float *x, float *out, int n, const float *gamma, const float *beta, float eps);

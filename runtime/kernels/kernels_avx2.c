@@ -13,6 +13,10 @@ static void layernorm_avx2(const float *x, float *out, int n, const float *gamma
     layernorm_simd(x, out, n, gamma, beta, eps);
 }
 static void softmax_avx2(float *x, int n) { softmax_simd(x, n); }
+static void attention_avx2(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk,
+                              const float *v, size_t ldv, float scale, float *out, size_t ldo, float *scratch) {
+    attention_simd(n_q, n_kv, d, q, ldq, k, ldk, v, ldv, scale, out, ldo, scratch);
+}
 static void act_avx2(float *x, int n, enum sk_act act) { act_row_simd(x, n, act); }
 static float absmax_avx2(const float *x, int n) { return absmax_simd(x, n); }
 
@@ -98,6 +102,7 @@ bool sk_fill_avx2(struct sk_kernels *t) {
     t->q8_amx = false;
     t->layernorm = layernorm_avx2;
     t->softmax = softmax_avx2;
+    t->attention = attention_avx2;
     t->act = act_avx2;
     t->absmax = absmax_avx2;
     t->quantize = quantize_avx2;

@@ -10,6 +10,10 @@ static void layernorm_avx512(const float *x, float *out, int n, const float *gam
     layernorm_simd(x, out, n, gamma, beta, eps);
 }
 static void softmax_avx512(float *x, int n) { softmax_simd(x, n); }
+static void attention_avx512(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk,
+                              const float *v, size_t ldv, float scale, float *out, size_t ldo, float *scratch) {
+    attention_simd(n_q, n_kv, d, q, ldq, k, ldk, v, ldv, scale, out, ldo, scratch);
+}
 static void act_avx512(float *x, int n, enum sk_act act) { act_row_simd(x, n, act); }
 static float absmax_avx512(const float *x, int n) { return absmax_simd(x, n); }
 
@@ -61,6 +65,7 @@ bool sk_fill_avx512(struct sk_kernels *t) {
     t->f32_cols_per_task = SK_PANEL;
     t->layernorm = layernorm_avx512;
     t->softmax = softmax_avx512;
+    t->attention = attention_avx512;
     t->act = act_avx512;
     t->absmax = absmax_avx512;
     t->quantize = quantize_avx512;

@@ -71,7 +71,18 @@ struct sk_kernels {
     // bytes k..kpad-1 zero (as q8 0: 0x80 when u8); returns amax. Same bytes as absmax +
     // quantize (tested through the bit-exact int8 Linear comparison).
     float (*q8_row)(const float *x, int k, int kpad, uint8_t *q, bool u8);
+    // Fused attention for one head (kernels.h sk_attention_f32); scratch: sk_att_scratch_floats.
+    void (*attention)(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk, const float *v,
+                      size_t ldv, float scale, float *out, size_t ldo, float *scratch);
 };
+
+// Attention scratch (floats), the same for every ISA: K^T in 16-key panels (round_up(n_kv, 16) x d)
+// and the scores of one block of SK_ATT_ROWS query rows (SK_ATT_ROWS x round_up(n_kv, 16)).
+#define SK_ATT_ROWS 8
+static inline size_t sk_att_scratch_floats(int n_kv, int d) {
+    size_t kv = ((size_t)n_kv + 15) / 16 * 16;
+    return kv * (size_t)d + SK_ATT_ROWS * kv;
+}
 
 // The active table (filled once, thread-safe).
 const struct sk_kernels *sk_kernels_get(void);
@@ -93,6 +104,8 @@ void sk_f32_panels_ref(int m, int k, int j0, int j1, int n, const float *a, size
                        const float *b, size_t bvs, size_t bks, float *c, size_t ldc, const struct sk_epi *epi);
 void sk_q8_panels_ref(int m, int kpad, int j0, int j1, int n, const uint8_t *aq, size_t lda,
                       const int8_t *wq, const int32_t *wcomp, float *c, size_t ldc, const struct sk_epi *epi);
+void sk_attention_ref(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk, const float *v,
+                      size_t ldv, float scale, float *out, size_t ldo, float *scratch);
 // Scalar epilogue for one element (shared by every ISA's scalar paths).
 float sk_epi_apply1(const struct sk_epi *e, float acc, float cold, int i, int j);
 // The int8 dequantization step exactly as every ISA performs it (mul, then add; no fma).

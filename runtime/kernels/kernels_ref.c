@@ -197,6 +197,27 @@ static float q8_row_ref(const float *x, int k, int kpad, uint8_t *q, bool u8) {
     return amax;
 }
 
+// Same arithmetic as sk_gemm_f32_ref (alpha = scale), sk_softmax_ref, sk_gemm_f32_ref in turn.
+void sk_attention_ref(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk, const float *v,
+                      size_t ldv, float scale, float *out, size_t ldo, float *scratch) {
+    float *srow = scratch;
+    for (int i = 0; i < n_q; i++) {
+        const float *qi = q + (size_t)i * ldq;
+        for (int j = 0; j < n_kv; j++) {
+            const float *kj = k + (size_t)j * ldk;
+            float acc = 0.0f;
+            for (int p = 0; p < d; p++) acc += qi[p] * kj[p];
+            srow[j] = scale * acc + 0.0f;
+        }
+        sk_softmax_ref(srow, n_kv);
+        for (int c = 0; c < d; c++) {
+            float acc = 0.0f;
+            for (int j = 0; j < n_kv; j++) acc += srow[j] * v[(size_t)j * ldv + (size_t)c];
+            out[(size_t)i * ldo + (size_t)c] = 1.0f * acc + 0.0f;
+        }
+    }
+}
+
 void sk_fill_ref(struct sk_kernels *t) {
     t->isa = SK_ISA_REF;
     t->f32_panels = sk_f32_panels_ref;
@@ -211,4 +232,5 @@ void sk_fill_ref(struct sk_kernels *t) {
     t->absmax = absmax_ref;
     t->quantize = quantize_ref;
     t->q8_row = q8_row_ref;
+    t->attention = sk_attention_ref;
 }

@@ -360,6 +360,37 @@ static inline void f32_panels_simd(int m, int k, int j0, int j1, int n, const fl
     }
 }
 
+// ---- Fused attention for one head: K^T packed once into 16-key panels, then per block of
+// SK_ATT_ROWS query rows: scores (the GEMM above, alpha = scale) into a row block that stays in
+// L1, softmax per row, out = P V (V read in place as a plain B). Each step is the exact code
+// sk_gemm_f32 / sk_softmax run, so the result is bit-identical to calling them in turn.
+static inline void softmax_simd(float *x, int n);
+static inline void attention_simd(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk,
+                                  const float *v, size_t ldv, float scale, float *out, size_t ldo, float *scratch) {
+    const size_t kvp = ((size_t)n_kv + 15) / 16 * 16;
+    float *kt = scratch, *s = scratch + kvp * (size_t)d;
+    for (size_t j0 = 0; j0 < kvp; j0 += 16) {
+        float *panel = kt + j0 * (size_t)d;
+        for (int jj = 0; jj < 16; jj++) {
+            size_t j = j0 + (size_t)jj;
+            if (j < (size_t)n_kv) {
+                const float *kr = k + j * ldk;
+                for (int p = 0; p < d; p++) panel[(size_t)p * 16 + (size_t)jj] = kr[p];
+            } else {
+                for (int p = 0; p < d; p++) panel[(size_t)p * 16 + (size_t)jj] = 0.0f;
+            }
+        }
+    }
+    const struct sk_epi e_s = {.gemm = true, .alpha = scale, .beta = 0.0f};
+    const struct sk_epi e_o = {.gemm = true, .alpha = 1.0f, .beta = 0.0f};
+    for (int i0 = 0; i0 < n_q; i0 += SK_ATT_ROWS) {
+        int mr = n_q - i0 < SK_ATT_ROWS ? n_q - i0 : SK_ATT_ROWS;
+        f32_panels_simd(mr, d, 0, n_kv, n_kv, q + (size_t)i0 * ldq, ldq, 1, kt, (size_t)d * 16, 16, s, kvp, &e_s);
+        for (int r = 0; r < mr; r++) softmax_simd(s + (size_t)r * kvp, n_kv);
+        f32_panels_simd(mr, n_kv, 0, d, d, s, kvp, 1, v, 16, ldv, out + (size_t)i0 * ldo, ldo, &e_o);
+    }
+}
+
 // ---- Row operations.
 
 static inline void act_row_simd(float *x, int n, enum sk_act act) {
