@@ -25,9 +25,11 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 CLI_COMMANDS(CLI_DECLARE)
 #undef CLI_DECLARE
 
-// Print "sembed <cmd>: <message>\n" to stderr; returns status, so `return cli_fail(...)` reads well.
+// Print "sembed <cmd>: <message> [<first library error detail>]" as one line on stderr; returns
+// status, so `return cli_error(...)` reads well.
 int cli_error(int status, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-// Route library log messages to stderr, prefixed "sembed: ". verbose shows INFO too.
+// Route library log messages to stderr ("sembed: ..."): warnings print at once, errors are held
+// for the next cli_error line; verbose prints errors and INFO as they come.
 void cli_install_logger(bool verbose);
 // True when stderr is a terminal (progress output is shown only then).
 bool cli_stderr_is_tty(void);

@@ -18,19 +18,29 @@ struct command {
 static const struct command commands[] = {CLI_COMMANDS(CLI_ENTRY)};
 #undef CLI_ENTRY
 
+// Library errors are held, not printed, so that a failing command prints one line: the CLI's
+// reason followed by the first library detail. Warnings (and INFO with -v) print as they come.
+static char g_detail[512];
+static bool g_verbose;
+
 int cli_error(int status, const char *cmd, const char *fmt, ...) {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "sembed %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (g_detail[0] && !strstr(msg, g_detail)) fprintf(stderr, "sembed %s: %s [%s]\n", cmd, msg, g_detail);
+    else fprintf(stderr, "sembed %s: %s\n", cmd, msg);
+    g_detail[0] = 0;
     return status;
 }
 
-static bool g_verbose;
 static void log_to_stderr(enum sembed_log_level level, const char *msg, void *ud) {
     (void)ud;
+    if (level >= SEMBED_LOG_ERROR && !g_verbose) {
+        if (!g_detail[0]) snprintf(g_detail, sizeof g_detail, "%s", msg);
+        return;
+    }
     if (level >= SEMBED_LOG_WARN || (g_verbose && level >= SEMBED_LOG_INFO)) fprintf(stderr, "sembed: %s\n", msg);
 }
 
@@ -66,7 +76,11 @@ int main(int argc, char **argv) {
     }
     cli_install_logger(false);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(cmd, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(cmd, commands[i].name)) {
+            int rc = commands[i].fn(argc - 1, argv + 1);
+            if (g_detail[0]) fprintf(stderr, "sembed: %s\n", g_detail); // an error nobody reported: never swallow it
+            return rc;
+        }
     fprintf(stderr, "sembed: unknown command '%s' (try 'sembed --help')\n", cmd);
     return CLI_USAGE;
 }
