@@ -49,21 +49,27 @@ static float q8_row_avx2(const float *x, int k, int kpad, uint8_t *q, bool u8) {
 static inline __attribute__((always_inline)) void ukr_q8_avx2(const int MR, int kpad, const uint8_t *aq, size_t lda,
                                                               const int8_t *wp, int32_t *t) {
     __m256i acc[Q8_MR][4];
+#pragma GCC unroll 3
     for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
         for (int u = 0; u < 4; u++) acc[r][u] = _mm256_setzero_si256();
     for (int g = 0; g < kpad / 4; g++) {
         __m256i av[Q8_MR];
+#pragma GCC unroll 3
         for (int r = 0; r < MR; r++) {
             int32_t a4;
             memcpy(&a4, aq + (size_t)r * lda + 4 * (size_t)g, 4);
             av[r] = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(a4)));
         }
+#pragma GCC unroll 4
         for (int u = 0; u < 4; u++) {
             __m256i b = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wp + (size_t)g * 64 + 16 * u)));
+#pragma GCC unroll 3
             for (int r = 0; r < MR; r++) acc[r][u] = _mm256_add_epi32(acc[r][u], _mm256_madd_epi16(av[r], b));
         }
     }
     const __m256i perm = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+#pragma GCC unroll 3
     for (int r = 0; r < MR; r++) {
         __m256i lo = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[r][0], acc[r][1]), perm);
         __m256i hi = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[r][2], acc[r][3]), perm);

@@ -8,10 +8,12 @@
 static inline __attribute__((always_inline)) void ukr_q8_avxvnni(const int MR, int kpad, const uint8_t *aq, size_t lda,
                                                                  const int8_t *wp, const int32_t *comp, int32_t *t) {
     __m256i acc[AV_MR][2];
+#pragma GCC unroll 6
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
     for (int g = 0; g < kpad / 4; g++) {
         __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)(wp + (size_t)g * 64));
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(const void *)(wp + (size_t)g * 64 + 32));
+#pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {
             int32_t a4;
             memcpy(&a4, aq + (size_t)r * lda + 4 * (size_t)g, 4);
@@ -22,6 +24,7 @@ static inline __attribute__((always_inline)) void ukr_q8_avxvnni(const int MR, i
     }
     __m256i c0 = _mm256_loadu_si256((const __m256i *)(const void *)comp);
     __m256i c1 = _mm256_loadu_si256((const __m256i *)(const void *)(comp + 8));
+#pragma GCC unroll 6
     for (int r = 0; r < MR; r++) {
         _mm256_storeu_si256((__m256i *)(void *)(t + 16 * r), _mm256_sub_epi32(acc[r][0], c0));
         _mm256_storeu_si256((__m256i *)(void *)(t + 16 * r + 8), _mm256_sub_epi32(acc[r][1], c1));
