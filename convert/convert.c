@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "convert/calibrate.h"
 #include "convert/internal.h"
 #include "convert/onnx_import.h"
 #include "formats/jsonx.h"
@@ -603,7 +604,8 @@ static const char *file_type_name(enum sembed_dtype d) {
 }
 
 static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struct sembed_convert_params *p, const char *name,
-                          const char *pool_mode, bool normalize, bool has_pooler, bool has_mlm, bool int8_source) {
+                          const char *pool_mode, bool normalize, bool has_pooler, bool has_mlm, bool int8_source,
+                          const struct sc_convert_extra *x) {
     const struct sc_hparams *h = &c->hp;
     const struct sc_tok *t = &c->tok;
     int rc = 0;
@@ -665,6 +667,7 @@ static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struc
     }
     if (p->dtype == SEMBED_DTYPE_Q8_ROW) CK(sembed_writer_add_str(w, "quant.method", "q8_row"));
     else if (int8_source) CK(sembed_writer_add_str(w, "quant.method", "onnx-int8"));
+    for (size_t i = 0; i < x->n_meta; i++) CK(sc_meta_write(w, &x->meta[i]));
 #undef CK
     return SEMBED_OK;
 }
@@ -706,6 +709,39 @@ static void ctx_free(struct sc_ctx *c) {
 }
 
 SEMBED_API int sembed_convert(const struct sembed_convert_params *p) {
+    const struct sc_convert_extra x = {.meta = NULL, .n_meta = 0, .calibrate = -1};
+    return sc_convert_ex(p, &x);
+}
+
+// Calibrate the int8 model just written and rewrite it with the quant.calib_* keys. A model the
+// runtime cannot run is still a valid conversion: that is logged, not an error.
+static int calibrate_output(const char *path) {
+    struct sc_calib cal;
+    int rc = sc_calibrate(path, &cal);
+    if (rc) {
+        SEMBED_LOG_WARNF("%s: int8 calibration skipped: the runtime cannot embed with this model (%s)", path,
+                         sembed_strerror(rc));
+        return SEMBED_OK;
+    }
+    struct sc_meta kv[3];
+    memset(kv, 0, sizeof kv);
+    snprintf(kv[0].key, sizeof kv[0].key, "quant.calib_cos_mean");
+    kv[0].type = SEMBED_TYPE_F32;
+    kv[0].v.f = cal.cos_mean;
+    snprintf(kv[1].key, sizeof kv[1].key, "quant.calib_cos_min");
+    kv[1].type = SEMBED_TYPE_F32;
+    kv[1].v.f = cal.cos_min;
+    snprintf(kv[2].key, sizeof kv[2].key, "quant.calib_count");
+    kv[2].type = SEMBED_TYPE_U32;
+    kv[2].v.u = cal.count;
+    rc = sc_rewrite_with_meta(path, kv, 3);
+    if (rc == 0)
+        SEMBED_LOG_INFOF("%s: int8 vs f32 on %u calibration sentences: cosine mean %.6f, min %.6f", path, cal.count,
+                         cal.cos_mean, cal.cos_min);
+    return rc;
+}
+
+int sc_convert_ex(const struct sembed_convert_params *p, const struct sc_convert_extra *x) {
     if (!p || !p->src || !p->out) return sembed_fail(SEMBED_EINVAL, SC_FN, "src and out are required");
     if (p->dtype != SEMBED_DTYPE_F32 && p->dtype != SEMBED_DTYPE_F16 && p->dtype != SEMBED_DTYPE_BF16 && p->dtype != SEMBED_DTYPE_Q8_ROW)
         return sembed_fail(SEMBED_EINVAL, SC_FN, "dtype %s is not a conversion target (f32, f16, bf16, q8_row)", sembed_dtype_name(p->dtype));
@@ -771,7 +807,7 @@ SEMBED_API int sembed_convert(const struct sembed_convert_params *p) {
     if ((rc = sembed_writer_create(p->out, &w))) goto done;
     bool int8_source = false;
     for (size_t i = 0; i < c.src.n; i++) int8_source |= c.src.t[i].dtype == SEMBED_DTYPE_Q8_ROW;
-    if ((rc = write_metadata(w, &c, p, name, mode, normalize, has_pooler, has_mlm, int8_source))) goto done;
+    if ((rc = write_metadata(w, &c, p, name, mode, normalize, has_pooler, has_mlm, int8_source, x))) goto done;
     size_t max_cols = 1;
     for (size_t i = 0; i < c.src.n; i++) {
         struct sc_tensor *t = order[i];
@@ -797,6 +833,11 @@ SEMBED_API int sembed_convert(const struct sembed_convert_params *p) {
     w = NULL;
     if (rc == 0)
         SEMBED_LOG_INFOF("%s: %zu tensors, %s, pooling %s%s", p->out, c.src.n, file_type_name(p->dtype), mode, normalize ? " + normalize" : "");
+    if (rc == 0 && (x->calibrate > 0 || (x->calibrate < 0 && (p->dtype == SEMBED_DTYPE_Q8_ROW || int8_source)))) {
+        ctx_free(&c); // the source mappings are no longer needed: keep peak memory down
+        memset(&c, 0, sizeof c);
+        rc = calibrate_output(p->out);
+    }
 done:
     sembed_writer_free(w);
     free(ws.buf);

@@ -133,7 +133,9 @@ static int own_vec(struct sembed_model *m, size_t n, const float **out) {
     return SEMBED_OK;
 }
 
-// An owned f32 copy of a 1-D parameter of n elements.
+// A 1-D parameter of n elements as f32: zero-copy from the mapping when stored as f32 (the
+// reader guarantees 64-byte alignment; pages are touched on first use, not at load), else an owned
+// decoded copy.
 static int load_vec(struct loader *ld, const char *name, int64_t n, const float **out) {
     struct sembed_tensor t;
     int rc = find_shaped(ld, name, 1, n, 0, &t);
@@ -143,11 +145,14 @@ static int load_vec(struct loader *ld, const char *name, int64_t n, const float 
     if (t.nbytes != sembed_dtype_nbytes(t.dtype, 1, &n))
         return sembed_fail(SEMBED_ECORRUPT, ld->fn, "tensor '%s': %llu bytes for %lld %s values", name,
                            (unsigned long long)t.nbytes, (long long)n, sembed_dtype_name(t.dtype));
+    if (t.dtype == SEMBED_DTYPE_F32 && ((uintptr_t)t.data & 3u) == 0) {
+        *out = t.data;
+        return SEMBED_OK;
+    }
     const float *v;
     if ((rc = own_vec(ld->m, (size_t)n, &v))) return rc;
     float *dst = (float *)(uintptr_t)v;
-    if (t.dtype == SEMBED_DTYPE_F32) memcpy(dst, t.data, (size_t)n * sizeof(float));
-    else for (int64_t i = 0; i < n; i++) dst[i] = decode_at(t.dtype, t.data, (size_t)i);
+    for (int64_t i = 0; i < n; i++) dst[i] = decode_at(t.dtype, t.data, (size_t)i);
     *out = v;
     return SEMBED_OK;
 }
@@ -221,11 +226,9 @@ static int load_qkv(struct loader *ld, uint32_t l, struct se_layer *ly) {
             if ((rc = lin_init(ld, dst[i], &w[i], 1, H, H, b[i]))) return rc;
         return SEMBED_OK;
     }
-    // one bias vector for the fused layer, owned like the others
-    const float *bias;
-    if ((rc = own_vec(ld->m, 3 * (size_t)H, &bias))) return rc;
-    for (int i = 0; i < 3; i++) memcpy((float *)(uintptr_t)bias + (size_t)i * H, b[i], (size_t)H * sizeof(float));
-    return lin_init(ld, &ly->qkv, w, 3, 3 * H, H, bias);
+    if ((rc = lin_init(ld, &ly->qkv, w, 3, 3 * H, H, b[0]))) return rc;
+    for (int i = 0; i < 3; i++) ly->qkv.bias_part[i] = b[i]; // concatenated when packed
+    return SEMBED_OK;
 }
 
 static int load_layer(struct loader *ld, uint32_t l) {
@@ -492,7 +495,12 @@ static int pack_lin(struct se_lin *L) {
             size_t part_bytes = bytes / (size_t)L->n_parts;
             for (int i = 0; i < L->n_parts; i++) memcpy(cat + (size_t)i * part_bytes, L->w[i], part_bytes);
         }
-        rc = sk_linear_create(&L->k, L->dtype, cat, L->bias, L->n_out, L->n_in, L->mode);
+        float *bias = NULL;
+        if (L->bias_part[0] && (bias = malloc((size_t)L->n_out * sizeof(float))))
+            for (int i = 0; i < L->n_parts; i++) memcpy(bias + (size_t)i * rows, L->bias_part[i], (size_t)rows * sizeof(float));
+        rc = L->bias_part[0] && !bias ? SEMBED_ENOMEM
+                                       : sk_linear_create(&L->k, L->dtype, cat, bias, L->n_out, L->n_in, L->mode);
+        free(bias);
         free(cat);
     }
     if (rc) return sembed_fail(rc, "sembed_model", "tensor '%s': cannot pack [%d, %d] %s weights for %s (%s)", L->name,

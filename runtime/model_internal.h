@@ -28,7 +28,8 @@ struct se_lin {
     struct sk_linear *k;     // packed; NULL until se_model_pack (or when the layer is absent)
     const void *w[3];        // weight bytes in the mapping, one per part
     enum sembed_dtype dtype;
-    const float *bias;       // [n_out] f32 (owned) or NULL
+    const float *bias;       // [n_out] f32 or NULL (n_parts == 1)
+    const float *bias_part[3]; // n_parts > 1: each part's bias [n_out / n_parts], or NULL
     int n_out, n_in, n_parts;
     enum sk_mode mode;
     const char *name;        // first part's tensor name, for messages
@@ -40,7 +41,7 @@ struct se_layer {
     struct se_lin attn_out;     // [H, H]
     struct se_lin ffn_in;       // [I, H]
     struct se_lin ffn_out;      // [H, I]
-    const float *ln1_g, *ln1_b, *ln2_g, *ln2_b; // [H], f32 (owned copies)
+    const float *ln1_g, *ln1_b, *ln2_g, *ln2_b; // [H], f32 (in the mapping, or owned decoded copies)
 };
 
 // Mutable state behind a logically read-only model: packing happens once, on first use.
@@ -68,7 +69,7 @@ struct sembed_model {
     uint32_t max_dim; // widest vector in the pooling pipeline (H or a Dense width)
     enum sembed_pooling pooling;
     bool normalize;
-    float **owned; // f32 copies of 1-D parameters (LayerNorm, biases), freed with the model
+    float **owned; // decoded f32 copies of f16/bf16 1-D parameters, freed with the model
     size_t n_owned, cap_owned;
     enum sembed_compute compute; // resolved: F32 or INT8
     struct se_pack_state *pack;

@@ -8,13 +8,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "runtime/kernels/kernels.h"
 #include "sembed/model.h"
 #include "tools/cli.h"
 
 static void usage(FILE *out) {
     fprintf(out,
             "usage: sembed bench -m MODEL.semb [--batch B[,B...]] [--tokens T[,T...]] [--threads N]\n"
-            "                    [--seconds S] [--warmup N]\n\n"
+            "                    [--seconds S] [--warmup N] [--compute f32|int8|auto] [--int8]\n\n"
             "Time sembed_embed_ids on synthetic inputs of exactly T tokens ([CLS] ... [SEP]), B inputs\n"
             "per call, for every (B, T) combination; one line per combination on stdout:\n"
             "batch, tokens, threads, calls timed, median ms per call, sentences/s, tokens/s.\n\n"
@@ -24,6 +25,10 @@ static void usage(FILE *out) {
             "  -t, --threads N      threads (default: all cores)\n"
             "  -s, --seconds S      time each combination for about S seconds (default 2)\n"
             "  -w, --warmup N       untimed calls first (default 2)\n"
+            "      --compute MODE   f32 | int8 | auto (default auto: int8 for q8 models, else f32)\n"
+            "      --int8           same as --compute int8\n\n"
+            "The header line reports the load time (sembed_model_load: mmap, validation, tokenizer;\n"
+            "weights are packed on first use) and the first call's time (packing included).\n"
             "  -h, --help           this text\n");
 }
 
@@ -63,7 +68,9 @@ int cmd_bench(int argc, char **argv) {
         {"model", required_argument, NULL, 'm'},   {"batch", required_argument, NULL, 'b'},
         {"tokens", required_argument, NULL, 'T'},  {"threads", required_argument, NULL, 't'},
         {"seconds", required_argument, NULL, 's'}, {"warmup", required_argument, NULL, 'w'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},          {"compute", required_argument, NULL, 'C'},
+        {"int8", no_argument, NULL, '8'},          {NULL, 0, NULL, 0}};
+    struct sembed_model_params mp = sembed_model_default_params();
     enum { CAP = 16 };
     uint32_t batches[CAP] = {1, 32}, tokens[CAP] = {16, 32};
     int nb = 2, ntok = 2, warmup = 2;
@@ -97,6 +104,11 @@ int cmd_bench(int argc, char **argv) {
             warmup = (int)w;
             break;
         }
+        case 'C':
+            if (sembed_compute_parse(optarg, &mp.compute))
+                return cli_error(CLI_USAGE, "bench", "--compute is f32, int8 or auto, got '%s'", optarg);
+            break;
+        case '8': mp.compute = SEMBED_COMPUTE_INT8; break;
         case 'h': usage(stdout); return CLI_OK;
         default:
             return cli_error(CLI_USAGE, "bench", "unknown option or missing value: '%s' (see --help)", argv[optind - 1]);
@@ -106,14 +118,18 @@ int cmd_bench(int argc, char **argv) {
     if (optind < argc) return cli_error(CLI_USAGE, "bench", "unexpected argument '%s'", argv[optind]);
 
     struct sembed_model *m = NULL;
-    int rc = sembed_model_load(model, NULL, &m);
+    double t_load = now_s();
+    int rc = sembed_model_load(model, &mp, &m);
+    t_load = now_s() - t_load;
     if (rc) return cli_error(CLI_FAIL, "bench", "cannot load %s: %s", model, sembed_strerror(rc));
+    bool first_call = true;
     const struct sembed_tokenizer *tok = sembed_model_tokenizer(m);
     const int32_t cls = sembed_tokenizer_cls_id(tok), sep = sembed_tokenizer_sep_id(tok);
     const uint32_t vocab = (uint32_t)sembed_tokenizer_vocab_size(tok);
     int status = CLI_OK;
-    printf("# %s  dim %u  hidden %u  layers %u\n", model, sembed_model_dim(m), sembed_model_hidden_size(m),
-           sembed_model_num_layers(m));
+    printf("# %s  dim %u  hidden %u  layers %u  compute %s  kernels %s  load %.3f ms\n", model, sembed_model_dim(m),
+           sembed_model_hidden_size(m), sembed_model_num_layers(m), sembed_compute_name(sembed_model_compute(m)),
+           sk_isa_name(sk_isa_active()), 1e3 * t_load);
     printf("%6s %6s %7s %6s %10s %12s %12s\n", "batch", "tokens", "threads", "calls", "ms/call", "sentences/s", "tokens/s");
     for (int bi = 0; bi < nb && status == CLI_OK; bi++) {
         for (int ti = 0; ti < ntok && status == CLI_OK; ti++) {
@@ -146,8 +162,13 @@ int cmd_bench(int argc, char **argv) {
                     x[cp.max_length - 1] = sep;
                     in[s] = (struct sembed_ids){x, NULL, cp.max_length};
                 }
-                for (int w = 0; w < warmup && status == CLI_OK; w++)
+                for (int w = 0; w < warmup && status == CLI_OK; w++) {
+                    double t0 = now_s();
                     if ((rc = sembed_embed_ids(ctx, in, B, out))) status = cli_error(CLI_FAIL, "bench", "%s", sembed_strerror(rc));
+                    if (first_call && status == CLI_OK)
+                        printf("# first call (%u x %u, weights packed): %.3f ms\n", B, cp.max_length, 1e3 * (now_s() - t0));
+                    first_call = false;
+                }
                 int calls = 0;
                 double start = now_s();
                 while (status == CLI_OK && calls < MAX_CALLS && (calls < 3 || now_s() - start < seconds)) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "convert/calibrate.h"
 #include "sembed/convert.h"
 #include "tools/cli.h"
 
@@ -25,6 +26,12 @@ static void usage(FILE *out) {
             "      --no-normalize     do not L2-normalize\n"
             "      --name NAME        general.name (default: the source folder name)\n"
             "      --keep-mlm-head    keep the masked-LM head (for `sembed train --objective mlm`)\n"
+            "      --meta KEY=VALUE   store an extra metadata entry (repeatable); KEY in x.*, train.* or eval.*;\n"
+            "                         VALUE typed by its form (true/false, integer, decimal, else string) or\n"
+            "                         by KEY:TYPE=VALUE with TYPE str, u32, u64, i64, f32, f64, bool\n"
+            "      --no-calibrate     q8: skip measuring int8 vs f32 on the built-in calibration sentences\n"
+            "                         (by default stored as quant.calib_cos_mean / _min / _count; docs/int8.md)\n"
+            "      --calibrate        measure it whatever the dtype\n"
             "  -v, --verbose          print what was imported\n"
             "  -h, --help             this text\n"
             "\n"
@@ -42,12 +49,17 @@ static void on_progress(uint64_t done, uint64_t total, void *ud) {
 }
 
 int cmd_convert(int argc, char **argv) {
-    enum { OPT_DTYPE = 256, OPT_POOLING, OPT_NORM, OPT_NO_NORM, OPT_NAME, OPT_MLM };
+    enum { OPT_DTYPE = 256, OPT_POOLING, OPT_NORM, OPT_NO_NORM, OPT_NAME, OPT_MLM, OPT_META, OPT_CAL, OPT_NO_CAL };
+    enum { MAX_META = 64 };
+    static struct sc_meta meta[MAX_META];
+    struct sc_convert_extra extra = {.meta = meta, .n_meta = 0, .calibrate = -1};
     static const struct option opts[] = {
         {"output", required_argument, NULL, 'o'},   {"dtype", required_argument, NULL, OPT_DTYPE},
         {"pooling", required_argument, NULL, OPT_POOLING}, {"normalize", no_argument, NULL, OPT_NORM},
         {"no-normalize", no_argument, NULL, OPT_NO_NORM}, {"name", required_argument, NULL, OPT_NAME},
         {"keep-mlm-head", no_argument, NULL, OPT_MLM}, {"verbose", no_argument, NULL, 'v'},
+        {"meta", required_argument, NULL, OPT_META}, {"calibrate", no_argument, NULL, OPT_CAL},
+        {"no-calibrate", no_argument, NULL, OPT_NO_CAL},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     struct sembed_convert_params p = sembed_convert_default_params();
@@ -77,6 +89,17 @@ int cmd_convert(int argc, char **argv) {
         case OPT_NO_NORM: p.normalize = 0; break;
         case OPT_NAME: p.name = optarg; break;
         case OPT_MLM: p.keep_mlm_head = true; break;
+        case OPT_META:
+            if (extra.n_meta == MAX_META) return cli_error(CLI_USAGE, "convert", "at most %d --meta entries", MAX_META);
+            cli_install_logger(false);
+            if (sc_meta_parse(optarg, &meta[extra.n_meta])) return CLI_USAGE; // the reason is logged
+            for (size_t i = 0; i < extra.n_meta; i++)
+                if (!strcmp(meta[i].key, meta[extra.n_meta].key))
+                    return cli_error(CLI_USAGE, "convert", "--meta %s is given twice", meta[i].key);
+            extra.n_meta++;
+            break;
+        case OPT_CAL: extra.calibrate = 1; break;
+        case OPT_NO_CAL: extra.calibrate = 0; break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); return CLI_OK;
         case ':': return cli_error(CLI_USAGE, "convert", "%s needs a value", argv[optind - 1]);
@@ -100,7 +123,7 @@ int cmd_convert(int argc, char **argv) {
         p.progress_user_data = &last;
     }
     cli_install_logger(verbose);
-    int rc = sembed_convert(&p);
+    int rc = sc_convert_ex(&p, &extra);
     if (rc) return cli_error(CLI_FAIL, "convert", "%s: %s", p.src, sembed_strerror(rc));
     if (verbose) fprintf(stderr, "wrote %s\n", p.out);
     return CLI_OK;

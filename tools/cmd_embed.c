@@ -29,6 +29,10 @@ static void usage(FILE *out) {
             "                         stderr) or error (exit 1 at the first input that does not fit)\n"
             "  -b, --batch N          inputs embedded together (default 32)\n"
             "  -t, --threads N        threads (default: all cores)\n"
+            "      --compute MODE     f32 | int8 | auto (default auto: int8 when the model's Linear weights are\n"
+            "                         int8, as after `sembed convert --dtype q8`, else f32); docs/int8.md\n"
+            "      --int8             same as --compute int8 (quantizes float weights at load)\n"
+            "      --verify           recompute every tensor checksum before embedding (off by default)\n"
             "      --pairs            inputs are pairs: each stdin line is 'a TAB b' (a line without a TAB\n"
             "                         is a pair with an empty b); TEXT arguments pair up: a1 b1 a2 b2 ...\n"
             "  -f, --format FMT       jsonl (default): one JSON array per line\n"
@@ -45,6 +49,7 @@ static void usage(FILE *out) {
 struct opts {
     const char *model, *output;
     struct sembed_context_params cp;
+    struct sembed_model_params mp;
     bool pairs;
     enum { FMT_JSONL, FMT_TSV, FMT_F32, FMT_NPY } fmt;
 };
@@ -202,7 +207,7 @@ static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, 
 }
 
 static int parse_args(int argc, char **argv, struct opts *o) {
-    enum { OPT_NORM = 256, OPT_NONORM, OPT_PAIRS, OPT_TRUNC };
+    enum { OPT_NORM = 256, OPT_NONORM, OPT_PAIRS, OPT_TRUNC, OPT_COMPUTE, OPT_INT8, OPT_VERIFY };
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},   {"pooling", required_argument, NULL, 'p'},
         {"normalize", no_argument, NULL, OPT_NORM},  {"no-normalize", no_argument, NULL, OPT_NONORM},
@@ -210,9 +215,12 @@ static int parse_args(int argc, char **argv, struct opts *o) {
         {"batch", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
         {"pairs", no_argument, NULL, OPT_PAIRS},     {"format", required_argument, NULL, 'f'},
         {"output", required_argument, NULL, 'o'},  {"help", no_argument, NULL, 'h'},
+        {"compute", required_argument, NULL, OPT_COMPUTE}, {"int8", no_argument, NULL, OPT_INT8},
+        {"verify", no_argument, NULL, OPT_VERIFY},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->cp = sembed_context_default_params();
+    o->mp = sembed_model_default_params();
     o->fmt = FMT_JSONL;
     uint32_t v = 0;
     int c;
@@ -235,6 +243,12 @@ static int parse_args(int argc, char **argv, struct opts *o) {
             o->cp.n_threads = (int32_t)v;
             break;
         case OPT_PAIRS: o->pairs = true; break;
+        case OPT_COMPUTE:
+            if (sembed_compute_parse(optarg, &o->mp.compute))
+                return cli_error(CLI_USAGE, "embed", "--compute is f32, int8 or auto, got '%s'", optarg);
+            break;
+        case OPT_INT8: o->mp.compute = SEMBED_COMPUTE_INT8; break;
+        case OPT_VERIFY: o->mp.verify_checksums = true; break;
         case OPT_TRUNC:
             if (!strcmp(optarg, "longest_first")) o->cp.truncate = SEMBED_TRUNCATE_LONGEST_FIRST;
             else if (!strcmp(optarg, "error")) o->cp.truncate = SEMBED_TRUNCATE_ERROR;
@@ -292,7 +306,7 @@ static ssize_t read_chunk(struct reader *r, bool pairs) {
 
 static int run(const struct opts *o, int n_args, char **args, FILE *out) {
     struct sembed_model *m = NULL;
-    int rc = sembed_model_load(o->model, NULL, &m);
+    int rc = sembed_model_load(o->model, &o->mp, &m);
     if (rc) return cli_error(CLI_FAIL, "embed", "cannot load %s: %s", o->model, sembed_strerror(rc));
     struct sembed_context *ctx = NULL;
     rc = sembed_context_create(m, &o->cp, &ctx);

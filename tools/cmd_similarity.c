@@ -21,16 +21,20 @@ static void usage(FILE *out) {
             "  -L, --max-length N     tokens per text incl. [CLS]/[SEP] (default: the model's maximum)\n"
             "  -t, --threads N        threads (default: all cores)\n"
             "      --tsv              plain TAB-separated matrix, no legend\n"
+            "      --compute MODE     f32 | int8 | auto (default: int8 for q8 models, else f32)\n"
+            "      --int8             same as --compute int8\n"
             "  -h, --help             this text\n");
 }
 
 int cmd_similarity(int argc, char **argv) {
-    enum { OPT_TSV = 256 };
+    enum { OPT_TSV = 256, OPT_COMPUTE, OPT_INT8 };
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'}, {"pooling", required_argument, NULL, 'p'},
         {"max-length", required_argument, NULL, 'L'}, {"threads", required_argument, NULL, 't'},
-        {"tsv", no_argument, NULL, OPT_TSV}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"tsv", no_argument, NULL, OPT_TSV}, {"help", no_argument, NULL, 'h'},
+        {"compute", required_argument, NULL, OPT_COMPUTE}, {"int8", no_argument, NULL, OPT_INT8}, {NULL, 0, NULL, 0}};
     struct sembed_context_params cp = sembed_context_default_params();
+    struct sembed_model_params mp = sembed_model_default_params();
     const char *model = NULL;
     bool tsv = false;
     int c;
@@ -61,6 +65,11 @@ int cmd_similarity(int argc, char **argv) {
             cp.n_threads = (int32_t)v;
             break;
         case OPT_TSV: tsv = true; break;
+        case OPT_COMPUTE:
+            if (sembed_compute_parse(optarg, &mp.compute))
+                return cli_error(CLI_USAGE, "similarity", "--compute is f32, int8 or auto, got '%s'", optarg);
+            break;
+        case OPT_INT8: mp.compute = SEMBED_COMPUTE_INT8; break;
         case 'h': usage(stdout); return CLI_OK;
         default:
             return cli_error(CLI_USAGE, "similarity", "unknown option or missing value: '%s' (see --help)",
@@ -73,7 +82,7 @@ int cmd_similarity(int argc, char **argv) {
     char **texts = argv + optind;
 
     struct sembed_model *m = NULL;
-    int rc = sembed_model_load(model, NULL, &m);
+    int rc = sembed_model_load(model, &mp, &m);
     if (rc) return cli_error(CLI_FAIL, "similarity", "cannot load %s: %s", model, sembed_strerror(rc));
     struct sembed_context *ctx = NULL;
     rc = sembed_context_create(m, &cp, &ctx);
