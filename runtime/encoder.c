@@ -49,11 +49,11 @@ static void table_row(const struct se_table *tb, int64_t r, float *dst, bool add
     }
 }
 
-static void embed(struct sembed_context *ctx, const struct se_batch *b) {
+static void embed(struct sembed_context *ctx, const struct se_batch *b, int nt) {
     const struct sembed_model *m = ctx->m;
     const int H = (int)m->H;
     float *x = ctx->x;
-#pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int s = 0; s < b->n_seq; s++) {
         for (int t = b->offs[s]; t < b->offs[s + 1]; t++) {
             float *row = x + (size_t)t * H;
@@ -75,7 +75,7 @@ static void layernorm_rows(const struct sembed_context *ctx, int T, const float 
 }
 
 // Scaled dot-product attention per (sequence, head): qkv [T, 3H] -> att [T, H].
-static void attention(struct sembed_context *ctx, const struct se_batch *b) {
+static void attention(struct sembed_context *ctx, const struct se_batch *b, int nt) {
     const struct sembed_model *m = ctx->m;
     const int H = (int)m->H, nh = (int)m->n_heads, hd = H / nh, ld = 3 * H;
     const float scale = 1.0f / sqrtf((float)hd);
@@ -83,7 +83,7 @@ static void attention(struct sembed_context *ctx, const struct se_batch *b) {
     const size_t per_thread = (size_t)ctx->max_length * ctx->max_length;
     const float *qkv = ctx->big;
     float *att = ctx->att;
-#pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int it = 0; it < items; it++) {
         const int s = it / nh, h = it % nh;
         const int t0 = b->offs[s], n = b->offs[s + 1] - t0;
@@ -96,14 +96,20 @@ static void attention(struct sembed_context *ctx, const struct se_batch *b) {
     }
 }
 
+// Below this many tokens a pass runs on one thread: a layer of a short sentence is tens of
+// microseconds of work, about what waking and joining a second thread costs on a busy machine
+// (and far more when the second core is taken by another process). Results do not depend on it.
+#define SE_MIN_TOKENS_PER_THREAD 24
+
 int se_encoder_forward(struct sembed_context *ctx, const struct se_batch *b, float *all_hidden) {
     const struct sembed_model *m = ctx->m;
-    const int H = (int)m->H, I = (int)m->I, T = b->offs[b->n_seq], nt = ctx->n_threads;
+    const int H = (int)m->H, I = (int)m->I, T = b->offs[b->n_seq];
+    const int nt = T < 2 * SE_MIN_TOKENS_PER_THREAD ? 1 : ctx->n_threads;
     const size_t TH = (size_t)T * H;
     void *scr = ctx->lin_scratch;
     int rc = se_model_pack(m, nt);
     if (rc) return rc;
-    embed(ctx, b);
+    embed(ctx, b, nt);
     if (ctx->h0) memcpy(ctx->h0, ctx->x, TH * sizeof(float));
     if (all_hidden) memcpy(all_hidden, ctx->x, TH * sizeof(float));
     for (uint32_t l = 0; l < m->L; l++) {
@@ -115,7 +121,7 @@ int se_encoder_forward(struct sembed_context *ctx, const struct se_batch *b, flo
             sk_linear_forward(ly->k.k, T, ctx->x, H, ctx->big + H, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
             sk_linear_forward(ly->v.k, T, ctx->x, H, ctx->big + 2 * H, 3 * H, SK_ACT_NONE, NULL, 0, scr, nt);
         }
-        attention(ctx, b);
+        attention(ctx, b, nt);
         // x = LN(att Wo + bo + x)
         sk_linear_forward(ly->attn_out.k, T, ctx->att, H, ctx->t1, H, SK_ACT_NONE, ctx->x, H, scr, nt);
         layernorm_rows(ctx, T, ctx->t1, ctx->x, ly->ln1_g, ly->ln1_b);

@@ -299,3 +299,57 @@ Test(embed_cli, bench_runs) {
     cr_expect(out && strstr(out, "sentences/s"), "bench prints a table: %s", out ? out : "");
     free(out);
 }
+
+// --int8 / --compute: the CLI's int8 rows are exactly what the C API computes with
+// SEMBED_COMPUTE_INT8, close to f32; --compute f32 equals the default on an f32 file; bad values
+// are usage errors; --verify passes on a good file.
+Test(embed_cli, compute_modes) {
+    const char *texts[] = {"one", "two words", "three words here"};
+    uint32_t dim;
+    float *f32 = api_embed(texts, NULL, 3, &dim);
+    struct sembed_model_params mp = sembed_model_default_params();
+    mp.compute = SEMBED_COMPUTE_INT8;
+    struct sembed_model *m = NULL;
+    cr_assert_eq(sembed_model_load(model_path, &mp, &m), 0);
+    struct sembed_context *ctx = NULL;
+    cr_assert_eq(sembed_context_create(m, NULL, &ctx), 0);
+    float *i8 = malloc(3 * dim * sizeof(float));
+    cr_assert(i8);
+    cr_assert_eq(sembed_embed_texts(ctx, texts, 3, i8), 0);
+    sembed_context_free(ctx);
+    sembed_model_free(m);
+
+    char *p_int8 = tu_path(tmpdir, "i8.f32"), *p_c = tu_path(tmpdir, "c.f32"), *p_f = tu_path(tmpdir, "f.f32");
+    cr_assert_eq(sh(NULL, "%s embed -m %s --int8 -f f32 one 'two words' 'three words here' > %s", tu_cli(), model_path, p_int8), 0);
+    cr_assert_eq(sh(NULL, "%s embed -m %s --compute int8 --verify -f f32 one 'two words' 'three words here' > %s", tu_cli(),
+                    model_path, p_c), 0);
+    cr_assert_eq(sh(NULL, "%s embed -m %s --compute f32 -f f32 one 'two words' 'three words here' > %s", tu_cli(), model_path, p_f), 0);
+    size_t len;
+    void *a = tu_read_file(p_int8, &len);
+    cr_assert(a && len == 3 * dim * 4);
+    cr_expect(memcmp(a, i8, len) == 0, "--int8 rows differ from the API's int8 rows");
+    void *b = tu_read_file(p_c, &len);
+    cr_assert(b && len == 3 * dim * 4);
+    cr_expect(memcmp(b, i8, len) == 0, "--compute int8 rows differ from the API's int8 rows");
+    void *c = tu_read_file(p_f, &len);
+    cr_assert(c && len == 3 * dim * 4);
+    cr_expect(memcmp(c, f32, len) == 0, "--compute f32 rows differ from the default (f32 file)");
+    for (int i = 0; i < 3; i++) {
+        double xy = 0, xx = 0, yy = 0;
+        for (uint32_t j = 0; j < dim; j++) {
+            double x = f32[i * dim + j], y = i8[i * dim + j];
+            xy += x * y; xx += x * x; yy += y * y;
+        }
+        double cs = xy / sqrt(xx * yy);
+        cr_expect(cs >= 0.999, "text %d: int8 vs f32 cosine %.6f", i, cs);
+    }
+    cr_expect_eq(sh(NULL, "%s embed -m %s --compute int4 x 2>/dev/null", tu_cli(), model_path), 2);
+    cr_expect_eq(sh(NULL, "%s similarity -m %s --compute fp8 a b 2>/dev/null", tu_cli(), model_path), 2);
+    cr_expect_eq(sh(NULL, "%s similarity -m %s --int8 a b >/dev/null", tu_cli(), model_path), 0);
+    char *out = NULL;
+    cr_expect_eq(sh(&out, "%s bench -m %s --int8 -b 1 -T 8 -s 0.05 -w 1", tu_cli(), model_path), 0);
+    cr_expect(out && strstr(out, "compute int8"), "bench header should name the compute mode: %s", out ? out : "");
+    free(out);
+    free(a); free(b); free(c); free(f32); free(i8);
+    free(p_int8); free(p_c); free(p_f);
+}
