@@ -105,28 +105,44 @@ enum st_stream { ST_DROP_EMB = 1, ST_DROP_ATTN = 2, ST_DROP_ATTN_OUT = 3, ST_DRO
                  ST_MLM_MASK = 16, ST_SHUFFLE = 17, ST_INIT = 18 };
 
 // ---------------------------------------------------------------- activations
+// One arena per st_acts (anonymous mmap, zero-filled, touched lazily, transparent huge pages
+// requested), sized once for n_max x t_max: no allocation in a training step.
 struct st_layer_acts {
-    float *qkv;            // [BT, 3H]  (q | k | v per row)
+    float *qkv;            // [BT, 3H]  (q | k | v per row, biases included)
     float *p, *pd;         // [n, heads, t, t] softmax probs, after dropout (pd == p when no dropout)
     float *ctx;            // [BT, H]
     float *r1, *mean1, *rstd1, *a;  // LN1 input, stats [BT], output
-    float *f;              // [BT, I] intermediate pre-activation
+    float *f;              // [BT, I] intermediate pre-activation (bias included)
     float *r2, *mean2, *rstd2, *y;  // LN2 input, stats, output (= next layer's input)
+    uint8_t *m_ao, *m_ffn; // hidden-dropout keep bits after the attention output / FFN output
 };
 
 struct st_acts {
     int n_max, t_max, n_threads;
-    size_t n_floats;
-    float *block;
+    size_t bytes;
+    void *block;
     float *emb, *emb_mean, *emb_rstd, *h0;  // embedding sum, LN stats, output after dropout
+    uint8_t *m_emb;                         // embedding dropout keep bits
     struct st_layer_acts *L;
     float *cls, *pooled;                    // [n, H]: pooled before MLP, after MLP (= z)
+    float *z;                               // [2, n, H]: z and dz of the contrastive loss
     // backward scratch
-    float *dY, *dR, *dT, *dC, *dQKV, *dF, *G, *att_scratch; // att_scratch: 2*t*t per thread
+    float *dY, *dR, *dT, *dC, *dQKV, *dF, *G;
+    float *att_scratch;                     // st_att_scratch(t_max, hd) floats per thread
+    size_t att_stride;
+    float *parts;                           // column partial sums: ceil(BT / ST_ROWBLK) rows of part_w
+    int part_w;
+    float *mlm;                             // MLM head buffers (NULL without an MLM head)
+    int mlm_chunk;
 };
 
 int st_acts_create(const struct st_config *cfg, int n_max, int t_max, int n_threads, struct st_acts **out);
 void st_acts_free(struct st_acts *a);
+
+// Large zero-filled blocks for parameters, moments and activations: anonymous mmap (so untouched
+// pages cost nothing), with transparent huge pages requested (fewer page faults and TLB misses).
+void *st_big_alloc(size_t bytes);
+void st_big_free(void *p, size_t bytes);
 
 struct st_batch {
     int n, t;                // sequences, padded length
@@ -164,8 +180,9 @@ double st_infonce(const float *z, int B, int H, bool hard_neg, float temp, float
 // transform dense + act + LayerNorm, decoder tied to the word embeddings, plus bias). rows[M]:
 // row indices into [BT]; labels[M]: original ids. Returns the mean loss over M (0 when M == 0);
 // adds weight * dLoss/dlast into dlast and accumulates head grads (dlast NULL: loss only).
-double st_mlm_loss(struct st_model *m, const float *last, int M, const int32_t *rows, const int32_t *labels,
-                   float weight, float *dlast, int n_threads);
+// Buffers come from a's arena (a must have been created with the MLM head; M <= its rows).
+double st_mlm_loss(struct st_model *m, struct st_acts *a, const float *last, int M, const int32_t *rows,
+                   const int32_t *labels, float weight, float *dlast, int n_threads);
 
 // ---------------------------------------------------------------- one training objective
 struct st_objective {
@@ -198,6 +215,16 @@ struct st_adamw {
 };
 // One AdamW step (torch.optim.AdamW semantics; t = 1-based step for bias correction).
 void st_adamw_step(struct st_model *m, const struct st_adamw *o, float lr, int64_t t, int n_threads);
+// The same with the gradient-clipping coefficient folded in (g * grad_scale, the float product
+// torch.nn.utils.clip_grad_norm_ leaves in .grad) and, with zero_grad, the gradients of the
+// updated tensors zeroed as they are consumed (saves a pass over the gradient block).
+void st_adamw_step_ex(struct st_model *m, const struct st_adamw *o, float lr, int64_t t, float grad_scale,
+                      bool zero_grad, int n_threads);
+// L2 norm of all trainable gradients (double; fixed chunking, independent of the thread count).
+double st_grad_norm(struct st_model *m, int n_threads);
+// torch.nn.utils.clip_grad_norm_'s coefficient for a norm: min(1, max_norm / (norm + 1e-6)), as
+// float; 1 when max_norm <= 0.
+float st_clip_coef(double norm, float max_norm);
 // L2 norm of all trainable gradients (double, fixed order); if max_norm > 0 scale grads by
 // max_norm / (norm + 1e-6) when that is < 1 (torch.nn.utils.clip_grad_norm_). Returns the norm.
 double st_clip_grad(struct st_model *m, float max_norm, int n_threads);

@@ -1,7 +1,11 @@
 // Trainer forward (caching what backward needs) and backward for the post-LN BERT encoder,
-// the poolers and the MLM head. Every matmul goes through sk_gemm_f32; every reduction that
-// crosses rows runs in a fixed order (threads split columns or independent rows), so results do
-// not depend on the thread count.
+// the poolers and the MLM head (llm.c style: one activation arena, explicit backward).
+//
+// Work split: matmuls go through sk_gemm_f32 (threads split output columns); element-wise work
+// runs in fused passes over blocks of ST_ROWBLK rows (train/st_ops.h), one OpenMP loop per pass;
+// attention runs one (sequence, head) pair per task. Column sums (bias and LayerNorm gradients)
+// are summed per block and then over blocks in block order. Nothing reduces across threads, so
+// results do not depend on the thread count.
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -9,8 +13,17 @@
 
 #include "formats/log.h"
 #include "train/st.h"
+#include "train/st_ops.h"
 
 #define COLBLK 64
+// Weight gradients dW += dy^T x reduce over tokens: in chunks of DW_CHUNK rows (each chunk one
+// sk_gemm_f32 call accumulating into dW), which keeps the GEMM's operand blocks cache-resident.
+// The chunk size is fixed, so the summation order depends only on the batch, not on threads.
+#define DW_CHUNK 1024
+#define MLM_CHUNK 256
+
+static size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
+static int nblocks(int rows) { return (rows + ST_ROWBLK - 1) / ST_ROWBLK; }
 
 // ---------------------------------------------------------------- activations
 
@@ -23,48 +36,109 @@ int st_acts_create(const struct st_config *c, int n_max, int t_max, int n_thread
     if (!a->L) { free(a); return SEMBED_ENOMEM; }
     a->n_max = n_max; a->t_max = t_max; a->n_threads = n_threads;
     size_t BT = (size_t)n_max * t_max, H = (size_t)c->hidden, I = (size_t)c->inter, NH = (size_t)c->heads;
-    size_t att = (size_t)n_max * NH * t_max * t_max;
+    size_t att = (size_t)n_max * NH * t_max * t_max, bits = up16((BT * H + 7) / 8 / sizeof(float) + 1);
     bool attn_drop = c->attn_dropout > 0.0f;
-    size_t per_layer = BT * 3 * H + att * (attn_drop ? 2 : 1) + BT * H * 5 + BT * I + BT * 4;
-    size_t total = BT * H * 2 + BT * 2 + per_layer * (size_t)c->layers + (size_t)n_max * H * 2 +
-                   BT * H * 4 + BT * 3 * H + BT * I * 2 + (size_t)n_threads * 2 * t_max * t_max;
-    // Round every sub-buffer to 16 floats: add slack.
-    total += 64 * (size_t)(c->layers + 4) * 16;
-    a->n_floats = total;
-    a->block = aligned_alloc(64, ((total * sizeof(float)) + 63) & ~(size_t)63);
-    if (!a->block) { free(a->L); free(a); return SEMBED_ENOMEM; }
-    memset(a->block, 0, total * sizeof(float));
-    float *p = a->block;
-#define TAKE(dst, count) do { dst = p; p += ((count) + 15) & ~(size_t)15; } while (0)
-    TAKE(a->emb, BT * H); TAKE(a->emb_mean, BT); TAKE(a->emb_rstd, BT); TAKE(a->h0, BT * H);
-    for (int l = 0; l < c->layers; l++) {
-        struct st_layer_acts *L = &a->L[l];
-        TAKE(L->qkv, BT * 3 * H);
-        TAKE(L->p, att);
-        if (attn_drop) TAKE(L->pd, att); else L->pd = L->p;
-        TAKE(L->ctx, BT * H); TAKE(L->r1, BT * H); TAKE(L->mean1, BT); TAKE(L->rstd1, BT); TAKE(L->a, BT * H);
-        TAKE(L->f, BT * I); TAKE(L->r2, BT * H); TAKE(L->mean2, BT); TAKE(L->rstd2, BT); TAKE(L->y, BT * H);
+    a->att_stride = up16(st_att_scratch(t_max, (int)(H / NH)));
+    a->part_w = (int)up16(3 * H > I ? 3 * H : I);
+    size_t nblk = (size_t)nblocks((int)BT);
+    if (c->has_mlm) {
+        a->mlm_chunk = BT < MLM_CHUNK ? (int)BT : MLM_CHUNK;
     }
-    TAKE(a->cls, (size_t)n_max * H); TAKE(a->pooled, (size_t)n_max * H);
-    TAKE(a->dY, BT * H); TAKE(a->dR, BT * H); TAKE(a->dT, BT * H); TAKE(a->dC, BT * H);
-    TAKE(a->dQKV, BT * 3 * H); TAKE(a->dF, BT * I); TAKE(a->G, BT * I);
-    TAKE(a->att_scratch, (size_t)n_threads * 2 * t_max * t_max);
+    // Two passes: count (base NULL), then hand out.
+    float *base = NULL, *p = NULL;
+    size_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        p = base;
+        total = 0;
+#define TAKE(dst, count) do { size_t n_ = up16(count); if (base) dst = (void *)p; p += base ? n_ : 0; total += n_; } while (0)
+        TAKE(a->emb, BT * H); TAKE(a->emb_mean, BT); TAKE(a->emb_rstd, BT); TAKE(a->h0, BT * H); TAKE(a->m_emb, bits);
+        for (int l = 0; l < c->layers; l++) {
+            struct st_layer_acts *L = &a->L[l];
+            TAKE(L->qkv, BT * 3 * H);
+            TAKE(L->p, att);
+            if (attn_drop) TAKE(L->pd, att); else if (base) L->pd = L->p;
+            TAKE(L->ctx, BT * H); TAKE(L->r1, BT * H); TAKE(L->mean1, BT); TAKE(L->rstd1, BT); TAKE(L->a, BT * H);
+            TAKE(L->f, BT * I); TAKE(L->r2, BT * H); TAKE(L->mean2, BT); TAKE(L->rstd2, BT); TAKE(L->y, BT * H);
+            TAKE(L->m_ao, bits); TAKE(L->m_ffn, bits);
+        }
+        TAKE(a->cls, (size_t)n_max * H); TAKE(a->pooled, (size_t)n_max * H); TAKE(a->z, 2 * (size_t)n_max * H);
+        TAKE(a->dY, BT * H); TAKE(a->dR, BT * H); TAKE(a->dT, BT * H); TAKE(a->dC, BT * H);
+        TAKE(a->dQKV, BT * 3 * H); TAKE(a->dF, BT * I); TAKE(a->G, BT * I);
+        TAKE(a->att_scratch, (size_t)n_threads * a->att_stride);
+        TAKE(a->parts, nblk * (size_t)a->part_w);
+        // MLM: X, T1, T2, T3, dT3, dX [BT, H], mean, rstd [BT], logits [chunk, V]
+        if (c->has_mlm) TAKE(a->mlm, BT * H * 6 + BT * 2 + (size_t)a->mlm_chunk * (size_t)c->vocab);
 #undef TAKE
-    SEMBED_ASSERT((size_t)(p - a->block) <= total);
+        if (pass == 0) {
+            a->bytes = total * sizeof(float);
+            base = st_big_alloc(a->bytes);
+            if (!base) { free(a->L); free(a); return SEMBED_ENOMEM; }
+            a->block = base;
+        }
+    }
+    SEMBED_ASSERT((size_t)(p - base) == total);
     *out = a;
     return 0;
 }
 
 void st_acts_free(struct st_acts *a) {
     if (!a) return;
-    free(a->block);
+    st_big_free(a->block, a->bytes);
     free(a->L);
     free(a);
 }
 
-// ---------------------------------------------------------------- row ops
+// ---------------------------------------------------------------- helpers
 
-// y[M, n_out] (stride ldy) = x[M, n_in] (stride ldx) W^T + b
+static struct st_drop drop_site(float p, uint64_t drop_key, enum st_stream s, int layer) {
+    struct st_drop d = {0, 0, 1.0f};
+    if (p <= 0.0f || drop_key == 0) return d;
+    d.key = st_rng_key(drop_key, (uint64_t)s, (uint64_t)layer, 0);
+    d.thr = (uint32_t)((double)p * 4294967296.0);
+    d.scale = 1.0f / (1.0f - p);
+    return d;
+}
+
+// dst[c] += sum over blocks (in order) of parts[blk * part_w + off + c], c < n. Threads split c.
+static void reduce_parts(const struct st_acts *a, int nblk, int off, int n, float *dst, int nt) {
+    const float *parts = a->parts;
+    int w = a->part_w;
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int c0 = 0; c0 < n; c0 += COLBLK) {
+        int c1 = c0 + COLBLK < n ? c0 + COLBLK : n;
+        float acc[COLBLK] = {0};
+        for (int b = 0; b < nblk; b++) {
+            const float *pr = parts + (size_t)b * w + off;
+            for (int c = c0; c < c1; c++) acc[c - c0] += pr[c];
+        }
+        for (int c = c0; c < c1; c++) dst[c] += acc[c - c0];
+    }
+}
+
+// Row block b of M rows: [r0, r1), its partial-sum row zeroed.
+static float *block_rows(const struct st_acts *a, int b, int M, int *r0, int *r1) {
+    *r0 = b * ST_ROWBLK;
+    *r1 = *r0 + ST_ROWBLK < M ? *r0 + ST_ROWBLK : M;
+    float *part = a->parts + (size_t)b * a->part_w;
+    memset(part, 0, (size_t)a->part_w * sizeof(float));
+    return part;
+}
+
+// db += colsum(dy) over M rows (block partials).
+static void bias_grad(const struct st_acts *a, const float *dy, int ld, int M, int n, float *db, int nt) {
+    const struct st_ops *ops = st_ops_get();
+    int nb = nblocks(M);
+    SEMBED_ASSERT(n <= a->part_w);
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int b = 0; b < nb; b++) {
+        int r0, r1;
+        float *part = block_rows(a, b, M, &r0, &r1);
+        ops->colsum(r0, r1, dy, ld, n, part);
+    }
+    reduce_parts(a, nb, 0, n, db, nt);
+}
+
+// y[M, n_out] (stride ldy) = x W^T (+ b); biases of the big layers are fused into later passes.
 static void linear_fwd(const float *x, int ldx, int M, int n_in, const float *W, const float *b, int n_out, float *y,
                        int ldy, int nt) {
     if (b) {
@@ -74,195 +148,111 @@ static void linear_fwd(const float *x, int ldx, int M, int n_in, const float *W,
     sk_gemm_f32(false, true, M, n_out, n_in, 1.0f, x, ldx, W, n_in, b ? 1.0f : 0.0f, y, ldy, nt);
 }
 
-// db[n] += sum over M rows of dy (stride ld); fixed row order per column.
-static void colsum_acc(const float *dy, int ld, int M, int n, float *db, int nt) {
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int c0 = 0; c0 < n; c0 += COLBLK) {
-        int c1 = c0 + COLBLK < n ? c0 + COLBLK : n;
-        double acc[COLBLK] = {0};
-        for (int r = 0; r < M; r++) {
-            const float *row = dy + (size_t)r * ld;
-            for (int c = c0; c < c1; c++) acc[c - c0] += row[c];
-        }
-        for (int c = c0; c < c1; c++) db[c] += (float)acc[c - c0];
+// dW[n_out, n_in] += dy^T x over M rows, in DW_CHUNK-row chunks.
+static void gemm_dw(const float *dy, int ldy, const float *x, int ldx, int M, int n_in, int n_out, float *dW, int nt) {
+    for (int r0 = 0; r0 < M; r0 += DW_CHUNK) {
+        int k = M - r0 < DW_CHUNK ? M - r0 : DW_CHUNK;
+        sk_gemm_f32(true, false, n_out, n_in, k, 1.0f, dy + (size_t)r0 * ldy, ldy, x + (size_t)r0 * ldx, ldx, 1.0f, dW,
+                    n_in, nt);
     }
 }
 
-// dW[n_out, n_in] += dy^T x ; db += colsum(dy) ; dx = dy W (+ beta_dx * dx). dx may be NULL.
-static void linear_bwd(const float *dy, int ldy, const float *x, int ldx, int M, int n_in, int n_out, const float *W,
-                       float *dW, float *db, float *dx, int lddx, float beta_dx, int nt) {
-    sk_gemm_f32(true, false, n_out, n_in, M, 1.0f, dy, ldy, x, ldx, 1.0f, dW, n_in, nt);
-    if (db) colsum_acc(dy, ldy, M, n_out, db, nt);
+// dW += dy^T x ; db += colsum(dy) ; dx = dy W (+ beta_dx * dx). db, dx may be NULL.
+static void linear_bwd(const struct st_acts *a, const float *dy, int ldy, const float *x, int ldx, int M, int n_in,
+                       int n_out, const float *W, float *dW, float *db, float *dx, int lddx, float beta_dx, int nt) {
+    gemm_dw(dy, ldy, x, ldx, M, n_in, n_out, dW, nt);
+    if (db) bias_grad(a, dy, ldy, M, n_out, db, nt);
     if (dx) sk_gemm_f32(false, false, M, n_in, n_out, 1.0f, dy, ldy, W, n_in, beta_dx, dx, lddx, nt);
-}
-
-static void ln_fwd(const float *x, int M, int n, const float *g, const float *b, float eps, float *mean, float *rstd,
-                   float *y, int nt) {
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int r = 0; r < M; r++) {
-        const float *xr = x + (size_t)r * n;
-        float *yr = y + (size_t)r * n;
-        double mu = 0.0, var = 0.0;
-        for (int i = 0; i < n; i++) mu += xr[i];
-        mu /= n;
-        for (int i = 0; i < n; i++) var += ((double)xr[i] - mu) * ((double)xr[i] - mu);
-        var /= n;
-        float rs = (float)(1.0 / sqrt(var + (double)eps)), m = (float)mu;
-        mean[r] = m; rstd[r] = rs;
-        for (int i = 0; i < n; i++) yr[i] = (xr[i] - m) * rs * g[i] + b[i];
-    }
-}
-
-// dx = LN backward of dy (dx may alias dy); dg, db accumulated.
-static void ln_bwd(const float *dy, const float *x, const float *mean, const float *rstd, int M, int n, const float *g,
-                   float *dg, float *db, float *dx, int nt) {
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int c0 = 0; c0 < n; c0 += COLBLK) {
-        int c1 = c0 + COLBLK < n ? c0 + COLBLK : n;
-        double ag[COLBLK] = {0}, ab[COLBLK] = {0};
-        for (int r = 0; r < M; r++) {
-            const float *dyr = dy + (size_t)r * n, *xr = x + (size_t)r * n;
-            float m = mean[r], rs = rstd[r];
-            for (int c = c0; c < c1; c++) {
-                ag[c - c0] += (double)dyr[c] * ((xr[c] - m) * rs);
-                ab[c - c0] += dyr[c];
-            }
-        }
-        for (int c = c0; c < c1; c++) { dg[c] += (float)ag[c - c0]; db[c] += (float)ab[c - c0]; }
-    }
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int r = 0; r < M; r++) {
-        const float *dyr = dy + (size_t)r * n, *xr = x + (size_t)r * n;
-        float *dxr = dx + (size_t)r * n;
-        float m = mean[r], rs = rstd[r];
-        double s1 = 0.0, s2 = 0.0;
-        for (int c = 0; c < n; c++) {
-            double dxh = (double)dyr[c] * g[c];
-            s1 += dxh;
-            s2 += dxh * ((xr[c] - m) * rs);
-        }
-        float m1 = (float)(s1 / n), m2 = (float)(s2 / n);
-        for (int c = 0; c < n; c++) {
-            float xh = (xr[c] - m) * rs;
-            dxr[c] = rs * (dyr[c] * g[c] - m1 - xh * m2);
-        }
-    }
-}
-
-static float act_grad(float x, enum sk_act act) {
-    switch (act) {
-    case SK_ACT_GELU_ERF: // d/dx x*Phi(x) = Phi(x) + x*phi(x)
-        return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * 0.39894228040143268f * expf(-0.5f * x * x);
-    case SK_ACT_GELU_TANH: {
-        const float c = 0.79788456080286536f;
-        float u = c * (x + 0.044715f * x * x * x), th = tanhf(u);
-        return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * c * (1.0f + 3.0f * 0.044715f * x * x);
-    }
-    case SK_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
-    case SK_ACT_TANH: { float t = tanhf(x); return 1.0f - t * t; }
-    case SK_ACT_NONE: return 1.0f;
-    }
-    return 1.0f;
-}
-
-static void act_fwd(const float *x, float *y, size_t count, enum sk_act act, int nt) {
-    if (act == SK_ACT_GELU_ERF) { // the common case, inlined (same formula as sk_act_ref)
-        #pragma omp parallel for num_threads(nt) schedule(static)
-        for (size_t i = 0; i < count; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-        return;
-    }
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (size_t i = 0; i < count; i++) y[i] = sk_act_ref(x[i], act);
-}
-
-// Dropout as a pure function of (key, index): the same call implements forward and backward.
-static void dropout(float *x, size_t count, float p, uint64_t key, int nt) {
-    if (p <= 0.0f || key == 0) return;
-    uint32_t thr = (uint32_t)((double)p * 4294967296.0);
-    float scale = 1.0f / (1.0f - p);
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (size_t i = 0; i < count; i++) x[i] = st_rng_u32(key, i) >= thr ? x[i] * scale : 0.0f;
-}
-
-static uint64_t site_key(uint64_t drop_key, enum st_stream s, int layer) {
-    return drop_key ? st_rng_key(drop_key, (uint64_t)s, (uint64_t)layer, 0) : 0;
-}
-
-static void add_inplace(float *y, const float *x, size_t count, int nt) {
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (size_t i = 0; i < count; i++) y[i] += x[i];
 }
 
 // ---------------------------------------------------------------- forward
 
-static void attention_fwd(const struct st_config *c, struct st_layer_acts *L, const struct st_batch *b,
-                          uint64_t key, int nt) {
+static void attention_fwd(const struct st_config *c, struct st_acts *a, struct st_layer_acts *L,
+                          const struct st_layer_w *lw, const struct st_batch *b, uint64_t drop_key, int l, int nt) {
+    const struct st_ops *ops = st_ops_get();
     int T = b->t, H = c->hidden, NH = c->heads, hd = H / NH;
-    float scale = 1.0f / sqrtf((float)hd);
-    float p_drop = c->attn_dropout;
-    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    struct st_att at = {.T = T, .hd = hd, .ld = 3 * H, .scale = 1.0f / sqrtf((float)hd),
+                        .drop = drop_site(c->attn_dropout, drop_key, ST_DROP_ATTN, l)};
+    #pragma omp parallel for num_threads(nt) schedule(static)
     for (int nh = 0; nh < b->n * NH; nh++) {
-        int n = nh / NH, h = nh % NH, len = b->lens[n];
-        const float *q = L->qkv + (size_t)n * T * 3 * H + (size_t)h * hd, *k = q + H, *v = q + 2 * H;
-        float *P = L->p + (size_t)nh * T * T, *PD = L->pd + (size_t)nh * T * T;
-        sk_gemm_f32(false, true, T, len, hd, scale, q, 3 * H, k, 3 * H, 0.0f, P, T, 1);
-        for (int i = 0; i < T; i++) {
-            float *row = P + (size_t)i * T;
-            sk_softmax_ref(row, len);
-            for (int j = len; j < T; j++) row[j] = 0.0f;
-        }
-        if (PD != P) {
-            memcpy(PD, P, (size_t)T * T * sizeof(float));
-            if (key && p_drop > 0.0f) {
-                uint32_t thr = (uint32_t)((double)p_drop * 4294967296.0);
-                float s = 1.0f / (1.0f - p_drop);
-                size_t base = (size_t)nh * T * T;
-                for (size_t i = 0; i < (size_t)T * T; i++) PD[i] = st_rng_u32(key, base + i) >= thr ? PD[i] * s : 0.0f;
-            }
-        }
-        sk_gemm_f32(false, false, T, hd, len, 1.0f, PD, T, v, 3 * H, 0.0f, L->ctx + (size_t)n * T * H + (size_t)h * hd, H, 1);
+        int n = nh / NH, h = nh % NH;
+        struct st_att ta = at;
+        ta.len = b->lens[n];
+        ta.drop_base = (uint64_t)nh * T * T;
+        float *q = L->qkv + (size_t)n * T * 3 * H + (size_t)h * hd;
+        ops->att_fwd(&ta, q, q + H, q + 2 * H, lw->qb + (size_t)h * hd, lw->kb + (size_t)h * hd, lw->vb + (size_t)h * hd,
+                     L->p + (size_t)nh * T * T, L->pd + (size_t)nh * T * T, L->ctx + (size_t)n * T * H + (size_t)h * hd, H,
+                     a->att_scratch + (size_t)omp_get_thread_num() * a->att_stride);
     }
+}
+
+// The three projections as one GEMM when q, k, v weights are adjacent in the parameter block
+// (st_model.c lays them out so; always the case when hidden is a multiple of 16).
+static bool qkv_fused(const struct st_layer_w *lw, int H) {
+    size_t HH = (size_t)H * H;
+    return lw->kw == lw->qw + HH && lw->vw == lw->kw + HH;
 }
 
 void st_forward(const struct st_model *m, struct st_acts *a, const struct st_batch *b, uint64_t drop_key, int nt) {
     const struct st_config *c = &m->cfg;
     const struct st_weights *w = &m->w;
+    const struct st_ops *ops = st_ops_get();
     SEMBED_ASSERT(b->n <= a->n_max && b->t <= a->t_max && b->t <= c->max_pos);
-    int T = b->t, H = c->hidden, I = c->inter, BT = b->n * T;
-    size_t BTH = (size_t)BT * H;
+    int T = b->t, H = c->hidden, I = c->inter, BT = b->n * T, nb = nblocks(BT);
+    float eps = c->ln_eps;
     // embeddings: word + position (+ token type), LayerNorm, dropout
+    struct st_drop de = drop_site(c->hidden_dropout, drop_key, ST_DROP_EMB, 0);
     #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int r = 0; r < BT; r++) {
-        int id = b->ids[r], tt = b->types ? b->types[r] : 0, pos = r % T;
-        SEMBED_ASSERT(id >= 0 && id < c->vocab && tt >= 0 && (tt < c->type_vocab || (c->type_vocab == 0 && tt == 0)));
-        const float *we = w->word + (size_t)id * H, *pe = w->pos + (size_t)pos * H;
-        float *e = a->emb + (size_t)r * H;
-        for (int i = 0; i < H; i++) e[i] = we[i] + pe[i];
-        if (w->type) {
-            const float *te = w->type + (size_t)tt * H;
-            for (int i = 0; i < H; i++) e[i] += te[i];
+    for (int blk = 0; blk < nb; blk++) {
+        int r0 = blk * ST_ROWBLK, r1 = r0 + ST_ROWBLK < BT ? r0 + ST_ROWBLK : BT;
+        for (int r = r0; r < r1; r++) {
+            int id = b->ids[r], tt = b->types ? b->types[r] : 0, pos = r % T;
+            SEMBED_ASSERT(id >= 0 && id < c->vocab && tt >= 0 && (tt < c->type_vocab || (c->type_vocab == 0 && tt == 0)));
+            const float *we = w->word + (size_t)id * H, *pe = w->pos + (size_t)pos * H;
+            float *e = a->emb + (size_t)r * H;
+            for (int i = 0; i < H; i++) e[i] = we[i] + pe[i];
+            if (w->type) {
+                const float *te = w->type + (size_t)tt * H;
+                for (int i = 0; i < H; i++) e[i] += te[i];
+            }
         }
+        ops->ln_fwd(r0, r1, a->emb, H, w->eln_w, w->eln_b, eps, a->emb_mean, a->emb_rstd, a->h0);
+        ops->bias_drop_res(r0, r1, a->h0, H, NULL, NULL, &de, a->m_emb);
     }
-    ln_fwd(a->emb, BT, H, w->eln_w, w->eln_b, c->ln_eps, a->emb_mean, a->emb_rstd, a->h0, nt);
-    dropout(a->h0, BTH, c->hidden_dropout, site_key(drop_key, ST_DROP_EMB, 0), nt);
     const float *x = a->h0;
     for (int l = 0; l < c->layers; l++) {
         const struct st_layer_w *lw = &w->layer[l];
         struct st_layer_acts *L = &a->L[l];
-        linear_fwd(x, H, BT, H, lw->qw, lw->qb, H, L->qkv, 3 * H, nt);
-        linear_fwd(x, H, BT, H, lw->kw, lw->kb, H, L->qkv + H, 3 * H, nt);
-        linear_fwd(x, H, BT, H, lw->vw, lw->vb, H, L->qkv + 2 * H, 3 * H, nt);
-        attention_fwd(c, L, b, site_key(drop_key, ST_DROP_ATTN, l), nt);
-        linear_fwd(L->ctx, H, BT, H, lw->aow, lw->aob, H, L->r1, H, nt);
-        dropout(L->r1, BTH, c->hidden_dropout, site_key(drop_key, ST_DROP_ATTN_OUT, l), nt);
-        add_inplace(L->r1, x, BTH, nt);
-        ln_fwd(L->r1, BT, H, lw->aln_w, lw->aln_b, c->ln_eps, L->mean1, L->rstd1, L->a, nt);
-        linear_fwd(L->a, H, BT, H, lw->iw, lw->ib, I, L->f, I, nt);
-        act_fwd(L->f, a->G, (size_t)BT * I, c->act, nt);
-        linear_fwd(a->G, I, BT, I, lw->ow, lw->ob, H, L->r2, H, nt);
-        dropout(L->r2, BTH, c->hidden_dropout, site_key(drop_key, ST_DROP_FFN_OUT, l), nt);
-        add_inplace(L->r2, L->a, BTH, nt);
-        ln_fwd(L->r2, BT, H, lw->oln_w, lw->oln_b, c->ln_eps, L->mean2, L->rstd2, L->y, nt);
+        if (qkv_fused(lw, H)) {
+            sk_gemm_f32(false, true, BT, 3 * H, H, 1.0f, x, H, lw->qw, H, 0.0f, L->qkv, 3 * H, nt);
+        } else {
+            sk_gemm_f32(false, true, BT, H, H, 1.0f, x, H, lw->qw, H, 0.0f, L->qkv, 3 * H, nt);
+            sk_gemm_f32(false, true, BT, H, H, 1.0f, x, H, lw->kw, H, 0.0f, L->qkv + H, 3 * H, nt);
+            sk_gemm_f32(false, true, BT, H, H, 1.0f, x, H, lw->vw, H, 0.0f, L->qkv + 2 * H, 3 * H, nt);
+        }
+        attention_fwd(c, a, L, lw, b, drop_key, l, nt); // adds the q/k/v biases in place
+        sk_gemm_f32(false, true, BT, H, H, 1.0f, L->ctx, H, lw->aow, H, 0.0f, L->r1, H, nt);
+        struct st_drop d1 = drop_site(c->hidden_dropout, drop_key, ST_DROP_ATTN_OUT, l);
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (int blk = 0; blk < nb; blk++) {
+            int r0 = blk * ST_ROWBLK, r1 = r0 + ST_ROWBLK < BT ? r0 + ST_ROWBLK : BT;
+            ops->bias_drop_res(r0, r1, L->r1, H, lw->aob, x, &d1, L->m_ao);
+            ops->ln_fwd(r0, r1, L->r1, H, lw->aln_w, lw->aln_b, eps, L->mean1, L->rstd1, L->a);
+        }
+        sk_gemm_f32(false, true, BT, I, H, 1.0f, L->a, H, lw->iw, H, 0.0f, L->f, I, nt);
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (int blk = 0; blk < nb; blk++) {
+            int r0 = blk * ST_ROWBLK, r1 = r0 + ST_ROWBLK < BT ? r0 + ST_ROWBLK : BT;
+            ops->act_fwd(r0, r1, L->f, a->G, I, lw->ib, c->act);
+        }
+        sk_gemm_f32(false, true, BT, H, I, 1.0f, a->G, I, lw->ow, I, 0.0f, L->r2, H, nt);
+        struct st_drop d2 = drop_site(c->hidden_dropout, drop_key, ST_DROP_FFN_OUT, l);
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (int blk = 0; blk < nb; blk++) {
+            int r0 = blk * ST_ROWBLK, r1 = r0 + ST_ROWBLK < BT ? r0 + ST_ROWBLK : BT;
+            ops->bias_drop_res(r0, r1, L->r2, H, lw->ob, L->a, &d2, L->m_ffn);
+            ops->ln_fwd(r0, r1, L->r2, H, lw->oln_w, lw->oln_b, eps, L->mean2, L->rstd2, L->y);
+        }
         x = L->y;
     }
 }
@@ -272,42 +262,21 @@ float *st_last_hidden(const struct st_model *m, const struct st_acts *a) { retur
 // ---------------------------------------------------------------- backward
 
 static void attention_bwd(const struct st_config *c, struct st_acts *a, struct st_layer_acts *L,
-                          const struct st_batch *b, uint64_t key, int nt) {
+                          const struct st_batch *b, int nt) {
+    const struct st_ops *ops = st_ops_get();
     int T = b->t, H = c->hidden, NH = c->heads, hd = H / NH;
-    float scale = 1.0f / sqrtf((float)hd);
-    float p_drop = c->attn_dropout;
-    uint32_t thr = (uint32_t)((double)p_drop * 4294967296.0);
-    float ds_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
-    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    struct st_att at = {.T = T, .hd = hd, .ld = 3 * H, .scale = 1.0f / sqrtf((float)hd)};
+    #pragma omp parallel for num_threads(nt) schedule(static)
     for (int nh = 0; nh < b->n * NH; nh++) {
-        int tid = omp_get_thread_num();
-        int n = nh / NH, h = nh % NH, len = b->lens[n];
+        int n = nh / NH, h = nh % NH;
+        struct st_att ta = at;
+        ta.len = b->lens[n];
         size_t row0 = (size_t)n * T;
-        const float *q = L->qkv + row0 * 3 * H + (size_t)h * hd, *k = q + H, *v = q + 2 * H;
-        const float *P = L->p + (size_t)nh * T * T, *PD = L->pd + (size_t)nh * T * T;
-        const float *dctx = a->dC + row0 * H + (size_t)h * hd;
-        float *dq = a->dQKV + row0 * 3 * H + (size_t)h * hd, *dk = dq + H, *dv = dq + 2 * H;
-        float *dp = a->att_scratch + (size_t)tid * 2 * T * T;
-        sk_gemm_f32(false, true, T, len, hd, 1.0f, dctx, H, v, 3 * H, 0.0f, dp, T, 1);   // dPD = dctx v^T
-        sk_gemm_f32(true, false, len, hd, T, 1.0f, PD, T, dctx, H, 0.0f, dv, 3 * H, 1);   // dv = PD^T dctx
-        size_t base = (size_t)nh * T * T;
-        for (int i = 0; i < T; i++) {
-            float *dr = dp + (size_t)i * T;
-            const float *pr = P + (size_t)i * T;
-            if (key && p_drop > 0.0f)
-                for (int j = 0; j < len; j++)
-                    dr[j] = st_rng_u32(key, base + (size_t)i * T + j) >= thr ? dr[j] * ds_scale : 0.0f;
-            double dot = 0.0;
-            for (int j = 0; j < len; j++) dot += (double)pr[j] * dr[j];
-            float d = (float)dot;
-            for (int j = 0; j < len; j++) dr[j] = pr[j] * (dr[j] - d);
-        }
-        sk_gemm_f32(false, false, T, hd, len, scale, dp, T, k, 3 * H, 0.0f, dq, 3 * H, 1); // dq = s dS k
-        sk_gemm_f32(true, false, len, hd, T, scale, dp, T, q, 3 * H, 0.0f, dk, 3 * H, 1);  // dk = s dS^T q
-        for (int j = len; j < T; j++) {
-            memset(dk + (size_t)j * 3 * H, 0, (size_t)hd * sizeof(float));
-            memset(dv + (size_t)j * 3 * H, 0, (size_t)hd * sizeof(float));
-        }
+        const float *q = L->qkv + row0 * 3 * H + (size_t)h * hd;
+        float *dq = a->dQKV + row0 * 3 * H + (size_t)h * hd;
+        ops->att_bwd(&ta, q, q + H, q + 2 * H, L->p + (size_t)nh * T * T, L->pd + (size_t)nh * T * T,
+                     a->dC + row0 * H + (size_t)h * hd, H, dq, dq + H, dq + 2 * H,
+                     a->att_scratch + (size_t)omp_get_thread_num() * a->att_stride);
     }
 }
 
@@ -316,40 +285,89 @@ void st_backward(struct st_model *m, struct st_acts *a, const struct st_batch *b
     const struct st_config *c = &m->cfg;
     const struct st_weights *w = &m->w;
     const struct st_weights *g = &m->g;
+    const struct st_ops *ops = st_ops_get();
     SEMBED_ASSERT(m->grads);
-    int T = b->t, H = c->hidden, I = c->inter, BT = b->n * T;
-    size_t BTH = (size_t)BT * H;
-    float *dY = dlast; // gradient w.r.t. the current layer's output
+    int T = b->t, H = c->hidden, I = c->inter, BT = b->n * T, nb = nblocks(BT);
+    float *dY = dlast, *dR = dlast == a->dR ? a->dY : a->dR; // dY: gradient w.r.t. the layer output
     for (int l = c->layers - 1; l >= 0; l--) {
         const struct st_layer_w *lw = &w->layer[l];
         const struct st_layer_w *lg = &g->layer[l];
         struct st_layer_acts *L = &a->L[l];
         const float *x = l > 0 ? a->L[l - 1].y : a->h0;
-        // y = LN2(dropout(G Wo^T + bo) + a)
-        ln_bwd(dY, L->r2, L->mean2, L->rstd2, BT, H, lw->oln_w, lg->oln_w, lg->oln_b, a->dR, nt); // dR = dr2 (= da part)
-        memcpy(a->dT, a->dR, BTH * sizeof(float));
-        dropout(a->dT, BTH, c->hidden_dropout, site_key(drop_key, ST_DROP_FFN_OUT, l), nt);
-        act_fwd(L->f, a->G, (size_t)BT * I, c->act, nt); // recompute G = act(f)
-        linear_bwd(a->dT, H, a->G, I, BT, I, H, lw->ow, lg->ow, lg->ob, a->dF, I, 0.0f, nt);
+        // y = LN2(dropout(G Wo^T + bo) + a): dR = dr2 (also the residual gradient into a),
+        // dT = dropout'(dR); G = act(f) recomputed for Wo's gradient.
+        struct st_drop d2 = drop_site(c->hidden_dropout, drop_key, ST_DROP_FFN_OUT, l);
         #pragma omp parallel for num_threads(nt) schedule(static)
-        for (size_t i = 0; i < (size_t)BT * I; i++) a->dF[i] *= act_grad(L->f[i], c->act);
-        linear_bwd(a->dF, I, L->a, H, BT, H, I, lw->iw, lg->iw, lg->ib, a->dR, H, 1.0f, nt); // dR += dF Wi
+        for (int blk = 0; blk < nb; blk++) {
+            int r0, r1;
+            float *part = block_rows(a, blk, BT, &r0, &r1);
+            ops->ln_bwd(r0, r1, dY, L->r2, L->mean2, L->rstd2, H, lw->oln_w, dR, part, part + H);
+            ops->drop_bwd(r0, r1, dR, a->dT, H, &d2, L->m_ffn, part + 2 * H);
+            ops->act_fwd(r0, r1, L->f, a->G, I, NULL, c->act);
+        }
+        reduce_parts(a, nb, 0, H, lg->oln_w, nt);
+        reduce_parts(a, nb, H, H, lg->oln_b, nt);
+        reduce_parts(a, nb, 2 * H, H, lg->ob, nt);
+        gemm_dw(a->dT, H, a->G, I, BT, I, H, lg->ow, nt);
+        sk_gemm_f32(false, false, BT, I, H, 1.0f, a->dT, H, lw->ow, I, 0.0f, a->dF, I, nt);
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (int blk = 0; blk < nb; blk++) {
+            int r0, r1;
+            float *part = block_rows(a, blk, BT, &r0, &r1);
+            ops->act_bwd(r0, r1, a->dF, L->f, a->G, I, c->act, part);
+        }
+        reduce_parts(a, nb, 0, I, lg->ib, nt);
+        gemm_dw(a->dF, I, L->a, H, BT, H, I, lg->iw, nt);
+        sk_gemm_f32(false, false, BT, H, I, 1.0f, a->dF, I, lw->iw, H, 1.0f, dR, H, nt); // dR += dF Wi
         // a = LN1(dropout(ctx Wao^T + bao) + x)
-        ln_bwd(a->dR, L->r1, L->mean1, L->rstd1, BT, H, lw->aln_w, lg->aln_w, lg->aln_b, a->dR, nt); // dR = dr1
-        memcpy(a->dT, a->dR, BTH * sizeof(float));
-        dropout(a->dT, BTH, c->hidden_dropout, site_key(drop_key, ST_DROP_ATTN_OUT, l), nt);
-        linear_bwd(a->dT, H, L->ctx, H, BT, H, H, lw->aow, lg->aow, lg->aob, a->dC, H, 0.0f, nt);
-        attention_bwd(c, a, L, b, site_key(drop_key, ST_DROP_ATTN, l), nt);
-        // dx = dr1 + dq Wq + dk Wk + dv Wv
-        float *dX = a->dR;
-        linear_bwd(a->dQKV, 3 * H, x, H, BT, H, H, lw->qw, lg->qw, lg->qb, dX, H, 1.0f, nt);
-        linear_bwd(a->dQKV + H, 3 * H, x, H, BT, H, H, lw->kw, lg->kw, lg->kb, dX, H, 1.0f, nt);
-        linear_bwd(a->dQKV + 2 * H, 3 * H, x, H, BT, H, H, lw->vw, lg->vw, lg->vb, dX, H, 1.0f, nt);
-        memcpy(dY, dX, BTH * sizeof(float));
+        struct st_drop d1 = drop_site(c->hidden_dropout, drop_key, ST_DROP_ATTN_OUT, l);
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (int blk = 0; blk < nb; blk++) {
+            int r0, r1;
+            float *part = block_rows(a, blk, BT, &r0, &r1);
+            ops->ln_bwd(r0, r1, dR, L->r1, L->mean1, L->rstd1, H, lw->aln_w, dR, part, part + H);
+            ops->drop_bwd(r0, r1, dR, a->dT, H, &d1, L->m_ao, part + 2 * H);
+        }
+        reduce_parts(a, nb, 0, H, lg->aln_w, nt);
+        reduce_parts(a, nb, H, H, lg->aln_b, nt);
+        reduce_parts(a, nb, 2 * H, H, lg->aob, nt);
+        gemm_dw(a->dT, H, L->ctx, H, BT, H, H, lg->aow, nt);
+        sk_gemm_f32(false, false, BT, H, H, 1.0f, a->dT, H, lw->aow, H, 0.0f, a->dC, H, nt);
+        attention_bwd(c, a, L, b, nt);
+        // dx = dr1 + dq Wq + dk Wk + dv Wv ; bias gradients
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (int blk = 0; blk < nb; blk++) {
+            int r0, r1;
+            float *part = block_rows(a, blk, BT, &r0, &r1);
+            ops->colsum(r0, r1, a->dQKV, 3 * H, 3 * H, part);
+        }
+        reduce_parts(a, nb, 0, H, lg->qb, nt);
+        reduce_parts(a, nb, H, H, lg->kb, nt);
+        reduce_parts(a, nb, 2 * H, H, lg->vb, nt);
+        if (qkv_fused(lw, H) && qkv_fused(lg, H)) {
+            gemm_dw(a->dQKV, 3 * H, x, H, BT, H, 3 * H, lg->qw, nt);
+            sk_gemm_f32(false, false, BT, H, 3 * H, 1.0f, a->dQKV, 3 * H, lw->qw, H, 1.0f, dR, H, nt);
+        } else {
+            const float *W3[3] = {lw->qw, lw->kw, lw->vw};
+            float *G3[3] = {lg->qw, lg->kw, lg->vw};
+            for (int j = 0; j < 3; j++) {
+                gemm_dw(a->dQKV + (size_t)j * H, 3 * H, x, H, BT, H, H, G3[j], nt);
+                sk_gemm_f32(false, false, BT, H, H, 1.0f, a->dQKV + (size_t)j * H, 3 * H, W3[j], H, 1.0f, dR, H, nt);
+            }
+        }
+        float *tmp = dY; dY = dR; dR = tmp; // dR now holds this layer's input gradient
     }
-    // embeddings
-    dropout(dY, BTH, c->hidden_dropout, site_key(drop_key, ST_DROP_EMB, 0), nt);
-    ln_bwd(dY, a->emb, a->emb_mean, a->emb_rstd, BT, H, w->eln_w, g->eln_w, g->eln_b, dY, nt);
+    // embeddings: h0 = dropout(LN(emb))
+    struct st_drop de = drop_site(c->hidden_dropout, drop_key, ST_DROP_EMB, 0);
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int blk = 0; blk < nb; blk++) {
+        int r0, r1;
+        float *part = block_rows(a, blk, BT, &r0, &r1);
+        ops->drop_bwd(r0, r1, dY, dY, H, &de, a->m_emb, NULL);
+        ops->ln_bwd(r0, r1, dY, a->emb, a->emb_mean, a->emb_rstd, H, w->eln_w, dY, part, part + H);
+    }
+    reduce_parts(a, nb, 0, H, g->eln_w, nt);
+    reduce_parts(a, nb, H, H, g->eln_b, nt);
     // Scatter into the tables; threads own column blocks, rows go in order (deterministic).
     #pragma omp parallel for num_threads(nt) schedule(static)
     for (int c0 = 0; c0 < H; c0 += COLBLK) {
@@ -399,11 +417,11 @@ void st_pool_backward(struct st_model *m, struct st_acts *a, const struct st_bat
                       const float *dz, float *dlast, int nt) {
     int H = m->cfg.hidden, T = b->t, N = b->n;
     memset(dlast, 0, (size_t)N * T * H * sizeof(float));
-    // a->dT as [N, H] scratch for dpre and dcls (sizes fit: N*H <= BT*H)
+    // a->dT / a->dC as [N, H] scratch for dpre and dcls (sizes fit: N*H <= BT*H)
     float *dpre = a->dT, *dcls = a->dC;
     if (mlp) {
         for (size_t i = 0; i < (size_t)N * H; i++) dpre[i] = dz[i] * (1.0f - a->pooled[i] * a->pooled[i]);
-        linear_bwd(dpre, H, a->cls, H, N, H, H, m->w.pool_w, m->g.pool_w, m->g.pool_b, dcls, H, 0.0f, nt);
+        linear_bwd(a, dpre, H, a->cls, H, N, H, H, m->w.pool_w, m->g.pool_w, m->g.pool_b, dcls, H, 0.0f, nt);
     } else {
         memcpy(dcls, dz, (size_t)N * H * sizeof(float));
     }
@@ -424,25 +442,34 @@ void st_pool_backward(struct st_model *m, struct st_acts *a, const struct st_bat
 
 // ---------------------------------------------------------------- MLM head
 
-#define MLM_CHUNK 256
+static void ln_fwd_rows(const struct st_ops *ops, const float *x, int M, int n, const float *g, const float *b, float eps,
+                        float *mean, float *rstd, float *y, int nt) {
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int blk = 0; blk < nblocks(M); blk++) {
+        int r0 = blk * ST_ROWBLK, r1 = r0 + ST_ROWBLK < M ? r0 + ST_ROWBLK : M;
+        ops->ln_fwd(r0, r1, x, n, g, b, eps, mean, rstd, y);
+    }
+}
 
-double st_mlm_loss(struct st_model *m, const float *last, int M, const int32_t *rows, const int32_t *labels,
-                   float weight, float *dlast, int nt) {
+double st_mlm_loss(struct st_model *m, struct st_acts *a, const float *last, int M, const int32_t *rows,
+                   const int32_t *labels, float weight, float *dlast, int nt) {
     if (M <= 0) return 0.0;
     const struct st_config *c = &m->cfg;
     const struct st_weights *w = &m->w, *g = &m->g;
-    SEMBED_ASSERT(w->mlm_w);
-    int H = c->hidden, V = c->vocab;
-    size_t MH = (size_t)M * H;
-    int chunk = M < MLM_CHUNK ? M : MLM_CHUNK;
-    float *buf = malloc((MH * 6 + (size_t)M * 2 + (size_t)chunk * V) * sizeof(float));
-    SEMBED_ASSERT(buf); // small next to the activation block; treated like the arena
-    float *X = buf, *T1 = X + MH, *T2 = T1 + MH, *T3 = T2 + MH, *dT3 = T3 + MH, *dX = dT3 + MH;
-    float *mean = dX + MH, *rstd = mean + M, *logits = rstd + M;
+    const struct st_ops *ops = st_ops_get();
+    SEMBED_ASSERT(w->mlm_w && a->mlm && M <= a->n_max * a->t_max);
+    int H = c->hidden, V = c->vocab, chunk = a->mlm_chunk, nb = nblocks(M);
+    size_t MH = (size_t)M * H, BTH = (size_t)a->n_max * a->t_max * H;
+    float *X = a->mlm, *T1 = X + BTH, *T2 = T1 + BTH, *T3 = T2 + BTH, *dT3 = T3 + BTH, *dX = dT3 + BTH;
+    float *mean = dX + BTH, *rstd = mean + (size_t)a->n_max * a->t_max, *logits = rstd + (size_t)a->n_max * a->t_max;
     for (int i = 0; i < M; i++) memcpy(X + (size_t)i * H, last + (size_t)rows[i] * H, (size_t)H * sizeof(float));
-    linear_fwd(X, H, M, H, w->mlm_w, w->mlm_b, H, T1, H, nt);
-    act_fwd(T1, T2, MH, c->act, nt);
-    ln_fwd(T2, M, H, w->mlm_ln_w, w->mlm_ln_b, c->ln_eps, mean, rstd, T3, nt);
+    sk_gemm_f32(false, true, M, H, H, 1.0f, X, H, w->mlm_w, H, 0.0f, T1, H, nt);
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int blk = 0; blk < nb; blk++) {
+        int r0 = blk * ST_ROWBLK, r1 = r0 + ST_ROWBLK < M ? r0 + ST_ROWBLK : M;
+        ops->act_fwd(r0, r1, T1, T2, H, w->mlm_b, c->act); // T1 = pre-activation (bias included)
+    }
+    ln_fwd_rows(ops, T2, M, H, w->mlm_ln_w, w->mlm_ln_b, c->ln_eps, mean, rstd, T3, nt);
     double loss = 0.0;
     float dscale = weight / (float)M;
     for (int r0 = 0; r0 < M; r0 += chunk) {
@@ -465,18 +492,26 @@ double st_mlm_loss(struct st_model *m, const float *last, int M, const int32_t *
         }
         for (int i = 0; i < rn; i++) loss += part[i];
         if (dlast)
-            linear_bwd(logits, V, T3 + (size_t)r0 * H, H, rn, H, V, w->word, g->word, g->mlm_bias, dT3 + (size_t)r0 * H,
-                   H, 0.0f, nt);
+            linear_bwd(a, logits, V, T3 + (size_t)r0 * H, H, rn, H, V, w->word, g->word, g->mlm_bias, dT3 + (size_t)r0 * H,
+                       H, 0.0f, nt);
     }
-    if (!dlast) { free(buf); return loss / M; }
-    ln_bwd(dT3, T2, mean, rstd, M, H, w->mlm_ln_w, g->mlm_ln_w, g->mlm_ln_b, dT3, nt);
-    for (size_t i = 0; i < MH; i++) dT3[i] *= act_grad(T1[i], c->act);
-    linear_bwd(dT3, H, X, H, M, H, H, w->mlm_w, g->mlm_w, g->mlm_b, dX, H, 0.0f, nt);
+    if (!dlast) return loss / M;
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int blk = 0; blk < nb; blk++) {
+        int r0, r1;
+        float *part = block_rows(a, blk, M, &r0, &r1);
+        ops->ln_bwd(r0, r1, dT3, T2, mean, rstd, H, w->mlm_ln_w, dT3, part, part + H);
+        ops->act_bwd(r0, r1, dT3, T1, T2, H, c->act, part + 2 * H);
+    }
+    reduce_parts(a, nb, 0, H, g->mlm_ln_w, nt);
+    reduce_parts(a, nb, H, H, g->mlm_ln_b, nt);
+    reduce_parts(a, nb, 2 * H, H, g->mlm_b, nt);
+    linear_bwd(a, dT3, H, X, H, M, H, H, w->mlm_w, g->mlm_w, NULL, dX, H, 0.0f, nt);
     for (int i = 0; i < M; i++) {
         float *o = dlast + (size_t)rows[i] * H;
         const float *d = dX + (size_t)i * H;
         for (int k = 0; k < H; k++) o[k] += d[k];
     }
-    free(buf);
+    (void)MH;
     return loss / M;
 }

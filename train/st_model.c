@@ -1,6 +1,8 @@
 // Trainer model: the tensor table over one parameter block, initialisation, loading from .semb.
+#define _DEFAULT_SOURCE // MAP_ANONYMOUS, madvise
 #include <math.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +15,20 @@ float st_rng_normal(uint64_t key, uint64_t i) {
     float u1 = ((float)(st_rng_u32(key, 2 * i) >> 8) + 1.0f) * (1.0f / 16777216.0f);
     float u2 = st_rng_uniform(key, 2 * i + 1);
     return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853071795865f * u2);
+}
+
+void *st_big_alloc(size_t bytes) {
+    if (bytes == 0) bytes = 1;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (bytes >= (2u << 20)) (void)madvise(p, bytes, MADV_HUGEPAGE); // advisory: failure is harmless
+#endif
+    return p;
+}
+
+void st_big_free(void *p, size_t bytes) {
+    if (p) munmap(p, bytes ? bytes : 1);
 }
 
 struct table_builder {
@@ -59,9 +75,11 @@ static void walk(const struct st_config *c, struct table_builder *tb, struct st_
 #define T2(field, suffix, d0, d1)                                                  \
         snprintf(nm, sizeof nm, "encoder.layer.%d.%s", l, suffix);                 \
         L->field = add_tensor(tb, nm, d0, d1, (d1) > 0 && !strstr(suffix, "LayerNorm"));
-        T2(qw, "attention.self.query.weight", H, H) T2(qb, "attention.self.query.bias", H, 0)
-        T2(kw, "attention.self.key.weight", H, H) T2(kb, "attention.self.key.bias", H, 0)
-        T2(vw, "attention.self.value.weight", H, H) T2(vb, "attention.self.value.bias", H, 0)
+        // q, k, v weights adjacent, then their biases: the trainer runs the three projections
+        // (and their gradients) as one GEMM over the [3H, H] block (st_graph.c, qkv_fused).
+        T2(qw, "attention.self.query.weight", H, H) T2(kw, "attention.self.key.weight", H, H)
+        T2(vw, "attention.self.value.weight", H, H) T2(qb, "attention.self.query.bias", H, 0)
+        T2(kb, "attention.self.key.bias", H, 0) T2(vb, "attention.self.value.bias", H, 0)
         T2(aow, "attention.output.dense.weight", H, H) T2(aob, "attention.output.dense.bias", H, 0)
         T2(aln_w, "attention.output.LayerNorm.weight", H, 0) T2(aln_b, "attention.output.LayerNorm.bias", H, 0)
         T2(iw, "intermediate.dense.weight", I, H) T2(ib, "intermediate.dense.bias", I, 0)
@@ -130,9 +148,8 @@ int st_model_create(const struct st_config *cfg, struct st_model **out) {
     m->tensors = tb.t; tb.t = NULL;
     m->n_tensors = tb.n;
     m->n_params = tb.off;
-    m->params = aligned_alloc(64, m->n_params * sizeof(float));
+    m->params = st_big_alloc(m->n_params * sizeof(float)); // zero-filled
     if (!m->params) { tb.err = SEMBED_ENOMEM; goto fail; }
-    memset(m->params, 0, m->n_params * sizeof(float));
     resolve(m, &offs, m->params, &m->w);
     free(offs.layer);
     *out = m;
@@ -168,17 +185,14 @@ static void view_like(const struct st_model *m, float *base, struct st_weights *
 int st_model_alloc_train(struct st_model *m) {
     if (m->grads) return SEMBED_OK;
     size_t bytes = m->n_params * sizeof(float);
-    m->grads = aligned_alloc(64, bytes);
-    m->adam_m = aligned_alloc(64, bytes);
-    m->adam_v = aligned_alloc(64, bytes);
+    m->grads = st_big_alloc(bytes); // zero-filled
+    m->adam_m = st_big_alloc(bytes);
+    m->adam_v = st_big_alloc(bytes);
     if (!m->grads || !m->adam_m || !m->adam_v) {
-        free(m->grads); free(m->adam_m); free(m->adam_v);
+        st_big_free(m->grads, bytes); st_big_free(m->adam_m, bytes); st_big_free(m->adam_v, bytes);
         m->grads = m->adam_m = m->adam_v = NULL;
         return SEMBED_ENOMEM;
     }
-    memset(m->grads, 0, bytes);
-    memset(m->adam_m, 0, bytes);
-    memset(m->adam_v, 0, bytes);
     view_like(m, m->grads, &m->g);
     return SEMBED_OK;
 }
@@ -186,7 +200,8 @@ int st_model_alloc_train(struct st_model *m) {
 void st_model_free(struct st_model *m) {
     if (!m) return;
     free(m->tensors);
-    free(m->params); free(m->grads); free(m->adam_m); free(m->adam_v);
+    size_t bytes = m->n_params * sizeof(float);
+    st_big_free(m->params, bytes); st_big_free(m->grads, bytes); st_big_free(m->adam_m, bytes); st_big_free(m->adam_v, bytes);
     free(m->w.layer); free(m->g.layer);
     free(m);
 }

@@ -12,9 +12,7 @@ double st_loss_and_grad(struct st_model *m, struct st_acts *a, const struct st_o
     double total = 0.0, lc = 0.0, lm = 0.0;
     if (o->contrastive) {
         size_t n = (size_t)d->cl.n * H;
-        float *z = malloc(2 * n * sizeof(float));
-        SEMBED_ASSERT(z);
-        float *dz = z + n;
+        float *z = a->z, *dz = z + n;
         st_forward(m, a, &d->cl, drop_key_cl, nt);
         st_pool_forward(m, a, &d->cl, o->pool, o->mlp, z, nt);
         lc = st_infonce(z, d->B, H, d->hard_neg, o->temp, o->hn_weight, 1.0f, dz);
@@ -23,14 +21,13 @@ double st_loss_and_grad(struct st_model *m, struct st_acts *a, const struct st_o
             st_pool_backward(m, a, &d->cl, o->pool, o->mlp, dz, a->dY, nt);
             st_backward(m, a, &d->cl, a->dY, drop_key_cl, nt);
         }
-        free(z);
     }
     if (o->mlm && d->M > 0) {
         float w = o->contrastive ? o->mlm_weight : 1.0f;
         st_forward(m, a, &d->mlm, drop_key_mlm, nt);
         size_t n = (size_t)d->mlm.n * d->mlm.t * H;
         memset(a->dY, 0, n * sizeof(float));
-        lm = st_mlm_loss(m, st_last_hidden(m, a), d->M, d->mlm_rows, d->mlm_labels, w, backward ? a->dY : NULL, nt);
+        lm = st_mlm_loss(m, a, st_last_hidden(m, a), d->M, d->mlm_rows, d->mlm_labels, w, backward ? a->dY : NULL, nt);
         total += w * lm;
         if (backward) st_backward(m, a, &d->mlm, a->dY, drop_key_mlm, nt);
     }

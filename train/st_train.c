@@ -558,17 +558,17 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
     int64_t end = p->stop_after && p->stop_after < t->total ? p->stop_after : t->total;
     double tl = now_s(), loss = NAN;
     int64_t done_steps = 0;
+    st_model_zero_grad(t->m); // then AdamW zeroes what it consumes
     for (int64_t s = start; s < end; s++) {
         struct st_step_data sd;
         make_batch(t, s, &sd);
-        st_model_zero_grad(t->m);
         uint64_t kc = st_rng_key(p->seed, (uint64_t)s, 1, 0) | 1, km = st_rng_key(p->seed, (uint64_t)s, 2, 0) | 1;
         double lc = 0, lm = 0;
         loss = st_loss_and_grad(t->m, t->a, &t->obj, &sd, kc, km, true, t->nt, &lc, &lm);
         if (!isfinite(loss)) { rc = sembed_fail(SEMBED_ESTATE, FN, "loss became %g at step %lld", loss, (long long)s + 1); goto done_paths; }
-        double gn = st_clip_grad(t->m, p->clip, t->nt);
+        double gn = st_grad_norm(t->m, t->nt);
         float lr = st_lr_at(p->lr, s, t->warmup, t->total);
-        st_adamw_step(t->m, &opt, lr, s + 1, t->nt);
+        st_adamw_step_ex(t->m, &opt, lr, s + 1, st_clip_coef(gn, p->clip), true, t->nt);
         done_steps++;
         double el = now_s() - tl;
         struct sembed_train_progress pr = {.step = s + 1, .total_steps = t->total, .epoch = s / t->spe, .loss = loss,
