@@ -142,6 +142,12 @@ struct trainer {
     FILE *log;
 };
 
+static double cpu_s(void) { // process CPU time (all threads)
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -548,15 +554,15 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
     if (p->log_csv) {
         t->log = fopen(p->log_csv, start > 0 ? "a" : "w");
         if (!t->log) { rc = sembed_fail(SEMBED_EIO, FN, "cannot open log '%s': %s", p->log_csv, strerror(errno)); goto done_paths; }
-        if (start == 0) fprintf(t->log, "step,epoch,lr,loss,cl_loss,mlm_loss,grad_norm,examples_per_s,elapsed_s,dev_spearman\n");
+        if (start == 0) fprintf(t->log, "step,epoch,lr,loss,cl_loss,mlm_loss,grad_norm,examples_per_s,elapsed_s,dev_spearman,cpu_s\n");
     }
     if (t->best && start == 0) {
         if ((rc = evaluate(t, &t->first_dev))) goto done_paths;
-        if (t->log) fprintf(t->log, "0,0,0,,,,,,0,%.4f\n", t->first_dev);
+        if (t->log) fprintf(t->log, "0,0,0,,,,,,0,%.4f,0\n", t->first_dev);
     }
     struct st_adamw opt = {.lr = p->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = p->weight_decay};
     int64_t end = p->stop_after && p->stop_after < t->total ? p->stop_after : t->total;
-    double tl = now_s(), loss = NAN;
+    double tl = now_s(), tc = cpu_s(), loss = NAN;
     int64_t done_steps = 0;
     st_model_zero_grad(t->m); // then AdamW zeroes what it consumes
     for (int64_t s = start; s < end; s++) {
@@ -592,7 +598,7 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
             fprintf(t->log, "%lld,%lld,%.6g,%.6f,%.6f,%.6f,%.4f,%.2f,%.2f,", (long long)(s + 1), (long long)pr.epoch,
                     (double)lr, loss, lc, lm, gn, pr.examples_per_s, el);
             if (pr.evaluated) fprintf(t->log, "%.4f", pr.dev);
-            fputc('\n', t->log);
+            fprintf(t->log, ",%.3f\n", cpu_s() - tc);
             fflush(t->log);
         }
         if (p->progress) p->progress(&pr, p->progress_user);
