@@ -74,25 +74,23 @@ static void layernorm_rows(const struct sembed_context *ctx, int T, const float 
     for (int t = 0; t < T; t++) sk_layernorm(in + (size_t)t * H, out + (size_t)t * H, H, g, beta, eps);
 }
 
-// Scaled dot-product attention per (sequence, head): qkv [T, 3H] -> att [T, H].
+// Scaled dot-product attention per (sequence, head): qkv [T, 3H] -> att [T, H], through the
+// kernels' fused attention (scores stay in one cache-sized block; bit-identical to
+// Q K^T -> softmax -> P V through sk_gemm_f32 on the same ISA).
 static void attention(struct sembed_context *ctx, const struct se_batch *b, int nt) {
     const struct sembed_model *m = ctx->m;
     const int H = (int)m->H, nh = (int)m->n_heads, hd = H / nh, ld = 3 * H;
     const float scale = 1.0f / sqrtf((float)hd);
     const int items = b->n_seq * nh;
-    const size_t per_thread = (size_t)ctx->max_length * ctx->max_length;
     const float *qkv = ctx->big;
     float *att = ctx->att;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int it = 0; it < items; it++) {
         const int s = it / nh, h = it % nh;
         const int t0 = b->offs[s], n = b->offs[s + 1] - t0;
-        float *S = ctx->scores + (size_t)omp_get_thread_num() * per_thread;
+        unsigned char *scr = (unsigned char *)ctx->scores + (size_t)omp_get_thread_num() * ctx->att_scratch_bytes;
         const float *Q = qkv + (size_t)t0 * ld + (size_t)h * hd;
-        const float *K = Q + H, *V = Q + 2 * H;
-        sk_gemm_f32(false, true, n, n, hd, scale, Q, ld, K, ld, 0.0f, S, n, 1); // S = Q K^T / sqrt(hd)
-        for (int i = 0; i < n; i++) sk_softmax(S + (size_t)i * n, n);
-        sk_gemm_f32(false, false, n, hd, n, 1.0f, S, n, V, ld, 0.0f, att + (size_t)t0 * H + (size_t)h * hd, H, 1);
+        sk_attention_f32(n, n, hd, Q, ld, Q + H, ld, Q + 2 * H, ld, scale, att + (size_t)t0 * H + (size_t)h * hd, H, scr);
     }
 }
 

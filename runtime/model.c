@@ -638,7 +638,7 @@ static void layout(struct sembed_context *ctx, struct carver *c) {
     ctx->att = carve(c, T * H, sizeof(float));
     ctx->big = carve(c, T * wide, sizeof(float));
     ctx->h0 = ctx->pooling == SEMBED_POOLING_FIRST_LAST_AVG ? carve(c, T * H, sizeof(float)) : NULL;
-    ctx->scores = carve(c, (size_t)ctx->n_threads * ML * ML, sizeof(float));
+    ctx->scores = carve(c, (size_t)ctx->n_threads, ctx->att_scratch_bytes);
     ctx->pool_a = carve(c, B * m->max_dim, sizeof(float));
     ctx->pool_b = carve(c, B * m->max_dim, sizeof(float));
     const size_t scratch = ctx->scratch_bytes;
@@ -728,6 +728,7 @@ SEMBED_API int sembed_context_create(const struct sembed_model *m, const struct 
     ctx->batch_tokens = bt;
     ctx->truncate = p.truncate;
     ctx->n_threads = nt;
+    ctx->att_scratch_bytes = (sk_attention_scratch_size((int)ml, (int)(m->H / m->n_heads)) + 63) & ~(size_t)63;
     int rc = context_scratch(m, bt, bs, &ctx->scratch_bytes);
     if (rc) {
         free(ctx);

@@ -104,7 +104,8 @@ struct sembed_context {
     float *att; // attention output, H
     float *big; // QKV (3H) then FFN (I)
     float *h0;  // embedding output kept for first_last_avg, H (NULL otherwise)
-    float *scores;        // per thread: max_length * max_length
+    void *scores;         // per thread: att_scratch_bytes of sk_attention_f32 scratch
+    size_t att_scratch_bytes;
     float *pool_a, *pool_b; // [batch_size, max_dim]
     void *lin_scratch;
     size_t scratch_bytes;
