@@ -6,9 +6,12 @@
 // (docs/format.md "Tensor names"); `w`/`g` are typed views into params/grads.
 // Backward accumulates (+=) into grads; st_model_zero_grad() is explicit.
 //
-// Batches: n sequences padded to t tokens, rows r = seq*t + pos (BT = n*t rows), padding at the
-// end of each sequence (lens[seq] valid tokens). Activations live in one block sized for the
-// largest batch (st_acts_reserve).
+// Batches come in padded: n sequences of t tokens, input index seq*t + pos, padding at the end of
+// each sequence (lens[seq] valid tokens). The graph packs them: activation rows hold real tokens
+// only, sequence s at rows off[s] .. off[s] + lens[s] (st_acts.off, set by st_forward), so no
+// work is spent on padding (padded positions never influence the loss: keys are masked, poolers
+// and the MLM loss read real tokens only). Activations live in one block sized for the largest
+// batch.
 #ifndef SEMBED_TRAIN_ST_H
 #define SEMBED_TRAIN_ST_H
 
@@ -107,9 +110,10 @@ enum st_stream { ST_DROP_EMB = 1, ST_DROP_ATTN = 2, ST_DROP_ATTN_OUT = 3, ST_DRO
 // ---------------------------------------------------------------- activations
 // One arena per st_acts (anonymous mmap, zero-filled, touched lazily, transparent huge pages
 // requested), sized once for n_max x t_max: no allocation in a training step.
-struct st_layer_acts {
+struct st_layer_acts {   // BT = rows (real tokens) of the packed batch
     float *qkv;            // [BT, 3H]  (q | k | v per row, biases included)
-    float *p, *pd;         // [n, heads, t, t] softmax probs, after dropout (pd == p when no dropout)
+    float *p, *pd;         // per sequence and head, len x len softmax probs (at poff), after dropout
+                           // (pd == p when no dropout)
     float *ctx;            // [BT, H]
     float *r1, *mean1, *rstd1, *a;  // LN1 input, stats [BT], output
     float *f;              // [BT, I] intermediate pre-activation (bias included)
@@ -121,6 +125,12 @@ struct st_acts {
     int n_max, t_max, n_threads;
     size_t bytes;
     void *block;
+    // packing of the batch of the last st_forward
+    int cur_n, cur_t;                       // its n and padded t
+    int32_t *off;                           // [n_max + 1] first row of each sequence; off[cur_n] = rows
+    int64_t *poff;                          // [n_max + 1] first element of each sequence's heads x len x len
+                                            // attention block (head h at poff[s] + h * len * len)
+    int32_t *rowmap;                        // [n_max * t_max] padded input index of each row
     float *emb, *emb_mean, *emb_rstd, *h0;  // embedding sum, LN stats, output after dropout
     uint8_t *m_emb;                         // embedding dropout keep bits
     struct st_layer_acts *L;
@@ -155,10 +165,15 @@ struct st_batch {
 // with stream and layer), keep with probability 1-p, kept values scaled by 1/(1-p).
 void st_forward(const struct st_model *m, struct st_acts *a, const struct st_batch *b, uint64_t drop_key,
                 int n_threads);
-// Last hidden state [BT, H] after st_forward.
+// Last hidden state [rows, H] after st_forward (packed rows, see above).
 float *st_last_hidden(const struct st_model *m, const struct st_acts *a);
-// dlast: gradient w.r.t. the last hidden state [BT, H] (consumed: used as scratch). Same
-// drop_key as the forward. Accumulates into m->grads.
+// Rows of the packed batch of the last st_forward (sum of lens); row of padded index seq*t + pos.
+int st_acts_rows(const struct st_acts *a);
+static inline int st_acts_row(const struct st_acts *a, int padded) {
+    return a->off[padded / a->cur_t] + padded % a->cur_t;
+}
+// dlast: gradient w.r.t. the last hidden state [rows, H] (consumed: used as scratch). Same
+// drop_key and batch as the forward. Accumulates into m->grads.
 void st_backward(struct st_model *m, struct st_acts *a, const struct st_batch *b, float *dlast, uint64_t drop_key,
                  int n_threads);
 
@@ -166,7 +181,7 @@ enum st_pool { ST_POOL_CLS = 0, ST_POOL_CLS_BEFORE_POOLER = 1, ST_POOL_MEAN = 2 
 // z[n, H] from the last hidden state; mlp: apply pooler.dense + tanh (SimCSE's MLP).
 void st_pool_forward(const struct st_model *m, struct st_acts *a, const struct st_batch *b, enum st_pool mode,
                      bool mlp, float *z, int n_threads);
-// dz[n, H] -> dlast (overwritten, [BT, H]); pooler grads accumulated.
+// dz[n, H] -> dlast (overwritten, [rows, H]); pooler grads accumulated.
 void st_pool_backward(struct st_model *m, struct st_acts *a, const struct st_batch *b, enum st_pool mode, bool mlp,
                       const float *dz, float *dlast, int n_threads);
 
@@ -178,7 +193,7 @@ double st_infonce(const float *z, int B, int H, bool hard_neg, float temp, float
 
 // MLM head + cross-entropy on the masked rows of the last hidden state (HF BertForMaskedLM:
 // transform dense + act + LayerNorm, decoder tied to the word embeddings, plus bias). rows[M]:
-// row indices into [BT]; labels[M]: original ids. Returns the mean loss over M (0 when M == 0);
+// padded indices seq*t + pos of the batch of the last st_forward; labels[M]: original ids. Returns the mean loss over M (0 when M == 0);
 // adds weight * dLoss/dlast into dlast and accumulates head grads (dlast NULL: loss only).
 // Buffers come from a's arena (a must have been created with the MLM head; M <= its rows).
 double st_mlm_loss(struct st_model *m, struct st_acts *a, const float *last, int M, const int32_t *rows,

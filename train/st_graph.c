@@ -51,6 +51,7 @@ int st_acts_create(const struct st_config *c, int n_max, int t_max, int n_thread
         p = base;
         total = 0;
 #define TAKE(dst, count) do { size_t n_ = up16(count); if (base) dst = (void *)p; p += base ? n_ : 0; total += n_; } while (0)
+        TAKE(a->off, (size_t)n_max + 1); TAKE(a->poff, 2 * ((size_t)n_max + 1)); TAKE(a->rowmap, BT);
         TAKE(a->emb, BT * H); TAKE(a->emb_mean, BT); TAKE(a->emb_rstd, BT); TAKE(a->h0, BT * H); TAKE(a->m_emb, bits);
         for (int l = 0; l < c->layers; l++) {
             struct st_layer_acts *L = &a->L[l];
@@ -170,18 +171,19 @@ static void linear_bwd(const struct st_acts *a, const float *dy, int ldy, const 
 static void attention_fwd(const struct st_config *c, struct st_acts *a, struct st_layer_acts *L,
                           const struct st_layer_w *lw, const struct st_batch *b, uint64_t drop_key, int l, int nt) {
     const struct st_ops *ops = st_ops_get();
-    int T = b->t, H = c->hidden, NH = c->heads, hd = H / NH;
-    struct st_att at = {.T = T, .hd = hd, .ld = 3 * H, .scale = 1.0f / sqrtf((float)hd),
+    int H = c->hidden, NH = c->heads, hd = H / NH;
+    struct st_att at = {.hd = hd, .ld = 3 * H, .scale = 1.0f / sqrtf((float)hd),
                         .drop = drop_site(c->attn_dropout, drop_key, ST_DROP_ATTN, l)};
     #pragma omp parallel for num_threads(nt) schedule(static)
     for (int nh = 0; nh < b->n * NH; nh++) {
-        int n = nh / NH, h = nh % NH;
+        int n = nh / NH, h = nh % NH, len = b->lens[n];
         struct st_att ta = at;
-        ta.len = b->lens[n];
-        ta.drop_base = (uint64_t)nh * T * T;
-        float *q = L->qkv + (size_t)n * T * 3 * H + (size_t)h * hd;
+        ta.T = ta.len = len;
+        size_t pb = (size_t)a->poff[n] + (size_t)h * len * len, row0 = (size_t)a->off[n];
+        ta.drop_base = pb;
+        float *q = L->qkv + row0 * 3 * H + (size_t)h * hd;
         ops->att_fwd(&ta, q, q + H, q + 2 * H, lw->qb + (size_t)h * hd, lw->kb + (size_t)h * hd, lw->vb + (size_t)h * hd,
-                     L->p + (size_t)nh * T * T, L->pd + (size_t)nh * T * T, L->ctx + (size_t)n * T * H + (size_t)h * hd, H,
+                     L->p + pb, L->pd + pb, L->ctx + row0 * H + (size_t)h * hd, H,
                      a->att_scratch + (size_t)omp_get_thread_num() * a->att_stride);
     }
 }
@@ -193,12 +195,30 @@ static bool qkv_fused(const struct st_layer_w *lw, int H) {
     return lw->kw == lw->qw + HH && lw->vw == lw->kw + HH;
 }
 
+int st_acts_rows(const struct st_acts *a) { return a->off[a->cur_n]; }
+
+// Row offsets of the packed batch (see st.h).
+static void pack(struct st_acts *a, const struct st_batch *b, int heads) {
+    a->cur_n = b->n;
+    a->cur_t = b->t;
+    a->off[0] = 0;
+    a->poff[0] = 0;
+    for (int n = 0; n < b->n; n++) {
+        int len = b->lens[n];
+        SEMBED_ASSERT(len >= 1 && len <= b->t);
+        for (int p = 0; p < len; p++) a->rowmap[a->off[n] + p] = n * b->t + p;
+        a->off[n + 1] = a->off[n] + len;
+        a->poff[n + 1] = a->poff[n] + (int64_t)heads * len * len;
+    }
+}
+
 void st_forward(const struct st_model *m, struct st_acts *a, const struct st_batch *b, uint64_t drop_key, int nt) {
     const struct st_config *c = &m->cfg;
     const struct st_weights *w = &m->w;
     const struct st_ops *ops = st_ops_get();
     SEMBED_ASSERT(b->n <= a->n_max && b->t <= a->t_max && b->t <= c->max_pos);
-    int T = b->t, H = c->hidden, I = c->inter, BT = b->n * T, nb = nblocks(BT);
+    pack(a, b, c->heads);
+    int T = b->t, H = c->hidden, I = c->inter, BT = st_acts_rows(a), nb = nblocks(BT);
     float eps = c->ln_eps;
     // embeddings: word + position (+ token type), LayerNorm, dropout
     struct st_drop de = drop_site(c->hidden_dropout, drop_key, ST_DROP_EMB, 0);
@@ -206,7 +226,7 @@ void st_forward(const struct st_model *m, struct st_acts *a, const struct st_bat
     for (int blk = 0; blk < nb; blk++) {
         int r0 = blk * ST_ROWBLK, r1 = r0 + ST_ROWBLK < BT ? r0 + ST_ROWBLK : BT;
         for (int r = r0; r < r1; r++) {
-            int id = b->ids[r], tt = b->types ? b->types[r] : 0, pos = r % T;
+            int in = a->rowmap[r], id = b->ids[in], tt = b->types ? b->types[in] : 0, pos = in % T;
             SEMBED_ASSERT(id >= 0 && id < c->vocab && tt >= 0 && (tt < c->type_vocab || (c->type_vocab == 0 && tt == 0)));
             const float *we = w->word + (size_t)id * H, *pe = w->pos + (size_t)pos * H;
             float *e = a->emb + (size_t)r * H;
@@ -264,17 +284,17 @@ float *st_last_hidden(const struct st_model *m, const struct st_acts *a) { retur
 static void attention_bwd(const struct st_config *c, struct st_acts *a, struct st_layer_acts *L,
                           const struct st_batch *b, int nt) {
     const struct st_ops *ops = st_ops_get();
-    int T = b->t, H = c->hidden, NH = c->heads, hd = H / NH;
-    struct st_att at = {.T = T, .hd = hd, .ld = 3 * H, .scale = 1.0f / sqrtf((float)hd)};
+    int H = c->hidden, NH = c->heads, hd = H / NH;
+    struct st_att at = {.hd = hd, .ld = 3 * H, .scale = 1.0f / sqrtf((float)hd)};
     #pragma omp parallel for num_threads(nt) schedule(static)
     for (int nh = 0; nh < b->n * NH; nh++) {
-        int n = nh / NH, h = nh % NH;
+        int n = nh / NH, h = nh % NH, len = b->lens[n];
         struct st_att ta = at;
-        ta.len = b->lens[n];
-        size_t row0 = (size_t)n * T;
+        ta.T = ta.len = len;
+        size_t pb = (size_t)a->poff[n] + (size_t)h * len * len, row0 = (size_t)a->off[n];
         const float *q = L->qkv + row0 * 3 * H + (size_t)h * hd;
         float *dq = a->dQKV + row0 * 3 * H + (size_t)h * hd;
-        ops->att_bwd(&ta, q, q + H, q + 2 * H, L->p + (size_t)nh * T * T, L->pd + (size_t)nh * T * T,
+        ops->att_bwd(&ta, q, q + H, q + 2 * H, L->p + pb, L->pd + pb,
                      a->dC + row0 * H + (size_t)h * hd, H, dq, dq + H, dq + 2 * H,
                      a->att_scratch + (size_t)omp_get_thread_num() * a->att_stride);
     }
@@ -286,8 +306,8 @@ void st_backward(struct st_model *m, struct st_acts *a, const struct st_batch *b
     const struct st_weights *w = &m->w;
     const struct st_weights *g = &m->g;
     const struct st_ops *ops = st_ops_get();
-    SEMBED_ASSERT(m->grads);
-    int T = b->t, H = c->hidden, I = c->inter, BT = b->n * T, nb = nblocks(BT);
+    SEMBED_ASSERT(m->grads && a->cur_n == b->n && a->cur_t == b->t);
+    int T = b->t, H = c->hidden, I = c->inter, BT = st_acts_rows(a), nb = nblocks(BT);
     float *dY = dlast, *dR = dlast == a->dR ? a->dY : a->dR; // dY: gradient w.r.t. the layer output
     for (int l = c->layers - 1; l >= 0; l--) {
         const struct st_layer_w *lw = &w->layer[l];
@@ -374,10 +394,11 @@ void st_backward(struct st_model *m, struct st_acts *a, const struct st_batch *b
         int c1 = c0 + COLBLK < H ? c0 + COLBLK : H;
         for (int r = 0; r < BT; r++) {
             const float *d = dY + (size_t)r * H;
-            float *gw = g->word + (size_t)b->ids[r] * H, *gp = g->pos + (size_t)(r % T) * H;
+            int in = a->rowmap[r];
+            float *gw = g->word + (size_t)b->ids[in] * H, *gp = g->pos + (size_t)(in % T) * H;
             for (int i = c0; i < c1; i++) { gw[i] += d[i]; gp[i] += d[i]; }
             if (g->type) {
-                float *gt = g->type + (size_t)(b->types ? b->types[r] : 0) * H;
+                float *gt = g->type + (size_t)(b->types ? b->types[in] : 0) * H;
                 for (int i = c0; i < c1; i++) gt[i] += d[i];
             }
         }
@@ -388,19 +409,21 @@ void st_backward(struct st_model *m, struct st_acts *a, const struct st_batch *b
 
 void st_pool_forward(const struct st_model *m, struct st_acts *a, const struct st_batch *b, enum st_pool mode,
                      bool mlp, float *z, int nt) {
-    int H = m->cfg.hidden, T = b->t;
+    int H = m->cfg.hidden;
+    SEMBED_ASSERT(a->cur_n == b->n && a->cur_t == b->t);
     const float *last = st_last_hidden(m, a);
     for (int n = 0; n < b->n; n++) {
         float *cr = a->cls + (size_t)n * H;
+        const float *rows = last + (size_t)a->off[n] * H;
         if (mode == ST_POOL_MEAN) {
             int len = b->lens[n];
             for (int i = 0; i < H; i++) {
                 double s = 0.0;
-                for (int t = 0; t < len; t++) s += last[((size_t)n * T + t) * H + i];
+                for (int t = 0; t < len; t++) s += rows[(size_t)t * H + i];
                 cr[i] = (float)(s / len);
             }
         } else {
-            memcpy(cr, last + (size_t)n * T * H, (size_t)H * sizeof(float));
+            memcpy(cr, rows, (size_t)H * sizeof(float));
         }
     }
     if (mlp) {
@@ -415,8 +438,9 @@ void st_pool_forward(const struct st_model *m, struct st_acts *a, const struct s
 
 void st_pool_backward(struct st_model *m, struct st_acts *a, const struct st_batch *b, enum st_pool mode, bool mlp,
                       const float *dz, float *dlast, int nt) {
-    int H = m->cfg.hidden, T = b->t, N = b->n;
-    memset(dlast, 0, (size_t)N * T * H * sizeof(float));
+    int H = m->cfg.hidden, N = b->n;
+    SEMBED_ASSERT(a->cur_n == b->n && a->cur_t == b->t);
+    memset(dlast, 0, (size_t)st_acts_rows(a) * H * sizeof(float));
     // a->dT / a->dC as [N, H] scratch for dpre and dcls (sizes fit: N*H <= BT*H)
     float *dpre = a->dT, *dcls = a->dC;
     if (mlp) {
@@ -431,11 +455,11 @@ void st_pool_backward(struct st_model *m, struct st_acts *a, const struct st_bat
             int len = b->lens[n];
             float inv = 1.0f / (float)len;
             for (int t = 0; t < len; t++) {
-                float *o = dlast + ((size_t)n * T + t) * H;
+                float *o = dlast + ((size_t)a->off[n] + t) * H;
                 for (int i = 0; i < H; i++) o[i] = d[i] * inv;
             }
         } else {
-            memcpy(dlast + (size_t)n * T * H, d, (size_t)H * sizeof(float));
+            memcpy(dlast + (size_t)a->off[n] * H, d, (size_t)H * sizeof(float));
         }
     }
 }
@@ -462,7 +486,8 @@ double st_mlm_loss(struct st_model *m, struct st_acts *a, const float *last, int
     size_t MH = (size_t)M * H, BTH = (size_t)a->n_max * a->t_max * H;
     float *X = a->mlm, *T1 = X + BTH, *T2 = T1 + BTH, *T3 = T2 + BTH, *dT3 = T3 + BTH, *dX = dT3 + BTH;
     float *mean = dX + BTH, *rstd = mean + (size_t)a->n_max * a->t_max, *logits = rstd + (size_t)a->n_max * a->t_max;
-    for (int i = 0; i < M; i++) memcpy(X + (size_t)i * H, last + (size_t)rows[i] * H, (size_t)H * sizeof(float));
+    for (int i = 0; i < M; i++)
+        memcpy(X + (size_t)i * H, last + (size_t)st_acts_row(a, rows[i]) * H, (size_t)H * sizeof(float));
     sk_gemm_f32(false, true, M, H, H, 1.0f, X, H, w->mlm_w, H, 0.0f, T1, H, nt);
     #pragma omp parallel for num_threads(nt) schedule(static)
     for (int blk = 0; blk < nb; blk++) {
@@ -508,7 +533,7 @@ double st_mlm_loss(struct st_model *m, struct st_acts *a, const float *last, int
     reduce_parts(a, nb, 2 * H, H, g->mlm_b, nt);
     linear_bwd(a, dT3, H, X, H, M, H, H, w->mlm_w, g->mlm_w, NULL, dX, H, 0.0f, nt);
     for (int i = 0; i < M; i++) {
-        float *o = dlast + (size_t)rows[i] * H;
+        float *o = dlast + (size_t)st_acts_row(a, rows[i]) * H;
         const float *d = dX + (size_t)i * H;
         for (int k = 0; k < H; k++) o[k] += d[k];
     }

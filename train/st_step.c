@@ -25,8 +25,7 @@ double st_loss_and_grad(struct st_model *m, struct st_acts *a, const struct st_o
     if (o->mlm && d->M > 0) {
         float w = o->contrastive ? o->mlm_weight : 1.0f;
         st_forward(m, a, &d->mlm, drop_key_mlm, nt);
-        size_t n = (size_t)d->mlm.n * d->mlm.t * H;
-        memset(a->dY, 0, n * sizeof(float));
+        memset(a->dY, 0, (size_t)st_acts_rows(a) * H * sizeof(float));
         lm = st_mlm_loss(m, a, st_last_hidden(m, a), d->M, d->mlm_rows, d->mlm_labels, w, backward ? a->dY : NULL, nt);
         total += w * lm;
         if (backward) st_backward(m, a, &d->mlm, a->dY, drop_key_mlm, nt);
