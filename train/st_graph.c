@@ -125,11 +125,24 @@ static float *block_rows(const struct st_acts *a, int b, int M, int *r0, int *r1
     return part;
 }
 
-// db += colsum(dy) over M rows (block partials).
+// db += colsum(dy) over M rows: block partials, or, for rows wider than the partial rows (the
+// MLM decoder bias over the vocabulary), threads own column blocks and add rows in order.
 static void bias_grad(const struct st_acts *a, const float *dy, int ld, int M, int n, float *db, int nt) {
     const struct st_ops *ops = st_ops_get();
     int nb = nblocks(M);
-    SEMBED_ASSERT(n <= a->part_w);
+    if (n > a->part_w) {
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (int c0 = 0; c0 < n; c0 += COLBLK) {
+            int c1 = c0 + COLBLK < n ? c0 + COLBLK : n;
+            float acc[COLBLK] = {0};
+            for (int r = 0; r < M; r++) {
+                const float *row = dy + (size_t)r * ld;
+                for (int c = c0; c < c1; c++) acc[c - c0] += row[c];
+            }
+            for (int c = c0; c < c1; c++) db[c] += acc[c - c0];
+        }
+        return;
+    }
     #pragma omp parallel for num_threads(nt) schedule(static)
     for (int b = 0; b < nb; b++) {
         int r0, r1;
@@ -503,17 +516,9 @@ double st_mlm_loss(struct st_model *m, struct st_acts *a, const float *last, int
         double part[MLM_CHUNK];
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (int i = 0; i < rn; i++) {
-            float *lr = logits + (size_t)i * V;
             int y = labels[r0 + i];
             SEMBED_ASSERT(y >= 0 && y < V);
-            float mx = -INFINITY;
-            for (int j = 0; j < V; j++) mx = lr[j] > mx ? lr[j] : mx;
-            double s = 0.0;
-            for (int j = 0; j < V; j++) s += exp((double)(lr[j] - mx));
-            part[i] = log(s) + mx - lr[y];
-            float inv = (float)(1.0 / s);
-            for (int j = 0; j < V; j++) lr[j] = expf(lr[j] - mx) * inv * dscale;
-            lr[y] -= dscale;
+            part[i] = ops->xent_row(logits + (size_t)i * V, V, y, dscale);
         }
         for (int i = 0; i < rn; i++) loss += part[i];
         if (dlast)

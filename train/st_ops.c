@@ -222,9 +222,21 @@ static void adamw(size_t n, float *p, float *g, float *m, float *v, float decay,
     }
 }
 
+static double xent_row(float *x, int V, int y, float dscale) {
+    float mx = -INFINITY;
+    for (int j = 0; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+    double s = 0.0;
+    for (int j = 0; j < V; j++) s += exp((double)(x[j] - mx));
+    double loss = log(s) + mx - x[y];
+    float inv = (float)(1.0 / s);
+    for (int j = 0; j < V; j++) x[j] = expf(x[j] - mx) * inv * dscale;
+    x[y] -= dscale;
+    return loss;
+}
+
 static const struct st_ops portable = {
     .ln_fwd = ln_fwd, .bias_drop_res = bias_drop_res, .ln_bwd = ln_bwd, .drop_bwd = drop_bwd, .act_fwd = act_fwd,
-    .act_bwd = act_bwd, .colsum = colsum, .att_fwd = att_fwd, .att_bwd = att_bwd, .adamw = adamw};
+    .act_bwd = act_bwd, .colsum = colsum, .att_fwd = att_fwd, .att_bwd = att_bwd, .xent_row = xent_row, .adamw = adamw};
 
 const struct st_ops *st_ops_portable(void) { return &portable; }
 

@@ -71,6 +71,9 @@ struct st_ops {
     // (stride ldc). Keys >= len get zero gradients; query rows >= len have dctx = 0 and get 0.
     void (*att_bwd)(const struct st_att *a, const float *q, const float *k, const float *v, const float *P,
                     const float *PD, const float *dctx, int ldc, float *dq, float *dk, float *dv, float *scratch);
+    // Cross-entropy of one row of logits x[V] with label y: returns -log softmax(x)[y] and
+    // overwrites x with dscale * (softmax(x) - onehot(y)).
+    double (*xent_row)(float *x, int V, int y, float dscale);
     // AdamW on n elements (torch.optim.AdamW arithmetic, see st_optim.c); zero_grad: g = 0 after.
     void (*adamw)(size_t n, float *p, float *g, float *m, float *v, float decay, float b1, float b2, float step_size,
                   float bc2_sqrt, float eps, bool zero_grad);

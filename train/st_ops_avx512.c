@@ -354,6 +354,27 @@ static void att_bwd(const struct st_att *a, const float *q, const float *k, cons
         }
 }
 
+// Exponentials summed in double lanes (30k-term sums), stored once, then scaled.
+static double xent_row(float *x, int V, int y, float dscale) {
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int j = 0; j < V; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), tail(V - j), ld(x + j, V - j)));
+    float m = _mm512_reduce_max_ps(mx);
+    double xy = x[y];
+    __m512 vm = _mm512_set1_ps(m);
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (int j = 0; j < V; j += 16) {
+        __m512 e = _mm512_maskz_mov_ps(tail(V - j), vexp(_mm512_sub_ps(ld(x + j, V - j), vm)));
+        st(x + j, e, V - j);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
+    }
+    double s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    __m512 sc = _mm512_set1_ps((float)(1.0 / s) * dscale);
+    for (int j = 0; j < V; j += 16) st(x + j, _mm512_mul_ps(ld(x + j, V - j), sc), V - j);
+    x[y] -= dscale;
+    return log(s) + m - xy;
+}
+
 // Same operation order as the portable adamw (no fma), hence bit-identical to it.
 static void adamw(size_t n, float *p, float *g, float *m, float *v, float decay, float b1, float b2, float step_size,
                   float bc2_sqrt, float eps, bool zero_grad) {
@@ -377,6 +398,6 @@ static void adamw(size_t n, float *p, float *g, float *m, float *v, float decay,
 
 static const struct st_ops avx512_ops = {
     .ln_fwd = ln_fwd, .bias_drop_res = bias_drop_res, .ln_bwd = ln_bwd, .drop_bwd = drop_bwd, .act_fwd = act_fwd,
-    .act_bwd = act_bwd, .colsum = colsum, .att_fwd = att_fwd, .att_bwd = att_bwd, .adamw = adamw};
+    .act_bwd = act_bwd, .colsum = colsum, .att_fwd = att_fwd, .att_bwd = att_bwd, .xent_row = xent_row, .adamw = adamw};
 
 const struct st_ops *st_ops_avx512(void) { return sk_isa_supported(SK_ISA_AVX512) ? &avx512_ops : NULL; }
