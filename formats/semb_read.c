@@ -312,7 +312,7 @@ static int parse(struct sembed_file *f) {
         if ((rc = parse_kv(f, &c, &f->kvs[i], i, &f->str_pool, &pool_used, &pool_cap))) return rc;
     for (uint64_t i = 0; i < f->n_kv; i++) // pool is final: turn indices into pointers
         if (f->kvs[i].type == SEMBED_TYPE_ARRAY && f->kvs[i].elem == SEMBED_TYPE_STRING)
-            f->kvs[i].strs = f->str_pool + f->kvs[i].str_index;
+            f->kvs[i].strs = f->kvs[i].count ? f->str_pool + f->kvs[i].str_index : NULL; // no pool when all are empty
     for (uint64_t i = 0; i < f->n_tensors; i++)
         if ((rc = parse_tensor(f, &c, &f->tensors[i], i))) return rc;
     if (c.pos != f->dir_end)
@@ -570,6 +570,16 @@ SEMBED_API int sembed_file_get_arr_str(const struct sembed_file *f, const char *
     if (i >= kv->count) return SEMBED_EINVAL;
     *s = kv->strs[i].s;
     if (len) *len = kv->strs[i].len;
+    return 0;
+}
+
+SEMBED_API int sembed_file_kv_arr_str(const struct sembed_file *f, int64_t kv, uint64_t i, const char **s, uint64_t *len) {
+    const struct kv *e = kv_at(f, kv);
+    if (!e) return SEMBED_ENOTFOUND;
+    if (e->type != SEMBED_TYPE_ARRAY || e->elem != SEMBED_TYPE_STRING) return SEMBED_ETYPE;
+    if (i >= e->count) return SEMBED_EINVAL;
+    *s = e->strs[i].s;
+    if (len) *len = e->strs[i].len;
     return 0;
 }
 

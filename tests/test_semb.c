@@ -126,6 +126,7 @@ static char *write_sample(int with_tensors) {
     uint8_t ba[2] = {0, 1};
     cr_assert_eq(sembed_writer_add_arr(w, "t.bools", SEMBED_TYPE_BOOL, ba, 2), 0);
     cr_assert_eq(sembed_writer_add_arr(w, "t.none", SEMBED_TYPE_U32, NULL, 0), 0);
+    cr_assert_eq(sembed_writer_add_arr_str(w, "t.nostr", NULL, 0), 0); // fuzz regression: empty string array
     if (with_tensors) {
         // one tensor of every dtype, odd sizes so padding is exercised
         cr_assert_eq(sembed_writer_add_tensor(w, "a.f32", SEMBED_DTYPE_F32, 2, (int64_t[]){3, 5}), 0);
@@ -213,7 +214,10 @@ Test(semb, round_trip_every_type_and_dtype) {
     cr_assert_eq(n, 0);
     // kv order is file order
     cr_assert_str_eq(sembed_file_kv_key(f, 0), "general.architecture");
-    cr_assert_eq(sembed_file_n_kv(f), 19);
+    cr_assert_eq(sembed_file_n_kv(f), 20);
+    cr_assert_eq(sembed_file_get_arr(f, "t.nostr", &et, &n, &data), 0);
+    cr_assert(et == SEMBED_TYPE_STRING && n == 0);
+    cr_assert_eq(sembed_file_get_arr_str(f, "t.nostr", 0, &s, NULL), SEMBED_EINVAL);
 
     cr_assert_eq(sembed_file_n_tensors(f), 6);
     struct sembed_tensor t;
@@ -519,4 +523,25 @@ Test(semb, strerror_names_every_code) {
     cr_assert_str_eq(sembed_strerror(12345), "unknown error");
     cr_assert_eq(sembed_dtype_from_name("q8_row"), SEMBED_DTYPE_Q8_ROW);
     cr_assert_eq(sembed_dtype_from_name("f64"), -1);
+}
+
+Test(semb, string_array_by_index_matches_by_key) {
+    char *path = write_sample(1);
+    struct sembed_file *f;
+    cr_assert_eq(sembed_file_open(path, &f), 0);
+    int64_t kv = sembed_file_find_kv(f, "t.vocab");
+    cr_assert_geq(kv, 0);
+    for (uint64_t i = 0; i < 5; i++) {
+        const char *a, *b;
+        uint64_t la, lb;
+        cr_assert_eq(sembed_file_kv_arr_str(f, kv, i, &a, &la), 0);
+        cr_assert_eq(sembed_file_get_arr_str(f, "t.vocab", i, &b, &lb), 0);
+        cr_assert(a == b && la == lb, "element %llu differs", (unsigned long long)i);
+    }
+    const char *s;
+    cr_assert_eq(sembed_file_kv_arr_str(f, kv, 5, &s, NULL), SEMBED_EINVAL);
+    cr_assert_eq(sembed_file_kv_arr_str(f, sembed_file_find_kv(f, "t.u32"), 0, &s, NULL), SEMBED_ETYPE);
+    cr_assert_eq(sembed_file_kv_arr_str(f, 9999, 0, &s, NULL), SEMBED_ENOTFOUND);
+    sembed_file_free(f);
+    free(path);
 }

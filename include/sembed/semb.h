@@ -128,6 +128,9 @@ SEMBED_API int sembed_file_get_arr(const struct sembed_file *f, const char *key,
                                    uint64_t *count, const void **data);
 SEMBED_API int sembed_file_get_arr_str(const struct sembed_file *f, const char *key, uint64_t i,
                                        const char **s, uint64_t *len);
+/* Element i of the string array at metadata index kv (from sembed_file_find_kv): O(1), for
+ * walking large arrays such as tokenizer.vocab without a key lookup per element. */
+SEMBED_API int sembed_file_kv_arr_str(const struct sembed_file *f, int64_t kv, uint64_t i, const char **s, uint64_t *len);
 /* Scalar value of kv i as raw bytes (numbers/bools; little-endian, possibly unaligned). */
 SEMBED_API const void *sembed_file_kv_data(const struct sembed_file *f, int64_t i);
 

@@ -80,7 +80,7 @@ SEMBED_API int sembed_tokenizer_from_file(const struct sembed_file *f, struct se
     const char **vocab = malloc((size_t)count * sizeof *vocab);
     if (!vocab) return SEMBED_ENOMEM;
     for (uint64_t i = 0; i < count; i++) {
-        rc = sembed_file_get_arr_str(f, "tokenizer.vocab", i, &vocab[i], NULL);
+        rc = sembed_file_kv_arr_str(f, kv, i, &vocab[i], NULL);
         if (rc) {
             free(vocab);
             return sembed_fail(rc, FN, "tokenizer.vocab[%llu]: %s", (unsigned long long)i, sembed_strerror(rc));
