@@ -321,3 +321,27 @@ Test(train_cli, init_random_from_json_then_mlm) {
     free(json);
     env_free(&e);
 }
+
+// --keep last: with --eval-sts, -o gets the last step's weights, the same as a run without
+// evaluation (evaluation never changes training); --keep best (default) gets the best on dev.
+Test(train_cli, keep_last_writes_the_final_weights) {
+    struct env e;
+    env_make(&e);
+    char args[8192], *out = NULL;
+    const char *common = "--objective unsup --batch 8 --steps 6 --lr 1e-3 --seed 3 --threads 2";
+    snprintf(args, sizeof args, "train --init-random %s --data %s %s -o %s/plain.semb", e.init, e.unsup, common, e.dir);
+    cr_assert_eq(run(args, &out), 0, "plain run failed: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "train --init-random %s --data %s --eval-sts %s --eval-every 1 --keep last %s -o %s/last.semb",
+             e.init, e.unsup, e.sts, common, e.dir);
+    cr_assert_eq(run(args, &out), 0, "--keep last run failed: %s", out);
+    free(out);
+    char *plain = tu_path(e.dir, "plain.semb"), *last = tu_path(e.dir, "last.semb");
+    expect_same_tensors(plain, last);
+    snprintf(args, sizeof args, "train --init-random %s --data %s --keep newest %s -o %s/x.semb", e.init, e.unsup, common, e.dir);
+    cr_expect_eq(run(args, &out), 2, "--keep newest is a usage error: %s", out);
+    cr_expect(out && strstr(out, "--keep wants best or last"), "message: %s", out);
+    free(out);
+    free(plain); free(last);
+    env_free(&e);
+}

@@ -54,6 +54,7 @@ static void usage(FILE *out) {
             "evaluation, checkpoints, logs:\n"
             "      --eval-sts FILE       STS file (STS-B dev) evaluated every --eval-every steps; the best is kept\n"
             "      --eval-every N        (125)\n"
+            "      --keep best|last      what -o gets with --eval-sts: the best on it (default) or the last step\n"
             "      --checkpoint DIR      write DIR/last.semb (weights + Adam state) and DIR/best.semb\n"
             "      --checkpoint-every N  also every N steps (default: at each evaluation and at the end)\n"
             "      --resume              continue from DIR/last.semb (bit-identical to an uninterrupted run)\n"
@@ -243,14 +244,14 @@ static int plot(const char *csv, const char *svg) {
 // ---------------------------------------------------------------- main
 
 int cmd_train(int argc, char **argv) {
-    enum { O_OBJ = 256, O_DATA, O_BATCH, O_LR, O_EPOCHS, O_STEPS, O_STOP, O_MAXLEN, O_TEMP, O_POOLER, O_SEED, O_THREADS,
+    enum { O_OBJ = 256, O_DATA, O_BATCH, O_LR, O_EPOCHS, O_STEPS, O_STOP, O_KEEP, O_MAXLEN, O_TEMP, O_POOLER, O_SEED, O_THREADS,
            O_MLPONLY, O_MLMW, O_MLMP, O_HNW, O_WARMUP, O_WD, O_CLIP, O_DROP, O_ADROP, O_INIT, O_EVAL, O_EVERY, O_CKPT,
            O_CKEVERY, O_RESUME, O_LOG, O_STRICT, O_PLOT };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'}, {"objective", required_argument, 0, O_OBJ},
         {"data", required_argument, 0, O_DATA}, {"batch", required_argument, 0, O_BATCH}, {"lr", required_argument, 0, O_LR},
         {"epochs", required_argument, 0, O_EPOCHS}, {"steps", required_argument, 0, O_STEPS},
-        {"stop-after", required_argument, 0, O_STOP}, {"max-length", required_argument, 0, O_MAXLEN},
+        {"stop-after", required_argument, 0, O_STOP}, {"keep", required_argument, 0, O_KEEP}, {"max-length", required_argument, 0, O_MAXLEN},
         {"temp", required_argument, 0, O_TEMP}, {"pooler", required_argument, 0, O_POOLER}, {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, O_THREADS}, {"mlp-only-train", no_argument, 0, O_MLPONLY},
         {"mlm-weight", required_argument, 0, O_MLMW}, {"mlm-prob", required_argument, 0, O_MLMP},
@@ -294,6 +295,11 @@ int cmd_train(int argc, char **argv) {
         case O_MAXLEN: if (!parse_u64(optarg, 4096, &u) || u < 3) BAD("--max-length wants an integer in [3, 4096]"); p.max_length = (uint32_t)u; break;
         case O_EPOCHS: if (!parse_u64(optarg, 1u << 20, &u) || u < 1) BAD("--epochs wants a positive integer"); p.epochs = (uint32_t)u; break;
         case O_STEPS: if (!parse_u64(optarg, 1ull << 40, &u) || u < 1) BAD("--steps wants a positive integer"); p.steps = (int64_t)u; break;
+        case O_KEEP:
+            if (!strcmp(optarg, "last")) p.keep_last = true;
+            else if (!strcmp(optarg, "best")) p.keep_last = false;
+            else BAD("--keep wants best or last");
+            break;
         case O_STOP: if (!parse_u64(optarg, 1ull << 40, &u) || u < 1) BAD("--stop-after wants a positive integer"); p.stop_after = (int64_t)u; break;
         case O_EVERY: if (!parse_u64(optarg, 1ull << 40, &u) || u < 1) BAD("--eval-every wants a positive integer"); p.eval_every = (int64_t)u; break;
         case O_CKEVERY: if (!parse_u64(optarg, 1ull << 40, &u) || u < 1) BAD("--checkpoint-every wants a positive integer"); p.checkpoint_every = (int64_t)u; break;

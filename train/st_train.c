@@ -607,7 +607,7 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
     }
     bool finished = end == t->total;
     if (finished || !p->checkpoint_dir) {
-        const float *outp = t->best && t->best_step > 0 ? t->best : t->m->params;
+        const float *outp = t->best && t->best_step > 0 && !p->keep_last ? t->best : t->m->params;
         if ((rc = save_model(t, p->out_path, outp, end, false))) goto done_paths;
     }
     if (res) {

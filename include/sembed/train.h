@@ -98,6 +98,8 @@ struct sembed_train_params {
     int n_threads;                         /* 0: OpenMP default */
     const char *eval_sts;                  /* STS file (STS-B dev) or NULL */
     int64_t eval_every;                    /* 125 steps (and at the end) */
+    bool keep_last;                        /* out_path gets the last weights, not the best on eval_sts
+                                              (pretraining stages whose dev score is only watched) */
     const char *checkpoint_dir;            /* NULL: none; else last.semb (+ best.semb) there */
     int64_t checkpoint_every;              /* 0: at each evaluation and at the end */
     bool resume;                           /* continue from checkpoint_dir/last.semb */
