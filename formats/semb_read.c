@@ -611,7 +611,16 @@ SEMBED_API int sembed_file_verify_tensor(const struct sembed_file *f, int64_t i)
     return XXH3_64bits(t->data, (size_t)t->nbytes) == t->checksum ? 0 : SEMBED_ECHECKSUM;
 }
 
-SEMBED_API int sembed_file_verify(const struct sembed_file *f, int64_t *first_bad) {
+SEMBED_API void sembed_file_release(const struct sembed_file *f, const void *p, size_t n) {
+    if (!f || !f->mapped || !p || n == 0) return;
+    const uint8_t *b = p, *lo = f->base, *hi = f->base + f->size;
+    if (b < lo || b > hi || n > (size_t)(hi - b)) return;
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t s0 = ((uintptr_t)b + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1), s1 = ((uintptr_t)b + n) & ~(uintptr_t)(pg - 1);
+    if (s1 > s0) (void)madvise((void *)s0, s1 - s0, MADV_DONTNEED); // read-only private mapping: pages refault from the file
+}
+
+int sembed_file_verify(const struct sembed_file *f, int64_t *first_bad) {
     int64_t bad = -1;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         if (sembed_file_verify_tensor(f, (int64_t)i) != 0) {

@@ -476,32 +476,15 @@ static int pack_lin(struct se_lin *L) {
     if (L->n_parts <= 1) {
         rc = sk_linear_create(&L->k, L->dtype, L->w[0], L->bias, L->n_out, L->n_in, L->mode);
     } else {
-        // Stack the parts: int8 rows of each, zero padding to 64, then the scale vectors
-        // (docs/format.md q8_row), or plain row-major float rows.
+        // Fused Q/K/V: rows read from each part's mapped tensor; the biases concatenated.
         const int64_t rows = L->n_out / L->n_parts;
-        const size_t part = (size_t)rows * (size_t)L->n_in;
-        const size_t bytes = (size_t)sembed_dtype_nbytes(L->dtype, 2, (int64_t[]){L->n_out, L->n_in});
-        unsigned char *cat = bytes ? malloc(bytes) : NULL;
-        if (!cat) return SEMBED_ENOMEM;
-        if (L->dtype == SEMBED_DTYPE_Q8_ROW) {
-            size_t qpad = (part * L->n_parts + SEMBED_ALIGNMENT - 1) / SEMBED_ALIGNMENT * SEMBED_ALIGNMENT;
-            size_t one_pad = (part + SEMBED_ALIGNMENT - 1) / SEMBED_ALIGNMENT * SEMBED_ALIGNMENT;
-            memset(cat, 0, qpad);
-            for (int i = 0; i < L->n_parts; i++) {
-                memcpy(cat + (size_t)i * part, L->w[i], part);
-                memcpy(cat + qpad + (size_t)i * (size_t)rows * 4, (const unsigned char *)L->w[i] + one_pad, (size_t)rows * 4);
-            }
-        } else {
-            size_t part_bytes = bytes / (size_t)L->n_parts;
-            for (int i = 0; i < L->n_parts; i++) memcpy(cat + (size_t)i * part_bytes, L->w[i], part_bytes);
-        }
         float *bias = NULL;
         if (L->bias_part[0] && (bias = malloc((size_t)L->n_out * sizeof(float))))
             for (int i = 0; i < L->n_parts; i++) memcpy(bias + (size_t)i * rows, L->bias_part[i], (size_t)rows * sizeof(float));
         rc = L->bias_part[0] && !bias ? SEMBED_ENOMEM
-                                       : sk_linear_create(&L->k, L->dtype, cat, bias, L->n_out, L->n_in, L->mode);
+                                       : sk_linear_create_parts(&L->k, L->dtype, (const void *const *)L->w, L->n_parts,
+                                                                bias, L->n_out, L->n_in, L->mode);
         free(bias);
-        free(cat);
     }
     if (rc) return sembed_fail(rc, "sembed_model", "tensor '%s': cannot pack [%d, %d] %s weights for %s (%s)", L->name,
                                L->n_out, L->n_in, sembed_dtype_name(L->dtype), L->mode == SK_MODE_INT8 ? "int8" : "f32",
@@ -524,6 +507,11 @@ int se_model_pack(const struct sembed_model *m, int n_threads) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1 && n > 1)
             for (size_t i = 0; i < n; i++) {
                 int r = pack_lin(v[i]);
+                if (!r) // the packed copy replaces the mapped bytes: let their pages go (resident set)
+                    for (int j = 0; j < (v[i]->n_parts > 1 ? v[i]->n_parts : 1); j++)
+                        sembed_file_release(m->file, v[i]->w[j],
+                                            (size_t)sembed_dtype_nbytes(v[i]->dtype, 2,
+                                                                        (int64_t[]){v[i]->n_out / (v[i]->n_parts > 1 ? v[i]->n_parts : 1), v[i]->n_in}));
                 if (r) {
 #pragma omp critical(se_pack_rc)
                     rc = rc ? rc : r;

@@ -545,3 +545,67 @@ Test(semb, string_array_by_index_matches_by_key) {
     sembed_file_free(f);
     free(path);
 }
+
+// Rss (KiB) of this process's mapping of `path` (smaps), or -1.
+static long mapping_rss_kb(const char *path) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[4096];
+    long rss = -1;
+    bool in = false;
+    unsigned long lo, hi;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) in = strstr(line, path) != NULL; // a mapping's header
+        else if (in && !strncmp(line, "Rss:", 4)) rss = (rss < 0 ? 0 : rss) + atol(line + 4);
+    }
+    fclose(f);
+    return rss;
+}
+
+// sembed_file_release: the pages of a released range leave the mapping's resident set, the bytes
+// read back unchanged, and ranges outside the file or memory-opened files are ignored.
+Test(semb, release_drops_pages_keeps_bytes) {
+    if (!g_dir) g_dir = tu_mkdtemp();
+    char *path = tu_path(g_dir, "big.semb");
+    const int64_t n = 1 << 20; // 4 MiB of f32
+    float *v = malloc((size_t)n * 4);
+    for (int64_t i = 0; i < n; i++) v[i] = (float)(i % 9973) * 0.5f;
+    struct sembed_writer *w;
+    cr_assert_eq(sembed_writer_create(path, &w), 0);
+    cr_assert_eq(sembed_writer_add_str(w, "general.architecture", "bert"), 0);
+    cr_assert_eq(sembed_writer_add_tensor(w, "w", SEMBED_DTYPE_F32, 1, &n), 0);
+    cr_assert_eq(sembed_writer_write(w, v, (size_t)n * 4), 0);
+    cr_assert_eq(sembed_writer_finish(w), 0);
+    struct sembed_file *f;
+    cr_assert_eq(sembed_file_open(path, &f), 0);
+    struct sembed_tensor t;
+    cr_assert_eq(sembed_file_find_tensor(f, "w", &t), 0);
+    volatile float sink = 0;
+    for (int64_t i = 0; i < n; i += 1024) sink += ((const float *)t.data)[i]; // fault every page in
+    long before = mapping_rss_kb(path);
+    sembed_file_release(f, t.data, t.nbytes);
+    long after = mapping_rss_kb(path);
+    cr_expect(before >= 4000, "mapping resident before release: %ld KiB", before);
+    cr_expect(after >= 0 && after <= before - 4000, "release must drop ~4 MiB: %ld -> %ld KiB", before, after);
+    cr_expect_eq(memcmp(t.data, v, (size_t)n * 4), 0, "bytes read back unchanged after release");
+    sembed_file_release(f, v, 16);                 // not in the file: ignored
+    sembed_file_release(f, t.data, t.nbytes * 4);  // runs past the end: ignored
+    sembed_file_release(NULL, t.data, 16);
+    cr_expect_eq(memcmp(t.data, v, (size_t)n * 4), 0);
+    sembed_file_free(f);
+    // a file opened from memory: no-op, bytes stay
+    size_t len;
+    char *raw = tu_read_file(path, &len);
+    cr_assert_not_null(raw);
+    char *buf = aligned_alloc(64, (len + 63) / 64 * 64);
+    memcpy(buf, raw, len);
+    free(raw);
+    cr_assert_eq(sembed_file_open_memory(buf, len, &f), 0);
+    cr_assert_eq(sembed_file_find_tensor(f, "w", &t), 0);
+    sembed_file_release(f, t.data, t.nbytes);
+    cr_expect_eq(memcmp(t.data, v, (size_t)n * 4), 0);
+    sembed_file_free(f);
+    free(buf);
+    free(v);
+    free(path);
+}

@@ -144,6 +144,10 @@ SEMBED_API int sembed_file_verify_tensor(const struct sembed_file *f, int64_t i)
 /* Verify every tensor; on mismatch logs each bad tensor by name, stores the first bad index in
  * *first_bad (if non-NULL, -1 when all good) and returns SEMBED_ECHECKSUM. */
 SEMBED_API int sembed_file_verify(const struct sembed_file *f, int64_t *first_bad);
+/* Hint that bytes [p, p + n) of a mapped file will not be read soon (e.g. weights a runtime has
+ * copied into its own layout): their pages leave the process's resident set and come back from
+ * the page cache if read again. Contents never change. No-op for files opened from memory. */
+SEMBED_API void sembed_file_release(const struct sembed_file *f, const void *p, size_t n);
 
 /* ---------------------------------------------------------------- writing */
 

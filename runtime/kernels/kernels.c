@@ -1,6 +1,7 @@
 // Kernel front end: the Linear-layer object (weights packed once at create), the threading of
 // GEMMs over output columns, and the row ops, all through the table cpu.c fills. Compiled with
 // no ISA flags.
+#define _DEFAULT_SOURCE // madvise, MADV_HUGEPAGE
 #include "runtime/kernels/kernels.h"
 
 #include <math.h>
@@ -8,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "formats/log.h"
 #include "runtime/kernels/kernels_impl.h"
@@ -26,18 +28,46 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
 static void *alloc64(size_t bytes) { return aligned_alloc(64, round_up(bytes ? bytes : 1, 64)); }
 
+// Packed weights are the one big allocation of a model (bert-base fp32: 340 MB). From 2 MiB up
+// they get their own mapping with transparent huge pages requested (MADV_HUGEPAGE matters where
+// THP is in "madvise" mode, Debian's and this VM's default): 4 KiB first-touch faults made up
+// most of the first call (bert-base fp32 2.7 s, with faults at ~10 us each in this VM).
+#define SK_BIG (2u << 20)
+#define SK_PAGE 4096u
+// A mapping of round_up(bytes, 4 KiB) whose start is 2 MiB aligned: the whole 2 MiB stretches
+// can be huge pages, the tail uses small ones, so resident memory is not rounded up.
+static void *big_alloc(size_t bytes) {
+    if (bytes < SK_BIG) return alloc64(bytes);
+    size_t len = round_up(bytes, SK_PAGE), span = len + SK_BIG;
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    char *a = (char *)round_up((uintptr_t)p, SK_BIG);
+    if (a > p) munmap(p, (size_t)(a - p));
+    if (p + span > a + len) munmap(a + len, (size_t)(p + span - (a + len)));
+#ifdef MADV_HUGEPAGE
+    (void)madvise(a, len, MADV_HUGEPAGE); // advisory: 4 KiB pages still work
+#endif
+    return a; // zero-filled
+}
+static void big_free(void *p, size_t bytes) {
+    if (!p) return;
+    if (bytes < SK_BIG) free(p);
+    else munmap(p, round_up(bytes, SK_PAGE));
+}
+
 struct sk_linear {
     int n_out, n_in;
     enum sk_mode mode;
     int kpad;           // int8: n_in rounded up to 64; f32: n_in
     float *wp;          // f32: packed panels [ceil(n_out/16)][n_in][16]
     int8_t *wq;         // int8: packed panels [ceil(n_out/16)][kpad/4][16][4]
+    size_t w_bytes;     // of wp or wq (big_alloc)
     float *wscale;      // int8: [n_out]
     int32_t *wcomp;     // int8: [n_out] = 128 * sum_p W[j, p]
     float *bias;        // [n_out] or NULL
 };
 
-// Row r of a weight tensor as float.
+// Row r (of n_out) of one weight tensor as float.
 static void load_row(enum sembed_dtype dtype, const void *w, size_t n_out, int r, int n_in, float *dst) {
     const char *base = w;
     size_t off = (size_t)r * (size_t)n_in;
@@ -70,88 +100,155 @@ static void quantize_weight_row(const float *row, int n, int8_t *q, float *scale
     *scale = sk_q8_scale(amax);
 }
 
-static void pack_q8_row(struct sk_linear *L, int r, const int8_t *q) {
-    int8_t *panel = L->wq + (size_t)(r / SK_PANEL) * (size_t)L->kpad * SK_PANEL;
-    int32_t sum = 0;
-    for (int c = 0; c < L->n_in; c++) {
-        panel[(size_t)(c / 4) * 64 + (size_t)(4 * (r % SK_PANEL) + c % 4)] = q[c];
-        sum += q[c];
-    }
-    L->wcomp[r] = 128 * sum;
+// The weight source: n_parts tensors of one dtype stacked along the rows (fused Q/K/V).
+struct wsrc {
+    enum sembed_dtype dtype;
+    const void *const *parts;
+    int n_parts, rows_per_part, n_in;
+};
+
+static void src_row(const struct wsrc *s, int r, const void **w, int *lr) {
+    *w = s->parts[r / s->rows_per_part];
+    *lr = r % s->rows_per_part;
 }
 
-int sk_linear_create(struct sk_linear **out, enum sembed_dtype dtype, const void *w, const float *bias,
-                     int n_out, int n_in, enum sk_mode mode) {
+// f32 panel p: element (c, j) at panel[c * 16 + j] for rows r0 + j; rows past n_out stay zero
+// (the mapping is zero-filled; small buffers are cleared by the caller).
+static void pack_f32_panel(const struct wsrc *s, int n_out, int p, float *panel, float *tmp) {
+    const int n_in = s->n_in, r0 = p * SK_PANEL, nr = n_out - r0 < SK_PANEL ? n_out - r0 : SK_PANEL;
+    const float *rows[SK_PANEL];
+    for (int j = 0; j < nr; j++) {
+        const void *w;
+        int lr;
+        src_row(s, r0 + j, &w, &lr);
+        if (s->dtype == SEMBED_DTYPE_F32) {
+            rows[j] = (const float *)w + (size_t)lr * (size_t)n_in;
+        } else {
+            load_row(s->dtype, w, (size_t)s->rows_per_part, lr, n_in, tmp + (size_t)j * n_in);
+            rows[j] = tmp + (size_t)j * n_in;
+        }
+    }
+    // 16 x 16 blocks: 16 source lines in, 16 contiguous destination lines out.
+    for (int c0 = 0; c0 < n_in; c0 += 16) {
+        int cn = n_in - c0 < 16 ? n_in - c0 : 16;
+        for (int j = 0; j < nr; j++) {
+            const float *src = rows[j] + c0;
+            float *dst = panel + (size_t)c0 * SK_PANEL + j;
+            for (int c = 0; c < cn; c++) dst[(size_t)c * SK_PANEL] = src[c];
+        }
+    }
+}
+
+// int8 panel p: bytes (c, j) at panel[(c / 4) * 64 + 4 * j + c % 4]; scales and compensation
+// for its rows. Columns n_in..kpad-1 and rows past n_out stay zero.
+static void pack_q8_panel(const struct wsrc *s, struct sk_linear *L, int p, int8_t *tmpq, float *tmpf) {
+    const int n_in = s->n_in, r0 = p * SK_PANEL, nr = L->n_out - r0 < SK_PANEL ? L->n_out - r0 : SK_PANEL;
+    int8_t *panel = L->wq + (size_t)p * (size_t)L->kpad * SK_PANEL;
+    const int8_t *rows[SK_PANEL];
+    for (int j = 0; j < nr; j++) {
+        const void *w;
+        int lr;
+        src_row(s, r0 + j, &w, &lr);
+        float *sc = &L->wscale[r0 + j];
+        if (s->dtype == SEMBED_DTYPE_Q8_ROW) {
+            size_t qbytes = round_up((size_t)s->rows_per_part * (size_t)n_in, SEMBED_ALIGNMENT);
+            rows[j] = (const int8_t *)w + (size_t)lr * (size_t)n_in;
+            memcpy(sc, (const char *)w + qbytes + 4 * (size_t)lr, 4);
+        } else {
+            load_row(s->dtype, w, (size_t)s->rows_per_part, lr, n_in, tmpf);
+            quantize_weight_row(tmpf, n_in, tmpq + (size_t)j * n_in, sc);
+            rows[j] = tmpq + (size_t)j * n_in;
+        }
+        int32_t sum = 0;
+        for (int c = 0; c < n_in; c++) sum += rows[j][c];
+        L->wcomp[r0 + j] = 128 * sum;
+    }
+    const int full = n_in / 4;
+    for (int j = 0; j < nr; j++) {
+        const int8_t *src = rows[j];
+        int8_t *dst = panel + 4 * j;
+        for (int g = 0; g < full; g++) memcpy(dst + (size_t)g * 64, src + 4 * g, 4);
+        for (int c = 4 * full; c < n_in; c++) dst[(size_t)full * 64 + (c - 4 * full)] = src[c];
+    }
+}
+
+int sk_linear_create_parts(struct sk_linear **out, enum sembed_dtype dtype, const void *const *parts, int n_parts,
+                           const float *bias, int n_out, int n_in, enum sk_mode mode) {
     *out = NULL;
-    if (n_out <= 0 || n_in <= 0 || !w || (mode != SK_MODE_F32 && mode != SK_MODE_INT8)) {
-        SEMBED_LOG_ERR("bad arguments: n_out %d, n_in %d, mode %d", n_out, n_in, (int)mode);
+    if (n_out <= 0 || n_in <= 0 || !parts || n_parts < 1 || n_out % n_parts ||
+        (mode != SK_MODE_F32 && mode != SK_MODE_INT8)) {
+        SEMBED_LOG_ERR("bad arguments: n_out %d, n_in %d, %d parts, mode %d", n_out, n_in, n_parts, (int)mode);
         return SEMBED_EINVAL;
     }
+    for (int i = 0; i < n_parts; i++)
+        if (!parts[i]) {
+            SEMBED_LOG_ERR("weight part %d is NULL", i);
+            return SEMBED_EINVAL;
+        }
     if (dtype != SEMBED_DTYPE_F32 && dtype != SEMBED_DTYPE_F16 && dtype != SEMBED_DTYPE_BF16 &&
         dtype != SEMBED_DTYPE_Q8_ROW) {
         SEMBED_LOG_ERR("weight dtype id %d cannot feed a Linear layer (want f32, f16, bf16 or q8_row)", (int)dtype);
         return SEMBED_EDTYPE;
     }
     if ((size_t)n_out * (size_t)n_in > SIZE_MAX / 64) return SEMBED_EINVAL;
+    const struct wsrc src = {.dtype = dtype, .parts = parts, .n_parts = n_parts, .rows_per_part = n_out / n_parts,
+                             .n_in = n_in};
     struct sk_linear *L = calloc(1, sizeof *L);
-    float *row = malloc((size_t)n_in * sizeof(float));
-    int8_t *qrow = malloc((size_t)n_in);
-    if (!L || !row || !qrow) goto fail_nomem;
+    float *tmpf = malloc((size_t)SK_PANEL * (size_t)n_in * sizeof(float));
+    int8_t *tmpq = malloc((size_t)SK_PANEL * (size_t)n_in);
+    if (!L || !tmpf || !tmpq) goto fail_nomem;
     L->n_out = n_out;
     L->n_in = n_in;
     L->mode = mode;
-    size_t panels = ((size_t)n_out + SK_PANEL - 1) / SK_PANEL;
+    const int panels = (n_out + SK_PANEL - 1) / SK_PANEL;
     if (mode == SK_MODE_F32) {
         L->kpad = n_in;
-        L->wp = alloc64(panels * (size_t)n_in * SK_PANEL * sizeof(float));
-        if (!L->wp) goto fail_nomem;
-        memset(L->wp, 0, panels * (size_t)n_in * SK_PANEL * sizeof(float));
-        for (int r = 0; r < n_out; r++) {
-            load_row(dtype, w, (size_t)n_out, r, n_in, row);
-            float *panel = L->wp + (size_t)(r / SK_PANEL) * (size_t)n_in * SK_PANEL + r % SK_PANEL;
-            for (int c = 0; c < n_in; c++) panel[(size_t)c * SK_PANEL] = row[c];
-        }
+        L->w_bytes = (size_t)panels * (size_t)n_in * SK_PANEL * sizeof(float);
+        if (!(L->wp = big_alloc(L->w_bytes))) goto fail_nomem;
+        if (L->w_bytes < SK_BIG) memset(L->wp, 0, L->w_bytes); // mmap'd buffers are zero already
+        for (int p = 0; p < panels; p++)
+            pack_f32_panel(&src, n_out, p, L->wp + (size_t)p * (size_t)n_in * SK_PANEL, tmpf);
     } else {
         L->kpad = (int)round_up((size_t)n_in, SK_Q8_KALIGN);
-        size_t bytes = panels * (size_t)L->kpad * SK_PANEL;
-        L->wq = alloc64(bytes);
+        L->w_bytes = (size_t)panels * (size_t)L->kpad * SK_PANEL;
+        L->wq = big_alloc(L->w_bytes);
         L->wscale = calloc((size_t)n_out, sizeof(float));
-        L->wcomp = calloc(panels * SK_PANEL, sizeof(int32_t)); // padded: kernels read whole panels
+        L->wcomp = calloc((size_t)panels * SK_PANEL, sizeof(int32_t)); // padded: kernels read whole panels
         if (!L->wq || !L->wscale || !L->wcomp) goto fail_nomem;
-        memset(L->wq, 0, bytes);
-        const char *scales = (const char *)w + round_up((size_t)n_out * (size_t)n_in, SEMBED_ALIGNMENT);
-        for (int r = 0; r < n_out; r++) {
-            if (dtype == SEMBED_DTYPE_Q8_ROW) {
-                memcpy(qrow, (const int8_t *)w + (size_t)r * (size_t)n_in, (size_t)n_in);
-                memcpy(&L->wscale[r], scales + 4 * (size_t)r, 4);
-            } else {
-                load_row(dtype, w, (size_t)n_out, r, n_in, row);
-                quantize_weight_row(row, n_in, qrow, &L->wscale[r]);
-            }
-            pack_q8_row(L, r, qrow);
-        }
+        if (L->w_bytes < SK_BIG) memset(L->wq, 0, L->w_bytes);
+        for (int p = 0; p < panels; p++) pack_q8_panel(&src, L, p, tmpq, tmpf);
     }
     if (bias) {
         L->bias = malloc((size_t)n_out * sizeof(float));
         if (!L->bias) goto fail_nomem;
         memcpy(L->bias, bias, (size_t)n_out * sizeof(float));
     }
-    free(row);
-    free(qrow);
+    free(tmpf);
+    free(tmpq);
     *out = L;
     return SEMBED_OK;
 fail_nomem:
     SEMBED_LOG_ERR("out of memory packing a %d x %d Linear layer", n_out, n_in);
-    free(row);
-    free(qrow);
+    free(tmpf);
+    free(tmpq);
     sk_linear_free(L);
     return SEMBED_ENOMEM;
 }
 
+int sk_linear_create(struct sk_linear **out, enum sembed_dtype dtype, const void *w, const float *bias,
+                     int n_out, int n_in, enum sk_mode mode) {
+    const void *parts[1] = {w};
+    if (!w) {
+        *out = NULL;
+        SEMBED_LOG_ERR("bad arguments: NULL weights");
+        return SEMBED_EINVAL;
+    }
+    return sk_linear_create_parts(out, dtype, parts, 1, bias, n_out, n_in, mode);
+}
+
 void sk_linear_free(struct sk_linear *L) {
     if (!L) return;
-    free(L->wp);
-    free(L->wq);
+    big_free(L->wp ? (void *)L->wp : (void *)L->wq, L->w_bytes);
     free(L->wscale);
     free(L->wcomp);
     free(L->bias);
@@ -399,14 +496,20 @@ int sk_gemm_q8_s32(enum sk_isa isa, int m, int n, int k, const int8_t *a, int ld
     if (m <= 0 || n <= 0 || k <= 0) return SEMBED_EINVAL;
     struct sk_linear L = {.n_out = n, .n_in = k, .mode = SK_MODE_INT8, .kpad = (int)round_up((size_t)k, SK_Q8_KALIGN)};
     size_t panels = ((size_t)n + SK_PANEL - 1) / SK_PANEL, mp = round_up((size_t)m, 32);
+    size_t qbytes = round_up((size_t)n * (size_t)k, SEMBED_ALIGNMENT);
     L.wq = alloc64(panels * (size_t)L.kpad * SK_PANEL);
     L.wcomp = calloc(panels * SK_PANEL, sizeof(int32_t));
+    L.wscale = calloc((size_t)n, sizeof(float));
     uint8_t *aq = alloc64(mp * (size_t)L.kpad);
+    int8_t *src = calloc(qbytes + 4 * (size_t)n, 1); // the rows as a q8_row tensor (scales unused)
     int rc = SEMBED_ENOMEM;
-    if (!L.wq || !L.wcomp || !aq) goto done;
+    if (!L.wq || !L.wcomp || !L.wscale || !aq || !src) goto done;
     memset(L.wq, 0, panels * (size_t)L.kpad * SK_PANEL);
     memset(aq, 0, mp * (size_t)L.kpad);
-    for (int r = 0; r < n; r++) pack_q8_row(&L, r, w + (size_t)r * (size_t)ldw);
+    for (int r = 0; r < n; r++) memcpy(src + (size_t)r * (size_t)k, w + (size_t)r * (size_t)ldw, (size_t)k);
+    const void *part = src;
+    const struct wsrc ws = {.dtype = SEMBED_DTYPE_Q8_ROW, .parts = &part, .n_parts = 1, .rows_per_part = n, .n_in = k};
+    for (int p = 0; p < (int)panels; p++) pack_q8_panel(&ws, &L, p, NULL, NULL); // the packer models use
     for (int i = 0; i < m; i++)
         for (int p = 0; p < k; p++)
             aq[(size_t)i * L.kpad + (size_t)p] = (uint8_t)((uint8_t)a[(size_t)i * lda + p] ^ (K->q8_u8 ? 0x80u : 0u));
@@ -418,6 +521,8 @@ int sk_gemm_q8_s32(enum sk_isa isa, int m, int n, int k, const int8_t *a, int ld
 done:
     free(L.wq);
     free(L.wcomp);
+    free(L.wscale);
     free(aq);
+    free(src);
     return rc;
 }

@@ -50,6 +50,10 @@ struct sk_linear;
  * SK_MODE_F32 dequantizes Q8_ROW. The object copies what it needs: w may be unmapped after. */
 int sk_linear_create(struct sk_linear **out, enum sembed_dtype dtype, const void *w, const float *bias,
                      int n_out, int n_in, enum sk_mode mode);
+/* The same from n_parts tensors of dtype, each n_out / n_parts rows, stacked in order (fused
+ * Q/K/V read straight from the three mapped tensors). */
+int sk_linear_create_parts(struct sk_linear **out, enum sembed_dtype dtype, const void *const *parts, int n_parts,
+                           const float *bias, int n_out, int n_in, enum sk_mode mode);
 void sk_linear_free(struct sk_linear *L);
 int sk_linear_n_out(const struct sk_linear *L);
 int sk_linear_n_in(const struct sk_linear *L);
