@@ -553,17 +553,14 @@ static void default_label(const char *path, char *out, size_t n) {
 
 int cmd_analyze(int argc, char **argv) {
     enum {
-        OPT_STS = 256, OPT_LABEL, OPT_THR, OPT_MAXS, OPT_CENTER, OPT_SVG, OPT_ARROWS, OPT_LOG, OPT_POOLING,
-        OPT_MAXLEN, OPT_BATCH, OPT_THREADS, OPT_INT8, OPT_JSON
+        OPT_STS = 256, OPT_LABEL, OPT_THR, OPT_MAXS, OPT_CENTER, OPT_SVG, OPT_ARROWS, OPT_LOG, OPT_JSON
     };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},         {"sts", required_argument, NULL, OPT_STS},
         {"label", required_argument, NULL, OPT_LABEL},   {"pos-threshold", required_argument, NULL, OPT_THR},
         {"max-sentences", required_argument, NULL, OPT_MAXS}, {"center", no_argument, NULL, OPT_CENTER},
         {"svg-dir", required_argument, NULL, OPT_SVG},   {"arrows", no_argument, NULL, OPT_ARROWS},
-        {"log", required_argument, NULL, OPT_LOG},       {"pooling", required_argument, NULL, OPT_POOLING},
-        {"max-length", required_argument, NULL, OPT_MAXLEN}, {"batch", required_argument, NULL, OPT_BATCH},
-        {"threads", required_argument, NULL, OPT_THREADS}, {"int8", no_argument, NULL, OPT_INT8},
+        {"log", required_argument, NULL, OPT_LOG},       EC_LONG_OPTIONS,
         {"json", required_argument, NULL, OPT_JSON},     {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct ec_opts o = {0};
@@ -571,7 +568,7 @@ int cmd_analyze(int argc, char **argv) {
     size_t nm = 0, nlab = 0, nt = 0, nl = 0;
     const char *svg_dir = NULL, *json = NULL;
     double thr = 4.0;
-    unsigned max_sent = 0, u;
+    unsigned max_sent = 0;
     bool center = false, arrows = false;
     int c;
     optind = 1;
@@ -608,22 +605,11 @@ int cmd_analyze(int argc, char **argv) {
         case OPT_CENTER: center = true; break;
         case OPT_SVG: svg_dir = optarg; break;
         case OPT_ARROWS: arrows = true; break;
-        case OPT_POOLING:
-            if (!ec_parse_pooling("analyze", optarg, &o.pooling)) return CLI_USAGE;
-            break;
-        case OPT_MAXLEN:
-            if (!ec_parse_uint("analyze", "--max-length", optarg, 1u << 20, &o.max_length)) return CLI_USAGE;
-            break;
-        case OPT_BATCH:
-            if (!ec_parse_uint("analyze", "--batch", optarg, 1u << 20, &o.batch)) return CLI_USAGE;
-            break;
-        case OPT_THREADS:
-            if (!ec_parse_uint("analyze", "--threads", optarg, 4096, &u)) return CLI_USAGE;
-            o.threads = (int)u;
-            break;
-        case OPT_INT8: o.int8 = true; break;
         case OPT_JSON: json = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
+        case EC_OPT_POOLING: case EC_OPT_MAXLEN: case EC_OPT_BATCH: case EC_OPT_THREADS: case EC_OPT_INT8:
+            if (ec_option("analyze", c, optarg, &o) < 0) return CLI_USAGE;
+            break;
         case ':': return cli_error(CLI_USAGE, "analyze", "%s needs a value", argv[optind - 1]);
         default:
             return cli_error(CLI_USAGE, "analyze", "unknown option '%s' (see sembed analyze --help)", argv[optind - 1]);

@@ -184,19 +184,16 @@ static int write_json(json_object *root, const char *path) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    enum { OPT_STS = 256, OPT_POOLING, OPT_MAXLEN, OPT_BATCH, OPT_THREADS, OPT_INT8, OPT_STRICT, OPT_JSON };
+    enum { OPT_STS = 256, OPT_STRICT, OPT_JSON };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},     {"sts", required_argument, NULL, OPT_STS},
-        {"pooling", required_argument, NULL, OPT_POOLING}, {"max-length", required_argument, NULL, OPT_MAXLEN},
-        {"batch", required_argument, NULL, OPT_BATCH}, {"threads", required_argument, NULL, OPT_THREADS},
-        {"int8", no_argument, NULL, OPT_INT8},       {"strict", no_argument, NULL, OPT_STRICT},
+        EC_LONG_OPTIONS,                             {"strict", no_argument, NULL, OPT_STRICT},
         {"json", required_argument, NULL, OPT_JSON}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct ec_opts o = {0};
     const char *model = NULL, *json = NULL, *sts[MAX_TASKS];
     size_t n_sts = 0;
     bool strict = false;
-    unsigned u;
     int c;
     optind = 1;
     opterr = 0;
@@ -207,23 +204,12 @@ int cmd_eval(int argc, char **argv) {
             if (n_sts == MAX_TASKS) return cli_error(CLI_USAGE, "eval", "at most %d --sts paths", MAX_TASKS);
             sts[n_sts++] = optarg;
             break;
-        case OPT_POOLING:
-            if (!ec_parse_pooling("eval", optarg, &o.pooling)) return CLI_USAGE;
-            break;
-        case OPT_MAXLEN:
-            if (!ec_parse_uint("eval", "--max-length", optarg, 1u << 20, &o.max_length)) return CLI_USAGE;
-            break;
-        case OPT_BATCH:
-            if (!ec_parse_uint("eval", "--batch", optarg, 1u << 20, &o.batch)) return CLI_USAGE;
-            break;
-        case OPT_THREADS:
-            if (!ec_parse_uint("eval", "--threads", optarg, 4096, &u)) return CLI_USAGE;
-            o.threads = (int)u;
-            break;
-        case OPT_INT8: o.int8 = true; break;
         case OPT_STRICT: strict = true; break;
         case OPT_JSON: json = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
+        case EC_OPT_POOLING: case EC_OPT_MAXLEN: case EC_OPT_BATCH: case EC_OPT_THREADS: case EC_OPT_INT8:
+            if (ec_option("eval", c, optarg, &o) < 0) return CLI_USAGE;
+            break;
         case ':': return cli_error(CLI_USAGE, "eval", "%s needs a value", argv[optind - 1]);
         default: return cli_error(CLI_USAGE, "eval", "unknown option '%s' (see sembed eval --help)", argv[optind - 1]);
         }

@@ -33,6 +33,21 @@ bool ec_parse_uint(const char *cmd, const char *flag, const char *arg, unsigned 
     return true;
 }
 
+int ec_option(const char *cmd, int c, const char *arg, struct ec_opts *o) {
+    unsigned u;
+    switch (c) {
+    case EC_OPT_POOLING: return ec_parse_pooling(cmd, arg, &o->pooling) ? 1 : -1;
+    case EC_OPT_MAXLEN: return ec_parse_uint(cmd, "--max-length", arg, 1u << 20, &o->max_length) ? 1 : -1;
+    case EC_OPT_BATCH: return ec_parse_uint(cmd, "--batch", arg, 1u << 20, &o->batch) ? 1 : -1;
+    case EC_OPT_THREADS:
+        if (!ec_parse_uint(cmd, "--threads", arg, 4096, &u)) return -1;
+        o->threads = (int)u;
+        return 1;
+    case EC_OPT_INT8: o->int8 = true; return 1;
+    default: return 0;
+    }
+}
+
 int ec_open(const char *cmd, const char *path, const struct ec_opts *o, struct ec_model *m) {
     memset(m, 0, sizeof *m);
     m->path = path;

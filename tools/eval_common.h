@@ -30,6 +30,17 @@ bool ec_parse_pooling(const char *cmd, const char *arg, enum sembed_pooling *out
 // Parse a positive integer option value; false (after printing the usage error) when invalid.
 bool ec_parse_uint(const char *cmd, const char *flag, const char *arg, unsigned max, unsigned *out);
 
+// The runtime options eval and analyze share: long-option ids (above any getopt character) and
+// their table entries, to put in a command's struct option array.
+enum { EC_OPT_POOLING = 0x4000, EC_OPT_MAXLEN, EC_OPT_BATCH, EC_OPT_THREADS, EC_OPT_INT8 };
+#define EC_LONG_OPTIONS                                                                                            \
+    {"pooling", required_argument, NULL, EC_OPT_POOLING}, {"max-length", required_argument, NULL, EC_OPT_MAXLEN}, \
+        {"batch", required_argument, NULL, EC_OPT_BATCH}, {"threads", required_argument, NULL, EC_OPT_THREADS},   \
+        {"int8", no_argument, NULL, EC_OPT_INT8}
+// Apply option c (value arg) to o: 1 when c is one of EC_OPT_*, 0 when it is not, -1 after
+// printing the usage error for a bad value.
+int ec_option(const char *cmd, int c, const char *arg, struct ec_opts *o);
+
 // Load the model and make one context. 0, or CLI_FAIL after printing one line.
 int ec_open(const char *cmd, const char *path, const struct ec_opts *o, struct ec_model *m);
 void ec_close(struct ec_model *m);
