@@ -23,6 +23,7 @@ static void usage(FILE *out) {
             "  -b, --batch LIST     inputs per call (default 1,32)\n"
             "  -T, --tokens LIST    tokens per input incl. [CLS]/[SEP] (default 16,32)\n"
             "  -t, --threads N      threads (default: all cores)\n"
+            "      --batch-tokens N tokens per forward pass (context arena; default max(2048, tokens))\n"
             "  -s, --seconds S      time each combination for about S seconds (default 2)\n"
             "  -w, --warmup N       untimed calls first (default 2)\n"
             "      --compute MODE   f32 | int8 | auto (default auto: int8 for q8 models, else f32)\n"
@@ -69,12 +70,13 @@ int cmd_bench(int argc, char **argv) {
         {"tokens", required_argument, NULL, 'T'},  {"threads", required_argument, NULL, 't'},
         {"seconds", required_argument, NULL, 's'}, {"warmup", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},          {"compute", required_argument, NULL, 'C'},
-        {"int8", no_argument, NULL, '8'},          {NULL, 0, NULL, 0}};
+        {"int8", no_argument, NULL, '8'},          {"batch-tokens", required_argument, NULL, 'K'},
+        {NULL, 0, NULL, 0}};
     struct sembed_model_params mp = sembed_model_default_params();
     enum { CAP = 16 };
     uint32_t batches[CAP] = {1, 32}, tokens[CAP] = {16, 32};
     int nb = 2, ntok = 2, warmup = 2;
-    long threads = 0;
+    long threads = 0, batch_tokens = 0;
     double seconds = 2.0;
     const char *model = NULL;
     int c;
@@ -91,6 +93,11 @@ int cmd_bench(int argc, char **argv) {
             threads = strtol(optarg, &end, 10);
             if (errno || !end || *end || threads < 0 || threads > 1024)
                 return cli_error(CLI_USAGE, "bench", "--threads wants an integer in 0..1024, got '%s'", optarg);
+            break;
+        case 'K':
+            batch_tokens = strtol(optarg, &end, 10);
+            if (errno || !end || *end || batch_tokens < 1 || batch_tokens > (1l << 24))
+                return cli_error(CLI_USAGE, "bench", "--batch-tokens wants an integer in 1..16777216, got '%s'", optarg);
             break;
         case 's':
             seconds = strtod(optarg, &end);
@@ -138,6 +145,7 @@ int cmd_bench(int argc, char **argv) {
             cp.n_threads = (int32_t)threads;
             cp.batch_size = B;
             cp.max_length = T < 2 ? 2 : T;
+            if (batch_tokens) cp.batch_tokens = (uint32_t)(batch_tokens > cp.max_length ? batch_tokens : cp.max_length);
             if (cp.max_length > sembed_model_max_length(m)) {
                 status = cli_error(CLI_USAGE, "bench", "--tokens %u exceeds the model's maximum %u", T,
                                    sembed_model_max_length(m));

@@ -94,6 +94,7 @@ static void q8_panels_avx512vnni(int m, int kpad, int j0, int j1, int n, const u
                 for (int r0 = 0; r0 < mc; r0 += VN_MR) {
                     int mr = mc - r0 < VN_MR ? mc - r0 : VN_MR;
                     int32_t *t = buf + (size_t)r0 * VN_NR;
+                    if (ch == chunks - 1) epi_prefetch(epi, c, ldc, i0 + r0, mr, c0, nc);
                     UKR[mr - 1][nv - 1](g0, g1, aq + (size_t)(i0 + r0) * lda, lda, bp, comp, t, ch == 0, ch == chunks - 1);
                     if (ch == chunks - 1) epi_block_q8(t, VN_NR, c, ldc, i0 + r0, mr, c0, nc, epi);
                 }
