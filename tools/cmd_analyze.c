@@ -53,7 +53,8 @@ static void usage(FILE *out) {
             "      --max-length N     tokens per sentence incl. [CLS]/[SEP] (default: the model's)\n"
             "      --batch N          sentences per forward pass\n"
             "      --threads N        threads (default: all cores / OMP_NUM_THREADS)\n"
-            "      --int8             run the int8 kernels\n"
+            "      --int8             run the int8 kernels (same as --compute int8)\n"
+            "      --compute MODE     f32 | int8 | auto (default: the file's)\n"
             "      --json FILE        also write the results (and full spectra) as JSON (\"-\": stdout)\n"
             "  -h, --help             this text\n\n"
             "Exit status: 0 ok, 1 runtime failure, 2 usage error. See docs/eval.md.\n",
@@ -608,6 +609,7 @@ int cmd_analyze(int argc, char **argv) {
         case OPT_JSON: json = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
         case EC_OPT_POOLING: case EC_OPT_MAXLEN: case EC_OPT_BATCH: case EC_OPT_THREADS: case EC_OPT_INT8:
+        case EC_OPT_COMPUTE:
             if (ec_option("analyze", c, optarg, &o) < 0) return CLI_USAGE;
             break;
         case ':': return cli_error(CLI_USAGE, "analyze", "%s needs a value", argv[optind - 1]);

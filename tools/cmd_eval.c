@@ -35,7 +35,8 @@ static void usage(FILE *out) {
             "      --max-length N   tokens per sentence incl. [CLS]/[SEP] (default: the model's)\n"
             "      --batch N        sentences per forward pass (default: the runtime's)\n"
             "      --threads N      threads (default: all cores / OMP_NUM_THREADS)\n"
-            "      --int8           run the int8 kernels\n"
+            "      --int8           run the int8 kernels (same as --compute int8)\n"
+            "      --compute MODE   f32 | int8 | auto (default: the file's: int8 for q8 files, else f32)\n"
             "      --strict         a malformed line in a set is fatal (default: reported with\n"
             "                       file:line and skipped)\n"
             "      --json FILE      also write the results as JSON (\"-\": JSON on stdout instead of\n"
@@ -208,6 +209,7 @@ int cmd_eval(int argc, char **argv) {
         case OPT_JSON: json = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
         case EC_OPT_POOLING: case EC_OPT_MAXLEN: case EC_OPT_BATCH: case EC_OPT_THREADS: case EC_OPT_INT8:
+        case EC_OPT_COMPUTE:
             if (ec_option("eval", c, optarg, &o) < 0) return CLI_USAGE;
             break;
         case ':': return cli_error(CLI_USAGE, "eval", "%s needs a value", argv[optind - 1]);
@@ -230,7 +232,7 @@ int cmd_eval(int argc, char **argv) {
     if (!rc) rc = ec_open("eval", model, &o, &m);
     for (size_t i = 0; i < nt && !rc; i++) rc = eval_task(&m, &r[i]);
     if (!rc) {
-        const char *compute = o.int8 ? "int8" : "f32";
+        const char *compute = sembed_compute_name(sembed_model_compute(m.model));
         double avg = 0;
         for (size_t i = 0; i < nt; i++) avg += r[i].agg.all.spearman;
         avg /= (double)nt;

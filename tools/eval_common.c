@@ -43,7 +43,17 @@ int ec_option(const char *cmd, int c, const char *arg, struct ec_opts *o) {
         if (!ec_parse_uint(cmd, "--threads", arg, 4096, &u)) return -1;
         o->threads = (int)u;
         return 1;
-    case EC_OPT_INT8: o->int8 = true; return 1;
+    case EC_OPT_INT8: o->compute_set = true; o->compute = SEMBED_COMPUTE_INT8; return 1;
+    case EC_OPT_COMPUTE:
+        o->compute_set = true;
+        if (!strcmp(arg, "f32")) o->compute = SEMBED_COMPUTE_F32;
+        else if (!strcmp(arg, "int8")) o->compute = SEMBED_COMPUTE_INT8;
+        else if (!strcmp(arg, "auto")) o->compute = SEMBED_COMPUTE_AUTO;
+        else {
+            cli_error(CLI_USAGE, cmd, "--compute %s: expected f32, int8 or auto", arg);
+            return -1;
+        }
+        return 1;
     default: return 0;
     }
 }
@@ -52,7 +62,7 @@ int ec_open(const char *cmd, const char *path, const struct ec_opts *o, struct e
     memset(m, 0, sizeof *m);
     m->path = path;
     struct sembed_model_params mp = sembed_model_default_params();
-    if (o->int8) mp.compute = SEMBED_COMPUTE_INT8;
+    if (o->compute_set) mp.compute = o->compute;
     int rc = sembed_model_load(path, &mp, &m->model);
     if (rc) return cli_error(CLI_FAIL, cmd, "cannot load %s: %s", path, sembed_strerror(rc));
     struct sembed_context_params cp = sembed_context_default_params();

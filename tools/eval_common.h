@@ -15,7 +15,8 @@ struct ec_opts {
     int threads;                 // 0: OpenMP default
     unsigned batch;              // 0: runtime default
     unsigned max_length;         // 0: model max
-    bool int8;
+    bool compute_set;            // --int8 / --compute given; else the file's default (auto)
+    enum sembed_compute compute;
 };
 
 struct ec_model {
@@ -32,11 +33,11 @@ bool ec_parse_uint(const char *cmd, const char *flag, const char *arg, unsigned 
 
 // The runtime options eval and analyze share: long-option ids (above any getopt character) and
 // their table entries, to put in a command's struct option array.
-enum { EC_OPT_POOLING = 0x4000, EC_OPT_MAXLEN, EC_OPT_BATCH, EC_OPT_THREADS, EC_OPT_INT8 };
+enum { EC_OPT_POOLING = 0x4000, EC_OPT_MAXLEN, EC_OPT_BATCH, EC_OPT_THREADS, EC_OPT_INT8, EC_OPT_COMPUTE };
 #define EC_LONG_OPTIONS                                                                                            \
     {"pooling", required_argument, NULL, EC_OPT_POOLING}, {"max-length", required_argument, NULL, EC_OPT_MAXLEN}, \
         {"batch", required_argument, NULL, EC_OPT_BATCH}, {"threads", required_argument, NULL, EC_OPT_THREADS},   \
-        {"int8", no_argument, NULL, EC_OPT_INT8}
+        {"int8", no_argument, NULL, EC_OPT_INT8}, {"compute", required_argument, NULL, EC_OPT_COMPUTE}
 // Apply option c (value arg) to o: 1 when c is one of EC_OPT_*, 0 when it is not, -1 after
 // printing the usage error for a bad value.
 int ec_option(const char *cmd, int c, const char *arg, struct ec_opts *o);

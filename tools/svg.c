@@ -335,10 +335,33 @@ static bool plottable(const struct svg_panel *p, double x, double y) {
     return isfinite(x) && isfinite(y) && (!p->xlog || x > 0) && (!p->ylog || y > 0);
 }
 
+// Points are thinned per pixel column: within one column only the first, lowest, highest and last
+// points are drawn, in order, so a 28,000-step loss curve keeps its exact envelope on screen in a
+// few thousand points instead of one point per step (an SVG a browser opens quickly, small enough
+// to commit).
+struct col_pts {
+    long col;
+    size_t n, first, lo, hi, last;
+};
+
+static void col_flush(struct svg *s, const struct svg_panel *p, const double *x, const double *y, struct col_pts *c,
+                      size_t *pts) {
+    if (!c->n) return;
+    size_t idx[4] = {c->first, c->lo < c->hi ? c->lo : c->hi, c->lo < c->hi ? c->hi : c->lo, c->last};
+    size_t prev = (size_t)-1;
+    for (int k = 0; k < 4; k++) {
+        if (idx[k] == prev) continue;
+        prev = idx[k];
+        put(s, "%s%.2f,%.2f", (*pts)++ ? " " : "", svg_px(p, x[idx[k]]), svg_py(p, y[idx[k]]));
+    }
+    c->n = 0;
+}
+
 void svg_polyline(struct svg *s, const struct svg_panel *p, const double *x, const double *y, size_t n,
                   const char *color, double width, bool dashed) {
     bool open = false;
     size_t pts = 0;
+    struct col_pts c = {0};
     for (size_t i = 0; i <= n; i++) {
         bool ok = i < n && plottable(p, x[i], y[i]);
         if (ok) {
@@ -348,8 +371,15 @@ void svg_polyline(struct svg *s, const struct svg_panel *p, const double *x, con
                 open = true;
                 pts = 0;
             }
-            put(s, "%s%.2f,%.2f", pts++ ? " " : "", svg_px(p, x[i]), svg_py(p, y[i]));
+            long col = lround(floor(svg_px(p, x[i])));
+            if (c.n && col != c.col) col_flush(s, p, x, y, &c, &pts);
+            if (!c.n) c = (struct col_pts){.col = col, .n = 0, .first = i, .lo = i, .hi = i};
+            if (y[i] < y[c.lo]) c.lo = i;
+            if (y[i] > y[c.hi]) c.hi = i;
+            c.last = i;
+            c.n++;
         } else if (open) {
+            col_flush(s, p, x, y, &c, &pts);
             put(s, "\"/>\n");
             open = false;
         }
