@@ -4,28 +4,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh --runtime-only
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSEMBED_BUILD_TESTS=OFF >/dev/null
+# Release, no sanitizers, whatever an earlier configure of build/ cached.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSEMBED_BUILD_TESTS=OFF \
+  -DSEMBED_SANITIZE_ADDRESS=OFF -DSEMBED_SANITIZE_UNDEFINED=OFF >/dev/null
 cmake --build build -j"$(nproc 2>/dev/null || echo 2)" --target sembed_cli
 S=build/sembed
 "$S" --version
 
-MODEL=""
-for m in models/sembed-mini/sembed-mini.semb models/sembed-mini/sembed-mini-q8.semb; do
-  [ -f "$m" ] && MODEL=$m && break
-done
-if [ -z "$MODEL" ]; then
-  # Until the default model ships: convert the small random-weight test fixture, so the whole
-  # path (convert -> .semb -> embed) runs. Its similarities are meaningless (random weights).
-  echo "quickstart: no default model in this checkout yet; using the random-weight bert-tiny test fixture" >&2
-  MODEL=build/bert-tiny-fixture.semb
-  "$S" convert tests/fixtures/bert-tiny -o "$MODEL"
-fi
-"$S" inspect "$MODEL" | head -40
+# The default model: trained from scratch by sembed itself (models/sembed-mini/recipe.sh), int8.
+MODEL=models/sembed-mini/sembed-mini.semb
+[ -f "$MODEL" ] || { echo "quickstart: $MODEL is missing from this checkout (models/sembed-mini/recipe.sh rebuilds it)" >&2; exit 1; }
+# What the file says about itself (`sembed inspect FILE` prints every key and tensor).
+"$S" inspect "$MODEL" | grep -E '^(file|format):|general\.(name|file_type)|bert\.(hidden_size|num_layers)|pooling\.mode|quant\.calib|eval\.|train\.stages'
 echo
 "$S" similarity -m "$MODEL" \
-  "A man is playing a guitar." "A person plays an acoustic guitar." \
-  "A woman is slicing an onion." "Someone is cutting vegetables." \
-  "The stock market fell sharply today."
+  "A man is playing a guitar." "A man plays the guitar." \
+  "A woman is slicing an onion." "A woman is cutting an onion." \
+  "The stock market fell sharply today." "Stock prices fell sharply." \
+  "A dog runs in the park." "A puppy is running on the grass."
 echo
 STS=../shared/data/sts/STSBenchmark/sts-dev.csv
 if [ -f "$STS" ]; then "$S" eval -m "$MODEL" --sts "$STS"; fi
