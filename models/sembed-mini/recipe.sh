@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # models/sembed-mini/recipe.sh: train sembed's default model from scratch, on this machine's data.
 #
-#   models/sembed-mini/recipe.sh            # everything, ~75 min on 2 cores with the defaults below
+#   models/sembed-mini/recipe.sh            # everything, ~85 min on 2 cores with the defaults below
 #   STAGES="eval analyze" models/sembed-mini/recipe.sh   # re-run some stages on an existing $OUT
 #
 # Stages (each reads what the previous wrote into $OUT):
