@@ -6,8 +6,10 @@
 // ordinary input: decode -> clean_text -> CJK spacing -> NFD + canonical reordering + drop Mn ->
 // lowercase -> split on whitespace / punctuation -> WordPiece per word. Only pre_lowercase (which
 // needs context for Final_Sigma) and unusually long words or runs of combining marks use the heap.
+#define _DEFAULT_SOURCE // MAP_ANONYMOUS, MAP_POPULATE
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
 #include "formats/log.h"
@@ -25,6 +27,8 @@ struct tk_table {
 struct sembed_tokenizer {
     struct sembed_tokenizer_params p; // strings point into `specials`
     char *specials;
+    void *block;                      // one allocation: off, len, both tables' slots, strings
+    size_t block_bytes;
     char *strings;                    // vocab tokens, each NUL-terminated
     uint32_t *off;                    // token i starts at strings + off[i]
     uint32_t *len;
@@ -36,6 +40,21 @@ struct sembed_tokenizer {
 };
 
 static uint64_t hash_bytes(const char *s, size_t n) { return XXH3_64bits(s, n); }
+
+// Zeroed memory for the vocabulary's tables (bert-base-uncased: ~1 MiB). From 64 KiB up it is a
+// mapping prefaulted in one call (MAP_POPULATE): touched page by page, its ~250 first-touch faults
+// were most of sembed_model_load's time (~10 us each in the VM this was measured on).
+void *tk_block_alloc(size_t bytes) {
+    if (bytes < (64u << 10)) return calloc(1, bytes ? bytes : 1);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void tk_block_free(void *p, size_t bytes) {
+    if (!p) return;
+    if (bytes < (64u << 10)) free(p);
+    else munmap(p, bytes);
+}
 
 static int32_t table_find(const struct sembed_tokenizer *t, const struct tk_table *tb, const char *key,
                           size_t n, size_t skip) {
@@ -137,8 +156,8 @@ SEMBED_API int sembed_tokenizer_create(const char *const *vocab, size_t n_vocab,
     }
     t->prefix_len = strlen(t->p.continuing_prefix);
 
-    // Vocabulary strings.
-    size_t total = 0;
+    // Vocabulary: sizes first, then one block for offsets, lengths, both tables and the strings.
+    size_t total = 0, n_cont = 0;
     for (size_t i = 0; i < n_vocab; i++) {
         if (!vocab[i]) { rc = sembed_fail(SEMBED_EINVAL, fn, "vocabulary entry %zu is NULL", i); goto fail; }
         size_t l = strlen(vocab[i]);
@@ -147,41 +166,42 @@ SEMBED_API int sembed_tokenizer_create(const char *const *vocab, size_t n_vocab,
             goto fail;
         }
         total += l + 1;
+        if (t->prefix_len && l >= t->prefix_len && memcmp(vocab[i], t->p.continuing_prefix, t->prefix_len) == 0)
+            n_cont++;
+    }
+    // Tables at most half full.
+    size_t cap = 16, cap_cont = 0;
+    while (cap < 2 * n_vocab) cap *= 2;
+    if (n_cont) {
+        cap_cont = 16;
+        while (cap_cont < 2 * n_cont) cap_cont *= 2;
     }
     t->n = n_vocab;
-    t->strings = malloc(total ? total : 1);
-    t->off = malloc(n_vocab * sizeof *t->off);
-    t->len = malloc(n_vocab * sizeof *t->len);
-    if (!t->strings || !t->off || !t->len) goto fail;
+    t->block_bytes = (2 * n_vocab + cap + cap_cont) * sizeof(uint32_t) + total;
+    t->block = tk_block_alloc(t->block_bytes);
+    if (!t->block) goto fail;
+    t->off = t->block;
+    t->len = t->off + n_vocab;
+    t->all.slots = t->len + n_vocab;
+    t->all.mask = cap - 1;
+    if (n_cont) {
+        t->cont.slots = t->all.slots + cap;
+        t->cont.mask = cap_cont - 1;
+    }
+    t->strings = (char *)(t->all.slots + cap + cap_cont);
     size_t pos = 0;
-    size_t n_cont = 0;
     for (size_t i = 0; i < n_vocab; i++) {
         size_t l = strlen(vocab[i]);
         memcpy(t->strings + pos, vocab[i], l + 1);
         t->off[i] = (uint32_t)pos;
         t->len[i] = (uint32_t)l;
         pos += l + 1;
-        if (t->prefix_len && l >= t->prefix_len && memcmp(vocab[i], t->p.continuing_prefix, t->prefix_len) == 0)
-            n_cont++;
     }
-
-    // Tables at most half full.
-    size_t cap = 16;
-    while (cap < 2 * n_vocab) cap *= 2;
-    t->all.slots = calloc(cap, sizeof *t->all.slots);
-    t->all.mask = cap - 1;
-    if (!t->all.slots) goto fail;
     for (size_t i = 0; i < n_vocab; i++) table_put(t, &t->all, (uint32_t)i, 0);
-    if (n_cont) {
-        cap = 16;
-        while (cap < 2 * n_cont) cap *= 2;
-        t->cont.slots = calloc(cap, sizeof *t->cont.slots);
-        t->cont.mask = cap - 1;
-        if (!t->cont.slots) goto fail;
+    if (n_cont)
         for (size_t i = 0; i < n_vocab; i++)
             if (t->len[i] >= t->prefix_len && memcmp(t->strings + t->off[i], t->p.continuing_prefix, t->prefix_len) == 0)
                 table_put(t, &t->cont, (uint32_t)i, t->prefix_len);
-    }
 
     if ((rc = special_id(t, "unk_token", t->p.unk_token, true, &t->unk)) ||
         (rc = special_id(t, "cls_token", t->p.cls_token, true, &t->cls)) ||
@@ -198,11 +218,7 @@ fail:
 
 SEMBED_API void sembed_tokenizer_free(struct sembed_tokenizer *t) {
     if (!t) return;
-    free(t->all.slots);
-    free(t->cont.slots);
-    free(t->strings);
-    free(t->off);
-    free(t->len);
+    tk_block_free(t->block, t->block_bytes);
     free(t->specials);
     free(t);
 }

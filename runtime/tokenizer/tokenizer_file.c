@@ -4,6 +4,7 @@
 
 #include "formats/log.h"
 #include "sembed/semb.h"
+#include "runtime/tokenizer/tokenizer_internal.h"
 #include "sembed/tokenizer.h"
 
 static const char FN[] = "sembed_tokenizer_from_file";
@@ -77,22 +78,23 @@ SEMBED_API int sembed_tokenizer_from_file(const struct sembed_file *f, struct se
     if (count == 0 || count > (uint64_t)INT32_MAX - 1)
         return sembed_fail(SEMBED_ECORRUPT, FN, "tokenizer.vocab has %llu entries (expected 1..%d)",
                            (unsigned long long)count, INT32_MAX - 1);
-    const char **vocab = malloc((size_t)count * sizeof *vocab);
+    const size_t vbytes = (size_t)count * sizeof(const char *);
+    const char **vocab = tk_block_alloc(vbytes);
     if (!vocab) return SEMBED_ENOMEM;
     for (uint64_t i = 0; i < count; i++) {
         rc = sembed_file_kv_arr_str(f, kv, i, &vocab[i], NULL);
         if (rc) {
-            free(vocab);
+            tk_block_free(vocab, vbytes);
             return sembed_fail(rc, FN, "tokenizer.vocab[%llu]: %s", (unsigned long long)i, sembed_strerror(rc));
         }
     }
     uint32_t vocab_rows = 0;
     if (sembed_file_get_u32(f, "bert.vocab_size", &vocab_rows) == SEMBED_OK && vocab_rows < count) {
-        free(vocab);
+        tk_block_free(vocab, vbytes);
         return sembed_fail(SEMBED_ECORRUPT, FN, "tokenizer.vocab has %llu tokens but bert.vocab_size is %u",
                            (unsigned long long)count, vocab_rows);
     }
     rc = sembed_tokenizer_create(vocab, (size_t)count, &p, out);
-    free(vocab);
+    tk_block_free(vocab, vbytes);
     return rc;
 }

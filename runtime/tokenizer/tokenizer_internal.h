@@ -18,4 +18,8 @@ typedef int (*tk_word_fn)(void *ud, const char *word, size_t nbytes, size_t ncha
 // (or SEMBED_ENOMEM).
 int tk_pretokenize(const struct sembed_tokenizer *t, const char *text, size_t len, tk_word_fn fn, void *ud);
 
+// Zeroed scratch or table memory, prefaulted in one call when large; free with the same size.
+void *tk_block_alloc(size_t bytes);
+void tk_block_free(void *p, size_t bytes);
+
 #endif
