@@ -22,6 +22,7 @@ transpose equals a tensor of --oracle (the twin's model.safetensors), `NAME` as 
 """
 import argparse
 import json
+import os
 import struct
 import sys
 
@@ -29,20 +30,11 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, TensorProto
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from st_read import read_safetensors  # noqa: E402
 
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        dt = {"F32": "<f4", "I8": "i1"}[v["dtype"]]
-        out[k] = np.frombuffer(data[a:b], dtype=dt).reshape(v["shape"])
-    return out
+
+# read_safetensors: models/gen/st_read.py (also imported from here by ort_fuse.py)
 
 
 def write_safetensors(path, tensors):

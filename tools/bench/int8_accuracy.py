@@ -39,7 +39,6 @@ import json
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import time
@@ -51,6 +50,7 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 GEN = os.path.join(ROOT, "models", "gen")
 sys.path.insert(0, GEN)
 import twin  # noqa: E402
+from st_read import read_safetensors  # noqa: E402
 
 FP32_MIN_COS = 0.9999          # sembed fp32 vs ORT fp32: below this the pipelines differ
 GOAL_MEAN, GOAL_MIN = 0.999, 0.995   # issue 5's int8 targets (reported, not asserted)
@@ -110,26 +110,9 @@ def read_sentences(path, n):
 # ---------------------------------------------------------------- models
 
 def read_safetensors_torch(path):
+    """Float tensors as float32 torch tensors; integer buffers (position_ids) are not parameters."""
     import torch
-    dt = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        if v["dtype"] == "BF16":
-            u = np.frombuffer(data[a:b], dtype="<u2").astype(np.uint32) << 16
-            arr = u.view(np.float32)
-        elif v["dtype"] in dt:
-            arr = np.frombuffer(data[a:b], dtype=dt[v["dtype"]]).astype(np.float32)
-        else:
-            continue  # integer buffers (position_ids) are not parameters
-        out[k] = torch.from_numpy(arr.reshape(v["shape"]).copy())
-    return out
+    return {k: torch.from_numpy(v.copy()) for k, v in read_safetensors(path).items() if v.dtype == np.float32}
 
 
 def load_twin(folder):

@@ -17,7 +17,6 @@ import json
 import os
 import resource
 import statistics
-import struct
 import sys
 import time
 
@@ -69,22 +68,6 @@ def blas_libs():
     return sorted(libs)
 
 
-def read_safetensors_f32(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        if v["dtype"] != "F32":
-            raise ValueError(f"{path}: tensor {k} is {v['dtype']}, expected F32")
-        a, b = v["data_offsets"]
-        out[k] = (data[a:b], v["shape"])
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model_dir")
@@ -111,6 +94,7 @@ def main():
         import torch
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../models/gen"))
         import twin
+        from st_read import read_safetensors
         import_ms = 1e3 * (time.perf_counter() - T_START)
         torch.set_num_threads(a.threads)
         torch.set_num_interop_threads(1)
@@ -127,9 +111,9 @@ def main():
                         max_position_embeddings=cfg["max_position_embeddings"],
                         type_vocab_size=cfg.get("type_vocab_size", 2),
                         layer_norm_eps=cfg.get("layer_norm_eps", 1e-12), hidden_act=act)
-        st = read_safetensors_f32(os.path.join(a.model_dir, "model.safetensors"))
+        st = read_safetensors(os.path.join(a.model_dir, "model.safetensors"))
         model = twin.BertModel(c, with_pooler=any(k.startswith("pooler.") for k in st))
-        sd = {k: torch.from_numpy(np.frombuffer(b, dtype="<f4").reshape(s).copy()) for k, (b, s) in st.items()}
+        sd = {k: torch.from_numpy(v.copy()) for k, v in st.items() if v.dtype == np.float32}
         del st
         missing, unexpected = model.load_state_dict(sd, strict=False)
         del sd
