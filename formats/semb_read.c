@@ -564,13 +564,8 @@ SEMBED_API int sembed_file_get_arr(const struct sembed_file *f, const char *key,
 
 SEMBED_API int sembed_file_get_arr_str(const struct sembed_file *f, const char *key, uint64_t i, const char **s,
                                        uint64_t *len) {
-    const struct kv *kv = find(f, key);
-    if (!kv) return SEMBED_ENOTFOUND;
-    if (kv->type != SEMBED_TYPE_ARRAY || kv->elem != SEMBED_TYPE_STRING) return SEMBED_ETYPE;
-    if (i >= kv->count) return SEMBED_EINVAL;
-    *s = kv->strs[i].s;
-    if (len) *len = kv->strs[i].len;
-    return 0;
+    int64_t k = sembed_file_find_kv(f, key);
+    return k < 0 ? SEMBED_ENOTFOUND : sembed_file_kv_arr_str(f, k, i, s, len);
 }
 
 SEMBED_API int sembed_file_kv_arr_str(const struct sembed_file *f, int64_t kv, uint64_t i, const char **s, uint64_t *len) {
