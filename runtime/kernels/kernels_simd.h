@@ -174,12 +174,44 @@ static inline vf v_tanh(vf x) {
     return v_blend(v_lt(ax, v_set1(0.625f)), rb, ra);
 }
 
-// Same operation order as sk_act_ref (no contraction), only erf/tanh differ.
+#if SK_VL == 16
+#include "runtime/kernels/phi_table.h"
+// erf-GELU as x Phi(x), Phi from a table of degree-4 polynomials on 32 segments
+// (runtime/kernels/gen/phi_table.py): u = |x| 8/sqrt2, h = Phi(-|x|) = p_floor(u)(u - floor(u)),
+// each coefficient picked by one two-register permute (vpermt2ps) on the segment index;
+// h = 0 from |x|/sqrt2 >= 4; Phi(x) = h for x < 0, 1 - h else. About 20 operations against ~50
+// for 0.5 x (1 + erf(x/sqrt2)) through v_erf (its two branches and an exp), measured 1.0 -> x ms
+// of epilogue on MiniLM's 1024 x 1536 FFN input (docs/kernels.md). Max abs error vs libm: see
+// the kernel tests' activation check.
+static inline vf v_gelu_erf(vf x) {
+    vf u = v_mul(v_abs(x), v_set1(5.65685424949238019f));
+    __mmask16 in = _mm512_cmp_ps_mask(u, v_set1(32.0f), _CMP_LT_OQ);
+    vf uc = v_min(u, v_set1(31.9999981f));
+    __m512i i = _mm512_cvttps_epi32(uc);
+    vf sv = v_sub(uc, _mm512_cvtepi32_ps(i));
+    vf h = _mm512_permutex2var_ps(_mm512_load_ps(SK_PHI_C[4]), i, _mm512_load_ps(SK_PHI_C[4] + 16));
+    h = v_fma(h, sv, _mm512_permutex2var_ps(_mm512_load_ps(SK_PHI_C[3]), i, _mm512_load_ps(SK_PHI_C[3] + 16)));
+    h = v_fma(h, sv, _mm512_permutex2var_ps(_mm512_load_ps(SK_PHI_C[2]), i, _mm512_load_ps(SK_PHI_C[2] + 16)));
+    h = v_fma(h, sv, _mm512_permutex2var_ps(_mm512_load_ps(SK_PHI_C[1]), i, _mm512_load_ps(SK_PHI_C[1] + 16)));
+    h = _mm512_maskz_fmadd_ps(in, h, sv,
+                              _mm512_permutex2var_ps(_mm512_load_ps(SK_PHI_C[0]), i, _mm512_load_ps(SK_PHI_C[0] + 16)));
+    __mmask16 pos = _mm512_cmp_ps_mask(x, v_zero(), _CMP_GE_OQ);
+    vf phi = _mm512_mask_sub_ps(h, pos, v_set1(1.0f), h);
+    return v_mul(x, phi);
+}
+#endif
+
+// Same operation order as sk_act_ref (no contraction), only erf/tanh differ; AVX-512's erf-GELU
+// is the table form above.
 static inline vf v_act(vf x, enum sk_act act) {
     switch (act) {
     case SK_ACT_NONE: return x;
     case SK_ACT_GELU_ERF:
+#if SK_VL == 16
+        return v_gelu_erf(x);
+#else
         return v_mul(v_mul(v_set1(0.5f), x), v_add(v_set1(1.0f), v_erf(v_mul(x, v_set1(0.70710678118654752f)))));
+#endif
     case SK_ACT_GELU_TANH: {
         vf c = v_mul(v_mul(v_mul(v_set1(0.044715f), x), x), x);
         vf in = v_mul(v_set1(0.79788456080286536f), v_add(x, c));
