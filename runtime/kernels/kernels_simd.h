@@ -308,6 +308,13 @@ static inline void epi_block_q8(const int32_t *t, int ldt, float *c, size_t ldc,
 #endif
 #define SK_NR (SK_NV * SK_VL)
 #define SK_MC 128
+// B prefetch distance in k-steps (packed weights: one 64-byte line per step and stream, so 2 KiB
+// ahead, as the VNNI kernel). For one short sentence the weights stream from DRAM once per call:
+// bert-base fp32 1 x 16 12.1 -> 11.0 ms, MiniLM-L6 1.60 -> 1.33 ms (median of 3 interleaved A/B
+// runs, 2 threads; 16 steps: 11.2 / 1.46 ms); batch shapes unchanged within noise.
+#ifndef SK_F32_PF
+#define SK_F32_PF 32
+#endif
 
 // acc[MR][NV] (+)= A[MR, kc] B[kc, NR]; b[v] is column block v at the chunk's first k-step, k-step
 // stride bks; t (ld SK_NR) holds the partial sums (read unless `first`) and receives them.
@@ -325,6 +332,11 @@ static inline __attribute__((always_inline)) void ukr_f32(const int MR, const in
         bv[0] = (NV == 1 && nlast < SK_VL) ? v_loadm(b0, nlast) : v_load(b0);
         if (NV > 1) bv[1] = (NV == 2 && nlast < SK_VL) ? v_loadm(b1, nlast) : v_load(b1);
         if (NV > 2) bv[2] = (NV == 3 && nlast < SK_VL) ? v_loadm(b2, nlast) : v_load(b2);
+        if (SK_F32_PF) {
+            _mm_prefetch((const char *)(b0 + SK_F32_PF * bks), _MM_HINT_T0);
+            if (NV > 1) _mm_prefetch((const char *)(b1 + SK_F32_PF * bks), _MM_HINT_T0);
+            if (NV > 2) _mm_prefetch((const char *)(b2 + SK_F32_PF * bks), _MM_HINT_T0);
+        }
         const float *ap = a + (size_t)p * csa;
 #pragma GCC unroll 8
         for (int r = 0; r < MR; r++) {
