@@ -236,7 +236,9 @@ static inline vf epi_lin(vf v, const struct sk_epi *e, int i, int j, int nv) {
 // A tile touches mr rows x nc columns of arrays with row strides of kilobytes, a pattern the
 // hardware prefetchers miss (bert-base 64x128: the epilogue's residual loads and stores were
 // ~30% of the int8 time); the k loop that follows hides the latency.
-static inline void epi_prefetch(const struct sk_epi *e, const float *c, size_t ldc, int i0, int mr, int c0, int nc) {
+// always_inline: a function made only of prefetches has no side effects for GCC, which marks it
+// const and deletes the call where it is not inlined (it was, unnoticed, in the VNNI kernel).
+static inline __attribute__((always_inline)) void epi_prefetch(const struct sk_epi *e, const float *c, size_t ldc, int i0, int mr, int c0, int nc) {
     if (e->out_s32) return;
     for (int r = 0; r < mr; r++) {
         const char *cr = (const char *)(c + (size_t)(i0 + r) * ldc + c0);
