@@ -2,6 +2,8 @@
 // Spec: docs/format.md.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +26,10 @@ struct kv {
     uint32_t elem;        // arrays: element type
     uint64_t count;       // arrays: element count; strings: byte length
     const uint8_t *value; // scalars: the bytes; strings: the chars; arrays: first element
-    struct str_ref *strs; // string arrays: one entry per element (into the file)
-    uint64_t str_index;   // position of strs in the file's string pool while parsing
+    uint64_t nbytes;      // arrays: bytes of the elements
+    // String arrays: one entry per element, built on the first element lookup (most opens never
+    // need one, and the 30,522-entry vocabulary's would be 477 KiB of fresh pages).
+    _Atomic(struct str_ref *) strs;
 };
 
 struct sembed_file {
@@ -35,10 +39,15 @@ struct sembed_file {
     uint32_t version;
     uint64_t n_kv, n_tensors, dir_end, data_offset, data_size;
     struct kv *kvs;
-    int64_t *kv_sorted; // kv indices sorted by key
-    struct sembed_tensor *tensors;
-    int64_t *t_sorted;  // tensor indices sorted by name
-    struct str_ref *str_pool;
+    // Lookup by name: open-addressing tables of index + 1 (0 = empty), XXH3 of the name, linear
+    // probing, at most half full. Built in one pass at open (sorting ~200 tensor names that share
+    // long prefixes cost more than the rest of the directory).
+    uint32_t *kv_slots, *t_slots;
+    uint64_t kv_mask, t_mask;
+    // Tensors: where each directory entry starts, in file order. Entries are decoded again on
+    // lookup (they were validated at open): 8 bytes per tensor rather than a 88-byte struct
+    // sembed_tensor keeps an open to a few fresh heap pages (each first touch is a page fault).
+    uint64_t *t_entry;
 };
 
 static const char *const OPEN = "sembed_file_open";
@@ -88,7 +97,8 @@ static inline int ascii_fast(const uint8_t *s, uint64_t n, uint64_t avail) {
     if (i == n) return 1;
     uint64_t rem = n - i;
     w = 0;
-    memcpy(&w, s + i, i + 8 <= avail ? 8 : (size_t)rem);
+    if (i + 8 <= avail) memcpy(&w, s + i, 8); // constant size: one load, not a call
+    else memcpy(&w, s + i, (size_t)rem);
     uint64_t mask = (1ull << (rem * 8)) - 1;
     w = (w & mask) | (lo & ~mask); // bytes past the string count as 0x01: neither high nor zero
     return !((w & hi) || ((w - lo) & ~w & hi));
@@ -120,24 +130,111 @@ static const char *getstr(struct cur *c, uint64_t *len) {
     return (const char *)s;
 }
 
-// Comparators for qsort_r (glibc): the file object is the context.
-static int cmp_kv(const void *a, const void *b, void *ctx) {
-    const struct sembed_file *f = ctx;
-    return strcmp(f->kvs[*(const int64_t *)a].key, f->kvs[*(const int64_t *)b].key);
+// count strings back to back from the cursor (a string array's elements): what getstr checks,
+// in one tight loop, since tokenizer.vocab makes this the bulk of an open (30,522 strings for
+// BERT). The 8-byte loads may reach past c->end: the header checksum's 8 bytes follow it.
+static int strarr_check(struct cur *c, uint64_t count) {
+    const uint8_t *b = c->base;
+    const uint64_t end = c->end;
+    uint64_t pos = c->pos;
+    uint64_t i = 0;
+    for (; i < count; i++) {
+        if (end - pos < 9) break; // getstr below names the problem
+        const uint64_t n = semb_rd64(b + pos);
+        if (n > end - pos - 9) break;
+        const uint8_t *s = b + pos + 8;
+        if (s[n] != 0) break;
+        if (n <= 8) { // most vocabulary entries: one masked load
+            const uint64_t hi = 0x8080808080808080ull, lo = 0x0101010101010101ull;
+            uint64_t w;
+            memcpy(&w, s, 8);
+            const uint64_t mask = n == 8 ? ~0ull : (1ull << (n * 8)) - 1;
+            w = (w & mask) | (lo & ~mask);
+            if (((w & hi) || ((w - lo) & ~w & hi)) && !semb_utf8_valid(s, n)) break;
+        } else if (!ascii_fast(s, n, end - pos) && !semb_utf8_valid(s, n)) {
+            break;
+        }
+        pos += 9 + n;
+    }
+    c->pos = pos;
+    if (i == count) return 1;
+    uint64_t len;
+    getstr(c, &len); // fails on this string and logs why
+    if (!c->err) c->err = sembed_fail(SEMBED_ECORRUPT, OPEN, "%s: string %llu is malformed", c->what, (unsigned long long)i);
+    return 0;
 }
-static int cmp_tensor_name(const void *a, const void *b, void *ctx) {
-    const struct sembed_file *f = ctx;
-    return strcmp(f->tensors[*(const int64_t *)a].name, f->tensors[*(const int64_t *)b].name);
+
+// A directory entry's name: the string right at its start.
+static const char *entry_name(const struct sembed_file *f, uint64_t e) { return (const char *)f->base + e + 8; }
+
+// Decode the directory entry at header offset e (validated at open).
+static void entry_decode(const struct sembed_file *f, uint64_t e, struct sembed_tensor *t) {
+    const uint8_t *p = f->base + e;
+    t->name = (const char *)p + 8;
+    p += 9 + semb_rd64(p);
+    t->dtype = (enum sembed_dtype)semb_rd32(p);
+    t->n_dims = semb_rd32(p + 4);
+    p += 8;
+    for (uint32_t i = 0; i < SEMBED_MAX_DIMS; i++) t->dims[i] = i < t->n_dims ? (int64_t)semb_rd64(p + 8 * i) : 1;
+    p += 8 * t->n_dims;
+    t->offset = semb_rd64(p);
+    t->nbytes = semb_rd64(p + 8);
+    t->checksum = semb_rd64(p + 16);
+    t->data = f->base + f->data_offset + t->offset;
 }
+
+// Name i of a lookup table: metadata key (tensors == 0) or tensor name, and its length.
+static const char *name_at(const struct sembed_file *f, int tensors, uint64_t i, uint64_t *len) {
+    const char *s = tensors ? entry_name(f, f->t_entry[i]) : f->kvs[i].key;
+    *len = semb_rd64((const uint8_t *)s - 8); // names are strings: the length precedes them
+    return s;
+}
+
+// Index of name[0..len) in a lookup table, or -1.
+static int64_t names_find(const struct sembed_file *f, int tensors, const char *name, uint64_t len) {
+    const uint32_t *slots = tensors ? f->t_slots : f->kv_slots;
+    const uint64_t mask = tensors ? f->t_mask : f->kv_mask;
+    for (uint64_t i = XXH3_64bits(name, (size_t)len) & mask;; i = (i + 1) & mask) {
+        uint32_t s = slots[i];
+        if (!s) return -1;
+        uint64_t l;
+        const char *o = name_at(f, tensors, s - 1, &l);
+        if (l == len && memcmp(o, name, (size_t)len) == 0) return s - 1;
+    }
+}
+
+// Add name idx to a lookup table; the index already holding the same name, or -1.
+static int64_t names_add(struct sembed_file *f, int tensors, uint64_t idx) {
+    uint32_t *slots = tensors ? f->t_slots : f->kv_slots;
+    const uint64_t mask = tensors ? f->t_mask : f->kv_mask;
+    uint64_t len;
+    const char *name = name_at(f, tensors, idx, &len);
+    uint64_t i = XXH3_64bits(name, (size_t)len) & mask;
+    for (; slots[i]; i = (i + 1) & mask) {
+        uint64_t l;
+        const char *o = name_at(f, tensors, slots[i] - 1, &l);
+        if (l == len && memcmp(o, name, (size_t)len) == 0) return slots[i] - 1;
+    }
+    slots[i] = (uint32_t)idx + 1;
+    return -1;
+}
+
+static uint64_t table_cap(uint64_t n) {
+    uint64_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    return cap;
+}
+
 static int cmp_tensor_off(const void *a, const void *b, void *ctx) {
     const struct sembed_file *f = ctx;
-    uint64_t x = f->tensors[*(const int64_t *)a].offset, y = f->tensors[*(const int64_t *)b].offset;
-    return x < y ? -1 : x > y;
+    struct sembed_tensor x, y;
+    entry_decode(f, *(const uint64_t *)a, &x);
+    entry_decode(f, *(const uint64_t *)b, &y);
+    return x.offset < y.offset ? -1 : x.offset > y.offset;
 }
 
 // Parse one metadata entry at the cursor.
-static int parse_kv(struct sembed_file *f, struct cur *c, struct kv *kv, uint64_t idx, struct str_ref **pool,
-                    uint64_t *pool_used, uint64_t *pool_cap) {
+static int parse_kv(struct cur *c, struct kv *kv, uint64_t idx) {
     uint64_t klen = 0;
     c->what = "metadata key";
     kv->key = getstr(c, &klen);
@@ -169,6 +266,7 @@ static int parse_kv(struct sembed_file *f, struct cur *c, struct kv *kv, uint64_
     if (kv->elem >= SEMBED_TYPE_COUNT || kv->elem == SEMBED_TYPE_ARRAY)
         return sembed_fail(SEMBED_ETYPE, OPEN, "metadata '%s': invalid array element type %u", kv->key, kv->elem);
     kv->value = c->base + c->pos;
+    const uint64_t start = c->pos;
     if (kv->elem != SEMBED_TYPE_STRING) {
         size_t sz = semb_type_size(kv->elem);
         if (kv->count > (c->end - c->pos) / sz)
@@ -179,28 +277,16 @@ static int parse_kv(struct sembed_file *f, struct cur *c, struct kv *kv, uint64_
             for (uint64_t i = 0; i < kv->count; i++)
                 if (kv->value[i] > 1) return sembed_fail(SEMBED_ECORRUPT, OPEN, "metadata '%s': bool element %llu is %u", kv->key, (unsigned long long)i, kv->value[i]);
         c->pos += kv->count * sz;
+        kv->nbytes = c->pos - start;
         return 0;
     }
     // Each string needs at least 9 bytes: this bounds count before anything is allocated.
     if (kv->count > (c->end - c->pos) / 9)
         return sembed_fail(SEMBED_ECORRUPT, OPEN, "metadata '%s': array of %llu strings cannot fit in the %llu bytes left",
                            kv->key, (unsigned long long)kv->count, (unsigned long long)(c->end - c->pos));
-    if (*pool_used + kv->count > *pool_cap) {
-        uint64_t cap = *pool_cap ? *pool_cap : 64;
-        while (cap < *pool_used + kv->count) cap *= 2;
-        struct str_ref *np = realloc(*pool, cap * sizeof **pool);
-        if (!np) return sembed_fail(SEMBED_ENOMEM, OPEN, "no memory for %llu strings", (unsigned long long)cap);
-        *pool = np;
-        *pool_cap = cap;
-    }
-    kv->str_index = *pool_used; // the pool may still move: pointers are set after parsing
-    for (uint64_t i = 0; i < kv->count; i++) {
-        struct str_ref *r = &(*pool)[*pool_used + i];
-        r->s = getstr(c, &r->len);
-        if (c->err) return c->err;
-    }
-    *pool_used += kv->count;
-    (void)f;
+    if (!strarr_check(c, kv->count)) return c->err; // validated here, indexed on demand
+    kv->nbytes = c->pos - start;
+    atomic_init(&kv->strs, NULL);
     return 0;
 }
 
@@ -295,53 +381,60 @@ static int parse(struct sembed_file *f) {
                            (unsigned long long)stored, (unsigned long long)actual);
     // Each kv needs >= 13 bytes and each tensor >= 42: bounds the counts before allocating.
     uint64_t room = f->dir_end - SEMB_FIXED_HEADER;
-    if (f->n_kv > room / 13 || f->n_tensors > room / 42 || f->n_kv * 13 + f->n_tensors * 42 > room)
+    if (f->n_kv > room / 13 || f->n_tensors > room / 42 || f->n_kv * 13 + f->n_tensors * 42 > room ||
+        f->n_kv >= UINT32_MAX / 2 || f->n_tensors >= UINT32_MAX / 2) // lookup tables hold 32-bit indices
         return sembed_fail(SEMBED_ECORRUPT, OPEN, "%llu metadata entries and %llu tensors cannot fit in a %llu-byte directory",
                            (unsigned long long)f->n_kv, (unsigned long long)f->n_tensors, (unsigned long long)room);
 
     f->kvs = calloc(f->n_kv ? f->n_kv : 1, sizeof *f->kvs);
-    f->kv_sorted = malloc((f->n_kv ? f->n_kv : 1) * sizeof *f->kv_sorted);
-    f->tensors = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *f->tensors);
-    f->t_sorted = malloc((f->n_tensors ? f->n_tensors : 1) * sizeof *f->t_sorted);
-    if (!f->kvs || !f->kv_sorted || !f->tensors || !f->t_sorted) return sembed_fail(SEMBED_ENOMEM, OPEN, "no memory for the directory");
+    // Counts are bounded by the directory size above, and so fit the 32-bit slots.
+    const uint64_t cap_kv = table_cap(f->n_kv), cap_t = table_cap(f->n_tensors);
+    f->t_entry = calloc(f->n_tensors + (cap_kv + cap_t + 1) / 2, sizeof *f->t_entry); // + both tables' u32 slots
+    if (!f->kvs || !f->t_entry) return sembed_fail(SEMBED_ENOMEM, OPEN, "no memory for the directory");
+    f->kv_slots = (uint32_t *)(f->t_entry + f->n_tensors);
+    f->t_slots = f->kv_slots + cap_kv;
+    f->kv_mask = cap_kv - 1;
+    f->t_mask = cap_t - 1;
 
     struct cur c = {.base = b, .pos = SEMB_FIXED_HEADER, .end = f->dir_end, .err = 0, .what = ""};
-    uint64_t pool_used = 0, pool_cap = 0;
     int rc;
     for (uint64_t i = 0; i < f->n_kv; i++)
-        if ((rc = parse_kv(f, &c, &f->kvs[i], i, &f->str_pool, &pool_used, &pool_cap))) return rc;
-    for (uint64_t i = 0; i < f->n_kv; i++) // pool is final: turn indices into pointers
-        if (f->kvs[i].type == SEMBED_TYPE_ARRAY && f->kvs[i].elem == SEMBED_TYPE_STRING)
-            f->kvs[i].strs = f->kvs[i].count ? f->str_pool + f->kvs[i].str_index : NULL; // no pool when all are empty
-    for (uint64_t i = 0; i < f->n_tensors; i++)
-        if ((rc = parse_tensor(f, &c, &f->tensors[i], i))) return rc;
+        if ((rc = parse_kv(&c, &f->kvs[i], i))) return rc;
+    // Writers lay tensors out in directory order; then overlap is one comparison per neighbour.
+    bool in_order = true;
+    uint64_t prev_end = 0;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        struct sembed_tensor t;
+        f->t_entry[i] = c.pos;
+        if ((rc = parse_tensor(f, &c, &t, i))) return rc;
+        in_order = in_order && t.offset >= prev_end;
+        prev_end = t.offset + t.nbytes;
+    }
     if (c.pos != f->dir_end)
         return sembed_fail(SEMBED_ECORRUPT, OPEN, "directory ends at %llu but the header says %llu",
                            (unsigned long long)c.pos, (unsigned long long)f->dir_end);
 
-    for (uint64_t i = 0; i < f->n_kv; i++) f->kv_sorted[i] = (int64_t)i;
-    qsort_r(f->kv_sorted, f->n_kv, sizeof(int64_t), cmp_kv, f);
-    for (uint64_t i = 1; i < f->n_kv; i++)
-        if (strcmp(f->kvs[f->kv_sorted[i]].key, f->kvs[f->kv_sorted[i - 1]].key) == 0)
-            return sembed_fail(SEMBED_EDUPLICATE, OPEN, "duplicate metadata key '%s'", f->kvs[f->kv_sorted[i]].key);
-    for (uint64_t i = 0; i < f->n_tensors; i++) f->t_sorted[i] = (int64_t)i;
-    qsort_r(f->t_sorted, f->n_tensors, sizeof(int64_t), cmp_tensor_name, f);
-    for (uint64_t i = 1; i < f->n_tensors; i++)
-        if (strcmp(f->tensors[f->t_sorted[i]].name, f->tensors[f->t_sorted[i - 1]].name) == 0)
-            return sembed_fail(SEMBED_EDUPLICATE, OPEN, "duplicate tensor name '%s'", f->tensors[f->t_sorted[i]].name);
-    // Overlap: sort a scratch copy by offset and compare neighbours.
-    if (f->n_tensors > 1) {
-        int64_t *by_off = malloc(f->n_tensors * sizeof *by_off);
+    for (uint64_t i = 0; i < f->n_kv; i++)
+        if (names_add(f, 0, i) >= 0)
+            return sembed_fail(SEMBED_EDUPLICATE, OPEN, "duplicate metadata key '%s'", f->kvs[i].key);
+    for (uint64_t i = 0; i < f->n_tensors; i++)
+        if (names_add(f, 1, i) >= 0)
+            return sembed_fail(SEMBED_EDUPLICATE, OPEN, "duplicate tensor name '%s'", entry_name(f, f->t_entry[i]));
+    // Overlap: tensors out of directory order are sorted by offset (a scratch copy) first.
+    if (f->n_tensors > 1 && !in_order) {
+        uint64_t *by_off = malloc(f->n_tensors * sizeof *by_off);
         if (!by_off) return sembed_fail(SEMBED_ENOMEM, OPEN, "no memory");
-        for (uint64_t i = 0; i < f->n_tensors; i++) by_off[i] = (int64_t)i;
-        qsort_r(by_off, f->n_tensors, sizeof(int64_t), cmp_tensor_off, f);
+        memcpy(by_off, f->t_entry, f->n_tensors * sizeof *by_off);
+        qsort_r(by_off, f->n_tensors, sizeof *by_off, cmp_tensor_off, f);
         rc = 0;
         for (uint64_t i = 1; i < f->n_tensors && !rc; i++) {
-            const struct sembed_tensor *p = &f->tensors[by_off[i - 1]], *q = &f->tensors[by_off[i]];
-            if (p->offset + p->nbytes > q->offset)
-                rc = sembed_fail(SEMBED_EOVERLAP, OPEN, "tensors '%s' [%llu, %llu) and '%s' [%llu, %llu) overlap", p->name,
-                                 (unsigned long long)p->offset, (unsigned long long)(p->offset + p->nbytes), q->name,
-                                 (unsigned long long)q->offset, (unsigned long long)(q->offset + q->nbytes));
+            struct sembed_tensor p, q;
+            entry_decode(f, by_off[i - 1], &p);
+            entry_decode(f, by_off[i], &q);
+            if (p.offset + p.nbytes > q.offset)
+                rc = sembed_fail(SEMBED_EOVERLAP, OPEN, "tensors '%s' [%llu, %llu) and '%s' [%llu, %llu) overlap", p.name,
+                                 (unsigned long long)p.offset, (unsigned long long)(p.offset + p.nbytes), q.name,
+                                 (unsigned long long)q.offset, (unsigned long long)(q.offset + q.nbytes));
         }
         free(by_off);
         if (rc) return rc;
@@ -411,11 +504,11 @@ SEMBED_API int sembed_file_open(const char *path, struct sembed_file **out) {
 SEMBED_API void sembed_file_free(struct sembed_file *f) {
     if (!f) return;
     if (f->mapped) munmap((void *)(uintptr_t)f->base, (size_t)f->size);
+    for (uint64_t i = 0; f->kvs && i < f->n_kv; i++)
+        if (f->kvs[i].type == SEMBED_TYPE_ARRAY && f->kvs[i].elem == SEMBED_TYPE_STRING)
+            free(atomic_load_explicit(&f->kvs[i].strs, memory_order_acquire));
     free(f->kvs);
-    free(f->kv_sorted);
-    free(f->tensors);
-    free(f->t_sorted);
-    free(f->str_pool);
+    free(f->t_entry);
     free(f);
 }
 
@@ -455,15 +548,7 @@ SEMBED_API int sembed_file_kv_array_info(const struct sembed_file *f, int64_t i,
 
 SEMBED_API int64_t sembed_file_find_kv(const struct sembed_file *f, const char *key) {
     if (!f || !key) return -1;
-    uint64_t lo = 0, hi = f->n_kv;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(f->kvs[f->kv_sorted[mid]].key, key);
-        if (c == 0) return f->kv_sorted[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return -1;
+    return names_find(f, 0, key, strlen(key));
 }
 
 static const struct kv *find(const struct sembed_file *f, const char *key) {
@@ -568,42 +653,68 @@ SEMBED_API int sembed_file_get_arr_str(const struct sembed_file *f, const char *
     return k < 0 ? SEMBED_ENOTFOUND : sembed_file_kv_arr_str(f, k, i, s, len);
 }
 
+// Element pointers of string array e, built once on first use. The file is shared read-only
+// across threads: whoever publishes first wins, a loser frees its copy.
+static const struct str_ref *kv_strs(struct kv *e) {
+    struct str_ref *p = atomic_load_explicit(&e->strs, memory_order_acquire);
+    if (p) return p;
+    p = malloc((size_t)e->count * sizeof *p);
+    if (!p) return NULL;
+    const uint8_t *q = e->value; // validated at open: count strings back to back
+    for (uint64_t i = 0; i < e->count; i++) {
+        p[i].len = semb_rd64(q);
+        p[i].s = (const char *)q + 8;
+        q += 9 + p[i].len;
+    }
+    struct str_ref *prev = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&e->strs, &prev, p, memory_order_acq_rel, memory_order_acquire)) {
+        free(p);
+        p = prev;
+    }
+    return p;
+}
+
 SEMBED_API int sembed_file_kv_arr_str(const struct sembed_file *f, int64_t kv, uint64_t i, const char **s, uint64_t *len) {
-    const struct kv *e = kv_at(f, kv);
-    if (!e) return SEMBED_ENOTFOUND;
+    if (!kv_at(f, kv)) return SEMBED_ENOTFOUND;
+    struct kv *e = &f->kvs[kv];
     if (e->type != SEMBED_TYPE_ARRAY || e->elem != SEMBED_TYPE_STRING) return SEMBED_ETYPE;
     if (i >= e->count) return SEMBED_EINVAL;
-    *s = e->strs[i].s;
-    if (len) *len = e->strs[i].len;
+    const struct str_ref *strs = kv_strs(e);
+    if (!strs) return sembed_fail(SEMBED_ENOMEM, "sembed_file_kv_arr_str", "no memory to index '%s' (%llu strings)", e->key,
+                                  (unsigned long long)e->count);
+    *s = strs[i].s;
+    if (len) *len = strs[i].len;
+    return 0;
+}
+
+SEMBED_API int sembed_file_kv_arr_bytes(const struct sembed_file *f, int64_t kv, const void **data, uint64_t *nbytes) {
+    const struct kv *e = kv_at(f, kv);
+    if (!e) return SEMBED_ENOTFOUND;
+    if (e->type != SEMBED_TYPE_ARRAY) return SEMBED_ETYPE;
+    if (data) *data = e->value;
+    if (nbytes) *nbytes = e->nbytes;
     return 0;
 }
 
 SEMBED_API int sembed_file_tensor(const struct sembed_file *f, int64_t i, struct sembed_tensor *out) {
     if (i < 0 || (uint64_t)i >= f->n_tensors) return SEMBED_ENOTFOUND;
-    *out = f->tensors[i];
+    entry_decode(f, f->t_entry[i], out);
     return 0;
 }
 
 SEMBED_API int sembed_file_find_tensor(const struct sembed_file *f, const char *name, struct sembed_tensor *out) {
     if (!f || !name) return SEMBED_EINVAL;
-    uint64_t lo = 0, hi = f->n_tensors;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(f->tensors[f->t_sorted[mid]].name, name);
-        if (c == 0) {
-            if (out) *out = f->tensors[f->t_sorted[mid]];
-            return 0;
-        }
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return SEMBED_ENOTFOUND;
+    int64_t i = names_find(f, 1, name, strlen(name));
+    if (i < 0) return SEMBED_ENOTFOUND;
+    if (out) entry_decode(f, f->t_entry[i], out);
+    return 0;
 }
 
 SEMBED_API int sembed_file_verify_tensor(const struct sembed_file *f, int64_t i) {
     if (i < 0 || (uint64_t)i >= f->n_tensors) return SEMBED_ENOTFOUND;
-    const struct sembed_tensor *t = &f->tensors[i];
-    return XXH3_64bits(t->data, (size_t)t->nbytes) == t->checksum ? 0 : SEMBED_ECHECKSUM;
+    struct sembed_tensor t;
+    entry_decode(f, f->t_entry[i], &t);
+    return XXH3_64bits(t.data, (size_t)t.nbytes) == t.checksum ? 0 : SEMBED_ECHECKSUM;
 }
 
 SEMBED_API void sembed_file_release(const struct sembed_file *f, const void *p, size_t n) {
@@ -619,9 +730,10 @@ int sembed_file_verify(const struct sembed_file *f, int64_t *first_bad) {
     int64_t bad = -1;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         if (sembed_file_verify_tensor(f, (int64_t)i) != 0) {
-            const struct sembed_tensor *t = &f->tensors[i];
+            struct sembed_tensor t;
+            entry_decode(f, f->t_entry[i], &t);
             sembed_fail(SEMBED_ECHECKSUM, "sembed_file_verify", "tensor '%s': checksum mismatch (stored %016llx, computed %016llx)",
-                        t->name, (unsigned long long)t->checksum, (unsigned long long)XXH3_64bits(t->data, (size_t)t->nbytes));
+                        t.name, (unsigned long long)t.checksum, (unsigned long long)XXH3_64bits(t.data, (size_t)t.nbytes));
             if (bad < 0) bad = (int64_t)i;
         }
     }

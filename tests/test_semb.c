@@ -1,6 +1,7 @@
 // .semb reader/writer: round trips, truncation, bit flips, and hostile directories.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -608,4 +609,151 @@ Test(semb, release_drops_pages_keeps_bytes) {
     free(buf);
     free(v);
     free(path);
+}
+
+// ---------------------------------------------------------------- string arrays, raw bytes, lookups
+
+struct walk_arg {
+    const struct sembed_file *f;
+    int64_t kv;
+    const char *got[5];
+    int rc;
+};
+
+static void *walk_vocab(void *p) {
+    struct walk_arg *a = p;
+    for (uint64_t i = 0; i < 5 && !a->rc; i++) a->rc = sembed_file_kv_arr_str(a->f, a->kv, i, &a->got[i], NULL);
+    return NULL;
+}
+
+// The per-element index of a string array is built on first use; concurrent first uses agree.
+Test(semb, string_array_index_built_once_across_threads) {
+    char *path = write_sample(0);
+    for (int round = 0; round < 20; round++) {
+        struct sembed_file *f;
+        cr_assert_eq(sembed_file_open(path, &f), 0);
+        struct walk_arg a[4];
+        pthread_t th[4];
+        for (int k = 0; k < 4; k++) {
+            a[k] = (struct walk_arg){.f = f, .kv = sembed_file_find_kv(f, "t.vocab")};
+            cr_assert_eq(pthread_create(&th[k], NULL, walk_vocab, &a[k]), 0);
+        }
+        for (int k = 0; k < 4; k++) pthread_join(th[k], NULL);
+        static const char *const want[5] = {"[PAD]", "[UNK]", "##ing", "\xc3\xa9t\xc3\xa9", ""};
+        for (int k = 0; k < 4; k++) {
+            cr_assert_eq(a[k].rc, 0, "thread %d: %s", k, sembed_strerror(a[k].rc));
+            for (int i = 0; i < 5; i++) {
+                cr_assert_str_eq(a[k].got[i], want[i], "thread %d element %d: '%s'", k, i, a[k].got[i]);
+                cr_assert(a[k].got[i] == a[0].got[i], "thread %d element %d: another copy", k, i);
+            }
+        }
+        sembed_file_free(f);
+    }
+    free(path);
+}
+
+Test(semb, array_bytes_are_the_stored_encoding) {
+    char *path = write_sample(0);
+    struct sembed_file *f;
+    cr_assert_eq(sembed_file_open(path, &f), 0);
+    const void *data = NULL;
+    uint64_t nb = 0;
+    // strings: u64 n | bytes | NUL, back to back
+    cr_assert_eq(sembed_file_kv_arr_bytes(f, sembed_file_find_kv(f, "t.vocab"), &data, &nb), 0);
+    static const char *const want[5] = {"[PAD]", "[UNK]", "##ing", "\xc3\xa9t\xc3\xa9", ""};
+    const uint8_t *p = data;
+    uint64_t pos = 0;
+    for (int i = 0; i < 5; i++) {
+        uint64_t n;
+        memcpy(&n, p + pos, 8);
+        cr_assert_eq(n, strlen(want[i]), "element %d length %llu", i, (unsigned long long)n);
+        cr_assert_eq(memcmp(p + pos + 8, want[i], n + 1), 0, "element %d bytes", i);
+        pos += 9 + n;
+    }
+    cr_assert_eq(nb, pos, "string array bytes: expected %llu, got %llu", (unsigned long long)pos, (unsigned long long)nb);
+    cr_assert_eq(sembed_file_kv_arr_bytes(f, sembed_file_find_kv(f, "t.f32s"), &data, &nb), 0);
+    cr_assert_eq(nb, 12);
+    float fa[3];
+    memcpy(fa, data, 12);
+    cr_assert(fa[0] == 1.5f && fa[1] == -2.0f && isinf(fa[2]));
+    cr_assert_eq(sembed_file_kv_arr_bytes(f, sembed_file_find_kv(f, "t.nostr"), &data, &nb), 0);
+    cr_assert_eq(nb, 0);
+    cr_assert_eq(sembed_file_kv_arr_bytes(f, sembed_file_find_kv(f, "t.u32"), &data, &nb), SEMBED_ETYPE);
+    cr_assert_eq(sembed_file_kv_arr_bytes(f, -1, &data, &nb), SEMBED_ENOTFOUND);
+    sembed_file_free(f);
+    free(path);
+}
+
+// Each element of a string array is checked at open like any string, wherever it sits.
+Test(semb, every_string_array_element_validated) {
+    static const char *const items[] = {"a", "bcdefgh", "ijklmnopqrstuvwxyz", "\xe4\xb8\xad", "zz"};
+    for (int victim = 0; victim < 5; victim++)
+        for (int how = 0; how < 3; how++) {
+            struct rb b = {0};
+            rb_put(&b, "SEMB", 4);
+            rb_u32(&b, 1);
+            rb_u32(&b, 0x01020304u);
+            rb_u32(&b, 0);
+            rb_u64(&b, 1);
+            rb_u64(&b, 0);
+            rb_u64(&b, 0);
+            rb_u64(&b, 0);
+            rb_u64(&b, 0);
+            rb_str(&b, "t.arr");
+            rb_u32(&b, 12);
+            rb_u32(&b, 11);
+            rb_u64(&b, 5);
+            size_t at = 0;
+            for (int i = 0; i < 5; i++) {
+                if (i == victim) at = b.n + 8;
+                rb_str(&b, items[i]);
+            }
+            size_t n = strlen(items[victim]);
+            int want;
+            if (how == 0) { b.p[at + n] = 'x'; want = SEMBED_ECORRUPT; }     // terminator overwritten
+            else if (how == 1) { b.p[at] = 0xff; want = SEMBED_EUTF8; }      // invalid UTF-8 byte
+            else { b.p[at + n - 1] = 0; want = SEMBED_EUTF8; }              // NUL inside the string
+            uint64_t dir_end = b.n, data_off = (dir_end + 8 + 63) / 64 * 64;
+            memcpy(b.p + 32, &dir_end, 8);
+            memcpy(b.p + 40, &data_off, 8);
+            uint64_t h = XXH3_64bits(b.p, dir_end);
+            rb_u64(&b, h);
+            uint8_t *buf = aligned_alloc(64, data_off);
+            memset(buf, 0, data_off);
+            memcpy(buf, b.p, b.n);
+            free(b.p);
+            int rc = open_raw(buf, data_off);
+            if (how == 0 && victim == 4) want = SEMBED_ECORRUPT; // the last one then runs into the checksum
+            cr_expect_eq(rc, want, "element %d, damage %d: expected %s, got %s", victim, how, sembed_strerror(want),
+                         sembed_strerror(rc));
+            free(buf);
+        }
+}
+
+// Tensors laid out out of directory order are fine; overlap is still caught whatever the order.
+Test(semb, tensors_in_any_order_and_lookup_by_name) {
+    struct rt ts[3] = {{"c", 0, 1, {16}, 128, 64}, {"a", 0, 1, {16}, 0, 64}, {"b", 0, 1, {16}, 64, 64}};
+    size_t len;
+    uint8_t *buf = raw_file(ts, 3, 192, &len, 1, 3);
+    struct sembed_file *f;
+    cr_assert_eq(sembed_file_open_memory(buf, len, &f), 0);
+    for (int i = 0; i < 3; i++) {
+        struct sembed_tensor t;
+        cr_assert_eq(sembed_file_find_tensor(f, ts[i].name, &t), 0);
+        cr_assert_str_eq(t.name, ts[i].name);
+        cr_assert_eq(t.offset, ts[i].offset);
+        cr_assert_eq(sembed_file_tensor(f, i, &t), 0);
+        cr_assert_str_eq(t.name, ts[i].name, "tensor %d in file order", i);
+    }
+    struct sembed_tensor t;
+    cr_assert_eq(sembed_file_find_tensor(f, "d", &t), SEMBED_ENOTFOUND);
+    cr_assert_eq(sembed_file_find_tensor(f, "", &t), SEMBED_ENOTFOUND);
+    cr_assert_eq(sembed_file_find_kv(f, "general.architecture"), 0);
+    cr_assert_eq(sembed_file_find_kv(f, "general.architecturf"), -1);
+    sembed_file_free(f);
+    free(buf);
+    ts[0].offset = 64; // now c overlaps b, out of order
+    buf = raw_file(ts, 3, 192, &len, 1, 3);
+    cr_assert_eq(open_raw(buf, len), SEMBED_EOVERLAP);
+    free(buf);
 }

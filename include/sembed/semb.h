@@ -129,8 +129,14 @@ SEMBED_API int sembed_file_get_arr(const struct sembed_file *f, const char *key,
 SEMBED_API int sembed_file_get_arr_str(const struct sembed_file *f, const char *key, uint64_t i,
                                        const char **s, uint64_t *len);
 /* Element i of the string array at metadata index kv (from sembed_file_find_kv): O(1), for
- * walking large arrays such as tokenizer.vocab without a key lookup per element. */
+ * walking large arrays such as tokenizer.vocab without a key lookup per element. The first
+ * element lookup in an array indexes it (16 bytes per element, kept until sembed_file_free; safe
+ * from concurrent threads); SEMBED_ENOMEM if that fails. */
 SEMBED_API int sembed_file_kv_arr_str(const struct sembed_file *f, int64_t kv, uint64_t i, const char **s, uint64_t *len);
+/* Elements of the array at metadata index kv exactly as stored (docs/format.md), zero-copy: packed
+ * little-endian numbers, or for strings each `u64 n | n bytes | 0x00` back to back (validated at
+ * open). *nbytes is their total size. SEMBED_ETYPE if kv is not an array. */
+SEMBED_API int sembed_file_kv_arr_bytes(const struct sembed_file *f, int64_t kv, const void **data, uint64_t *nbytes);
 /* Scalar value of kv i as raw bytes (numbers/bools; little-endian, possibly unaligned). */
 SEMBED_API const void *sembed_file_kv_data(const struct sembed_file *f, int64_t i);
 
