@@ -1,9 +1,15 @@
 // AVX-VNNI (VEX, 256-bit) int8 GEMM: the AVX512-VNNI scheme on ymm registers (u8 activations =
-// q + 128, s8 weights, exact compensation by wcomp). 6 rows x one 16-column panel (2 ymm).
+// q + 128, s8 weights, exact compensation by wcomp). 4 rows x one 16-column panel (2 ymm):
+// 8 accumulators + 2 weight vectors + 1 broadcast of the 16 ymm registers. The first version's
+// 6 rows (15 registers) made GCC keep accumulators on the stack inside the k loop: 37-42% of
+// the ymm VPDPBUSD peak; 4 rows run at 51-70% (build-bench/gemm -t 1 -i avxvnni -M int8,
+// m = 16/32/1024 on the 8 BERT shapes; 5 rows: 44-52%).
 #define SK_VL 8
 #include "runtime/kernels/kernels_simd.h"
 
-#define AV_MR 6
+#ifndef AV_MR
+#define AV_MR 4
+#endif
 
 static inline __attribute__((always_inline)) void ukr_q8_avxvnni(const int MR, int kpad, const uint8_t *aq, size_t lda,
                                                                  const int8_t *wp, const int32_t *comp, int32_t *t) {
@@ -48,9 +54,10 @@ static void q8_panels_avxvnni(int m, int kpad, int j0, int j1, int n, const uint
             case 1: ukr_q8_avxvnni(1, kpad, ai, lda, wp, comp, t); break;
             case 2: ukr_q8_avxvnni(2, kpad, ai, lda, wp, comp, t); break;
             case 3: ukr_q8_avxvnni(3, kpad, ai, lda, wp, comp, t); break;
+#if AV_MR > 4
             case 4: ukr_q8_avxvnni(4, kpad, ai, lda, wp, comp, t); break;
-            case 5: ukr_q8_avxvnni(5, kpad, ai, lda, wp, comp, t); break;
-            default: ukr_q8_avxvnni(6, kpad, ai, lda, wp, comp, t); break;
+#endif
+            default: ukr_q8_avxvnni(AV_MR, kpad, ai, lda, wp, comp, t); break;
             }
             epi_block_q8(t, 16, c, ldc, i0, mr, c0, nc, epi);
         }
