@@ -382,6 +382,20 @@ Test(encoder, batch_invariance, .timeout = 600) {
         struct sembed_context *one = make_ctx(m, pool, SEMBED_NORMALIZE_ON, 64, 1, 1, 0);
         for (uint32_t i = 0; i < N; i++) cr_assert_eq(sembed_embed_inputs(one, &in[i], 1, ref + (size_t)i * dim), 0);
         sembed_context_free(one);
+        if (strcmp(MODES[k], "mean") == 0) {
+            // One by one on 2 threads with the kernels' work threshold at 0: a short pass runs its
+            // embedding lookup and attention on one thread but splits every Linear layer.
+            double old = sk_set_mt_min_us_for_testing(0.0);
+            struct sembed_context *two = make_ctx(m, pool, SEMBED_NORMALIZE_ON, 64, 2, 1, 0);
+            uint32_t bad = 0;
+            for (uint32_t i = 0; i < N; i++) {
+                cr_assert_eq(sembed_embed_inputs(two, &in[i], 1, got), 0);
+                if (memcmp(ref + (size_t)i * dim, got, dim * sizeof(float)) != 0) bad++;
+            }
+            sembed_context_free(two);
+            sk_set_mt_min_us_for_testing(old);
+            cr_expect_eq(bad, 0, "one by one, Linear layers split over 2 threads: %u of %d embeddings differ", bad, N);
+        }
         for (size_t c = 0; c < n_cfg; c++) {
             struct sembed_context *ctx = make_ctx(m, pool, SEMBED_NORMALIZE_ON, 64, cfg[c].threads, cfg[c].batch, cfg[c].tokens);
             memset(got, 0xff, (size_t)N * dim * sizeof(float));
