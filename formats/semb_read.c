@@ -738,5 +738,6 @@ int sembed_file_verify(const struct sembed_file *f, int64_t *first_bad) {
         }
     }
     if (first_bad) *first_bad = bad;
-    return bad < 0 ? 0 : SEMBED_ECHECKSUM;
+    int rc = sembed_file_verify_tokenizer_index(f); // logs its own finding either way
+    return bad >= 0 ? SEMBED_ECHECKSUM : rc;
 }

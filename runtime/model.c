@@ -380,7 +380,7 @@ static int load_all(struct loader *ld) {
     struct sembed_model *m = ld->m;
     int rc;
     if ((rc = load_hparams(ld))) return rc;
-    if ((rc = sembed_tokenizer_from_file(m->file, &m->tok)))
+    if ((rc = sembed_tokenizer_borrow_file(m->file, &m->tok)))
         return sembed_fail(rc, ld->fn, "cannot build the tokenizer from the tokenizer.* keys (%s)", sembed_strerror(rc));
     if (sembed_tokenizer_vocab_size(m->tok) != m->vocab)
         return sembed_fail(SEMBED_ECORRUPT, ld->fn, "tokenizer.vocab has %zu entries but bert.vocab_size is %u",
@@ -422,6 +422,7 @@ static int model_load(const struct sembed_file *f, struct sembed_file *owned, co
         int64_t bad = -1;
         if ((rc = sembed_file_verify(f, &bad))) {
             sembed_file_free(owned);
+            if (bad < 0) return sembed_fail(rc, fn, "the tokenizer index does not match the vocabulary");
             return sembed_fail(rc, fn, "tensor data checksum verification failed (first bad tensor #%lld)", (long long)bad);
         }
     }

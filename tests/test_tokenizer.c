@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <xxhash.h>
 
 #include "runtime/tokenizer/compat.h"
 #include "runtime/tokenizer/tokenizer_internal.h"
@@ -679,8 +680,8 @@ PARITY_TEST(pairs_truncate_32, true, true, true, true, false, true, true, 32)
 /* ------------------------------------------------------------------ .semb files and the CLI */
 
 // Writes a .semb holding only the tokenizer.* keys (docs/format.md) for the real vocab; `skip`
-// names a key to leave out, `model` overrides tokenizer.model.
-static void write_tok_semb(const char *path, bool lower, const char *skip, const char *model) {
+// names a key to leave out, `model` overrides tokenizer.model, `index` adds tokenizer.index.*.
+static void write_tok_semb(const char *path, bool lower, const char *skip, const char *model, bool index) {
     if (!g_vocab.buf) cr_assert_eq(vocab_load(&g_vocab), 0, "cannot read the vocab");
     struct sembed_writer *w = NULL;
     cr_assert_eq(sembed_writer_create(path, &w), 0);
@@ -701,6 +702,9 @@ static void write_tok_semb(const char *path, bool lower, const char *skip, const
         if (!rc && !SKIP(sp[i][0])) rc = sembed_writer_add_str(w, sp[i][0], sp[i][1]);
     if (!rc && !SKIP("tokenizer.max_input_chars_per_word")) rc = sembed_writer_add_u32(w, "tokenizer.max_input_chars_per_word", 100);
     if (!rc && !SKIP("tokenizer.model_max_length")) rc = sembed_writer_add_u32(w, "tokenizer.model_max_length", 128);
+    if (!rc && index)
+        rc = sembed_writer_add_tokenizer_index(w, (const char *const *)g_vocab.tok, g_vocab.n,
+                                               SKIP("tokenizer.continuing_prefix") ? NULL : "##");
 #undef SKIP
     if (rc) sembed_writer_free(w);
     cr_assert_eq(rc, 0, "writer: %s", sembed_strerror(rc));
@@ -710,7 +714,7 @@ static void write_tok_semb(const char *path, bool lower, const char *skip, const
 
 Test(tokenizer, from_file_matches_create) {
     char *dir = tu_mkdtemp(), *path = tu_path(dir, "tok.semb");
-    write_tok_semb(path, true, NULL, NULL);
+    write_tok_semb(path, true, NULL, NULL, false);
     struct sembed_file *f = NULL;
     cr_assert_eq(sembed_file_open(path, &f), 0);
     struct sembed_tokenizer *a = NULL, *b = make_tok(true, true);
@@ -743,7 +747,7 @@ Test(tokenizer, from_file_reports_missing_or_bad_keys) {
         {"tokenizer.continuing_prefix", NULL, SEMBED_OK}, {"tokenizer.model_max_length", NULL, SEMBED_OK},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        write_tok_semb(path, true, cases[i].skip, cases[i].model);
+        write_tok_semb(path, true, cases[i].skip, cases[i].model, i % 2 == 0);
         struct sembed_file *f = NULL;
         cr_assert_eq(sembed_file_open(path, &f), 0);
         struct sembed_tokenizer *t = (struct sembed_tokenizer *)1;
@@ -772,7 +776,7 @@ static int run_cli(const char *args, const char *stdin_text, char **out) {
 
 Test(tokenizer, cli_tokenize) {
     char *dir = tu_mkdtemp(), *path = tu_path(dir, "tok.semb");
-    write_tok_semb(path, true, NULL, NULL);
+    write_tok_semb(path, true, NULL, NULL, true);
     char args[4096], *out = NULL;
     int rc = run_cli("--help", NULL, &out);
     cr_expect_eq(rc, 0, "--help: exit %d", rc);
@@ -810,6 +814,335 @@ Test(tokenizer, cli_tokenize) {
     cr_expect_eq(run_cli(args, NULL, NULL), 1, "--truncate error on a long input: exit 1");
     snprintf(args, sizeof args, "-m '%s' --max-length 4000 x 2>/dev/null", path);
     cr_expect_eq(run_cli(args, NULL, NULL), 2, "--max-length beyond the model: exit 2");
+    tu_rmtree(dir);
+    free(path);
+    free(dir);
+}
+
+/* ------------------------------------------------------------------ the prebuilt index */
+
+// Lines of the text sample the index tests tokenize: ../shared/data's wiki1m head (capped) and
+// the hand-written hard cases (accents, CJK, punctuation, long words, invalid UTF-8).
+static char **sample_lines(size_t *n) {
+    char *p1 = tu_path(tu_data_dir(), "train/wiki1m_head.txt"), *p2 = tu_path(tu_source_dir(), "tests/tokenizer/hard_cases.txt");
+    char *a = tu_read_file(p1, NULL), *b = tu_read_file(p2, NULL);
+    cr_assert(a && b, "cannot read %s or %s", p1, p2);
+    free(p1);
+    free(p2);
+    size_t cap = 4096, k = 0;
+    char **v = malloc(cap * sizeof *v);
+    char *bufs[2] = {a, b};
+    for (int f = 0; f < 2; f++)
+        for (char *s = bufs[f], *nl; *s && k < cap - 1; s = nl + 1) {
+            nl = strchr(s, '\n');
+            if (!nl) nl = s + strlen(s);
+            v[k++] = strndup(s, (size_t)(nl - s));
+            if (!*nl) break;
+        }
+    free(a);
+    free(b);
+    *n = k;
+    return v;
+}
+
+// ids of every sample line under t, as one string (lines separated by '\n').
+static char *sample_ids(const struct sembed_tokenizer *t, char **lines, size_t n) {
+    size_t cap = 1 << 20, k = 0;
+    char *out = malloc(cap);
+    for (size_t i = 0; i < n; i++) {
+        char *x = ids_str(t, lines[i], SIZE_MAX);
+        size_t l = strlen(x);
+        while (k + l + 2 > cap) out = realloc(out, cap *= 2);
+        memcpy(out + k, x, l);
+        k += l;
+        out[k++] = '\n';
+        free(x);
+    }
+    out[k] = 0;
+    return out;
+}
+
+static void first_diff(const char *a, const char *b, const char *what) {
+    size_t i = 0, line = 0;
+    while (a[i] && a[i] == b[i]) line += a[i++] == '\n';
+    cr_expect(!a[i] && !b[i], "%s: ids differ first on sample line %zu", what, line);
+}
+
+// Indexed (borrowed in place), non-indexed (borrowed, tables built), copied and created
+// tokenizers give the same ids on the real vocabulary and a text sample; the index is what the
+// builder makes, and the borrowed tokenizer points into the file (no copy).
+Test(tokenizer, index_and_fallback_tokenize_identically, .timeout = 300) {
+    char *dir = tu_mkdtemp(), *pi = tu_path(dir, "indexed.semb"), *pn = tu_path(dir, "plain.semb");
+    write_tok_semb(pi, true, NULL, NULL, true);
+    write_tok_semb(pn, true, NULL, NULL, false);
+    struct sembed_file *fi = NULL, *fn = NULL;
+    cr_assert_eq(sembed_file_open(pi, &fi), 0);
+    cr_assert_eq(sembed_file_open(pn, &fn), 0);
+    cr_assert_eq(sembed_file_verify_tokenizer_index(fi), 0, "a freshly written index verifies");
+    cr_assert_eq(sembed_file_verify_tokenizer_index(fn), 0, "no index: nothing to verify");
+    struct sembed_tokenizer *t[4] = {make_tok(true, true), NULL, NULL, NULL};
+    cr_assert_eq(sembed_tokenizer_borrow_file(fi, &t[1]), 0);
+    cr_assert_eq(sembed_tokenizer_borrow_file(fn, &t[2]), 0);
+    cr_assert_eq(sembed_tokenizer_from_file(fi, &t[3]), 0);
+    static const char *const names[4] = {"create", "borrow+index", "borrow, no index", "from_file"};
+    // every token maps back to its id (bert-base-uncased has no duplicates), id to token
+    for (int k = 1; k < 4; k++) {
+        cr_assert_eq(sembed_tokenizer_vocab_size(t[k]), g_vocab.n);
+        size_t bad = 0;
+        for (size_t i = 0; i < g_vocab.n; i++) {
+            bad += sembed_tokenizer_id(t[k], g_vocab.tok[i]) != (int32_t)i;
+            bad += strcmp(sembed_tokenizer_token(t[k], (int32_t)i), g_vocab.tok[i]) != 0;
+        }
+        cr_expect_eq(bad, 0, "%s: %zu token/id lookups wrong", names[k], bad);
+        cr_expect_eq(sembed_tokenizer_cls_id(t[k]), 101);
+        cr_expect_eq(sembed_tokenizer_mask_id(t[k]), 103);
+    }
+    // zero copy: token strings of the indexed tokenizer lie in the file's vocabulary bytes
+    const void *vb;
+    uint64_t vn;
+    cr_assert_eq(sembed_file_kv_arr_bytes(fi, sembed_file_find_kv(fi, "tokenizer.vocab"), &vb, &vn), 0);
+    const char *tok = sembed_tokenizer_token(t[1], 2088);
+    cr_expect(tok >= (const char *)vb && tok < (const char *)vb + vn, "borrowed token strings point into the file");
+    size_t n = 0;
+    char **lines = sample_lines(&n);
+    cr_assert_gt(n, 1000, "sample: %zu lines", n);
+    char *want = sample_ids(t[0], lines, n);
+    for (int k = 1; k < 4; k++) {
+        char *got = sample_ids(t[k], lines, n);
+        first_diff(want, got, names[k]);
+        free(got);
+    }
+    free(want);
+    for (size_t i = 0; i < n; i++) free(lines[i]);
+    free(lines);
+    for (int k = 0; k < 4; k++) sembed_tokenizer_free(t[k]);
+    sembed_file_free(fi);
+    sembed_file_free(fn);
+    tu_rmtree(dir);
+    free(pi);
+    free(pn);
+    free(dir);
+}
+
+// Log capture: the last error message.
+static char g_last_log[1024];
+static void keep_log(enum sembed_log_level l, const char *m, void *u) {
+    (void)u;
+    if (l == SEMBED_LOG_ERROR) snprintf(g_last_log, sizeof g_last_log, "%s", m);
+}
+
+// A copy of an indexed file's bytes, with the index arrays located in it.
+struct ixfile {
+    uint8_t *buf;
+    size_t len;
+    uint8_t *off, *all, *cont; // inside buf
+    uint64_t n_all, n_cont;
+};
+
+static void ix_load(struct ixfile *x, const char *path) {
+    char *raw = tu_read_file(path, &x->len);
+    cr_assert_not_null(raw);
+    x->buf = aligned_alloc(64, (x->len + 63) / 64 * 64);
+    memcpy(x->buf, raw, x->len);
+    free(raw);
+    struct sembed_file *f;
+    cr_assert_eq(sembed_file_open_memory(x->buf, x->len, &f), 0);
+    const void *p;
+    uint64_t nb;
+    cr_assert_eq(sembed_file_kv_arr_bytes(f, sembed_file_find_kv(f, "tokenizer.index.offsets"), &p, &nb), 0);
+    x->off = x->buf + ((const uint8_t *)p - x->buf);
+    cr_assert_eq(sembed_file_kv_arr_bytes(f, sembed_file_find_kv(f, "tokenizer.index.all"), &p, &nb), 0);
+    x->all = x->buf + ((const uint8_t *)p - x->buf);
+    x->n_all = nb / 4;
+    cr_assert_eq(sembed_file_kv_arr_bytes(f, sembed_file_find_kv(f, "tokenizer.index.cont"), &p, &nb), 0);
+    x->cont = x->buf + ((const uint8_t *)p - x->buf);
+    x->n_cont = nb / 4;
+    sembed_file_free(f);
+}
+
+static uint32_t ix_get(const uint8_t *a, uint64_t i) { uint32_t v; memcpy(&v, a + 4 * i, 4); return v; }
+static void ix_set(uint8_t *a, uint64_t i, uint32_t v) { memcpy(a + 4 * i, &v, 4); }
+
+// Recompute the header checksum (as a buggy or hostile writer would), open, and check: the
+// tokenizer still loads and tokenizes without crashing; full verification names the problem.
+static void ix_expect(struct ixfile *x, const char *what, const char *want_in_log) {
+    uint64_t dir_end;
+    memcpy(&dir_end, x->buf + 32, 8);
+    uint64_t h = XXH3_64bits(x->buf, (size_t)dir_end);
+    memcpy(x->buf + dir_end, &h, 8);
+    struct sembed_file *f;
+    cr_assert_eq(sembed_file_open_memory(x->buf, x->len, &f), 0, "%s: the header is well formed", what);
+    struct sembed_tokenizer *t = NULL;
+    int rc = sembed_tokenizer_borrow_file(f, &t);
+    cr_expect(rc == 0 || rc == SEMBED_EINVAL, "%s: borrow gives 0 (or a missing special token), got %s", what,
+              sembed_strerror(rc));
+    if (!rc) {
+        const char *texts[] = {"Hello, World! unaffable supercalifragilistic", "Café ΣΑΣ 我想 ##ing [CLS]"};
+        for (int i = 0; i < 2; i++) {
+            int32_t ids[128];
+            size_t n = 0;
+            cr_expect_eq(sembed_tokenizer_encode(t, texts[i], SIZE_MAX, ids, 128, &n), 0, "%s: encode", what);
+            for (size_t k = 0; k < n && k < 128; k++) {
+                cr_expect(ids[k] >= 0 && (size_t)ids[k] < g_vocab.n, "%s: id %d out of range", what, ids[k]);
+                const char *s = sembed_tokenizer_token(t, ids[k]);
+                cr_expect(s && strlen(s) < 4096, "%s: token string", what);
+            }
+        }
+        for (size_t i = 0; i < g_vocab.n; i += 97) (void)sembed_tokenizer_id(t, g_vocab.tok[i]);
+    }
+    sembed_tokenizer_free(t);
+    g_last_log[0] = 0;
+    rc = sembed_file_verify_tokenizer_index(f);
+    cr_expect_eq(rc, SEMBED_ECORRUPT, "%s: verify: expected ECORRUPT, got %s", what, sembed_strerror(rc));
+    cr_expect(strstr(g_last_log, want_in_log), "%s: the error names '%s': [%s]", what, want_in_log, g_last_log);
+    int64_t bad = 0;
+    cr_expect_eq(sembed_file_verify(f, &bad), SEMBED_ECORRUPT, "%s: sembed_file_verify also reports it", what);
+    cr_expect_eq(bad, -1, "%s: no tensor is blamed", what);
+    sembed_file_free(f);
+}
+
+Test(tokenizer, corrupt_index_is_harmless_and_named_by_verify, .timeout = 120) {
+    char *dir = tu_mkdtemp(), *path = tu_path(dir, "tok.semb");
+    write_tok_semb(path, true, NULL, NULL, true);
+    sembed_log_set(keep_log, NULL);
+    struct ixfile x;
+    // two slots swapped: tokens land where the builder would not put them
+    ix_load(&x, path);
+    uint64_t a = 0, b;
+    while (!ix_get(x.all, a)) a++;
+    b = a + 1;
+    while (!ix_get(x.all, b) || ix_get(x.all, b) == ix_get(x.all, a)) b++;
+    uint32_t va = ix_get(x.all, a);
+    ix_set(x.all, a, ix_get(x.all, b));
+    ix_set(x.all, b, va);
+    ix_expect(&x, "swapped slots", "tokenizer.index.all disagrees with tokenizer.vocab: slot");
+    free(x.buf);
+    // an id beyond the vocabulary
+    ix_load(&x, path);
+    ix_set(x.all, a, 4000000000u);
+    ix_expect(&x, "slot beyond the vocabulary", "above the vocabulary size");
+    free(x.buf);
+    // no empty slot left: every probe must still end
+    ix_load(&x, path);
+    for (uint64_t i = 0; i < x.n_cont; i++)
+        if (!ix_get(x.cont, i)) ix_set(x.cont, i, 1 + (uint32_t)(i % g_vocab.n));
+    ix_expect(&x, "full continuing table", "tokenizer.index.cont disagrees");
+    free(x.buf);
+    // an offset that points into the middle of a string, or far outside
+    ix_load(&x, path);
+    ix_set(x.off, 2088, ix_get(x.off, 2088) + 3);
+    ix_set(x.off, 7, 0xfffffff0u);
+    ix_expect(&x, "offsets", "tokenizer.index.offsets[7]");
+    free(x.buf);
+    // every table entry pointing at one token, offsets all zero
+    ix_load(&x, path);
+    for (uint64_t i = 0; i < x.n_all; i++) ix_set(x.all, i, 1);
+    for (uint64_t i = 1; i < g_vocab.n; i++) ix_set(x.off, i, 0);
+    ix_expect(&x, "degenerate tables", "tokenizer.index.offsets[1]");
+    free(x.buf);
+    sembed_log_set(NULL, NULL);
+    tu_rmtree(dir);
+    free(path);
+    free(dir);
+}
+
+// Malformed index keys (wrong type, capacity, count, a missing key) refuse the load, naming the key.
+Test(tokenizer, malformed_index_refused_with_its_key) {
+    if (!g_vocab.buf) cr_assert_eq(vocab_load(&g_vocab), 0, "cannot read the vocab");
+    char *dir = tu_mkdtemp(), *path = tu_path(dir, "tok.semb");
+    const uint32_t n = (uint32_t)g_vocab.n;
+    uint32_t *off = calloc(n, 4), *all = calloc(131072, 4);
+    for (uint32_t i = 1; i < n; i++) off[i] = off[i - 1] + 9 + (uint32_t)strlen(g_vocab.tok[i - 1]);
+    static const struct { const char *what, *key; int want; } cases[] = {
+        {"all not a power of two", "tokenizer.index.all", SEMBED_ECORRUPT},
+        {"all too small", "tokenizer.index.all", SEMBED_ECORRUPT},
+        {"cont larger than all", "tokenizer.index.cont", SEMBED_ECORRUPT},
+        {"offsets count", "tokenizer.index.offsets", SEMBED_ECORRUPT},
+        {"all as u16", "tokenizer.index.all", SEMBED_ETYPE},
+        {"missing max length", "tokenizer.index.cont_max_len", SEMBED_ECORRUPT},
+    };
+    sembed_log_set(keep_log, NULL);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        write_tok_semb(path, true, NULL, NULL, false);
+        // rewrite with a hand-made index: copy the tokenizer file's keys, then add the index
+        struct sembed_file *src;
+        cr_assert_eq(sembed_file_open(path, &src), 0);
+        char *p2 = tu_path(dir, "bad.semb");
+        struct sembed_writer *w;
+        cr_assert_eq(sembed_writer_create(p2, &w), 0);
+        for (int64_t i = 0; i < sembed_file_n_kv(src); i++) {
+            const char *k = sembed_file_kv_key(src, i);
+            enum sembed_type ty = sembed_file_kv_type(src, i);
+            if (ty == SEMBED_TYPE_STRING) {
+                const char *v;
+                sembed_file_get_str(src, k, &v, NULL);
+                cr_assert_eq(sembed_writer_add_str(w, k, v), 0);
+            } else if (ty == SEMBED_TYPE_ARRAY) {
+                cr_assert_eq(sembed_writer_add_arr_str(w, k, (const char *const *)g_vocab.tok, g_vocab.n), 0);
+            } else {
+                uint64_t v = 0;
+                memcpy(&v, sembed_file_kv_data(src, i), ty == SEMBED_TYPE_BOOL ? 1 : 4);
+                cr_assert_eq(sembed_writer_add_scalar(w, k, ty, &v), 0);
+            }
+        }
+        sembed_file_free(src);
+        cr_assert_eq(sembed_writer_add_arr(w, "tokenizer.index.offsets", SEMBED_TYPE_U32, off, c == 3 ? n - 1 : n), 0);
+        if (c == 4) cr_assert_eq(sembed_writer_add_arr(w, "tokenizer.index.all", SEMBED_TYPE_U16, all, 65536), 0);
+        else cr_assert_eq(sembed_writer_add_arr(w, "tokenizer.index.all", SEMBED_TYPE_U32, all, c == 0 ? 65535 : c == 1 ? 32768 : 65536), 0);
+        cr_assert_eq(sembed_writer_add_arr(w, "tokenizer.index.cont", SEMBED_TYPE_U32, all, c == 2 ? 131072 : 16384), 0);
+        cr_assert_eq(sembed_writer_add_u32(w, "tokenizer.index.all_max_len", 18), 0);
+        if (c != 5) cr_assert_eq(sembed_writer_add_u32(w, "tokenizer.index.cont_max_len", 16), 0);
+        cr_assert_eq(sembed_writer_finish(w), 0);
+        struct sembed_file *f;
+        cr_assert_eq(sembed_file_open(p2, &f), 0);
+        struct sembed_tokenizer *t = NULL;
+        g_last_log[0] = 0;
+        int rc = sembed_tokenizer_borrow_file(f, &t);
+        cr_expect_eq(rc, cases[c].want, "%s: expected %s, got %s", cases[c].what, sembed_strerror(cases[c].want),
+                     sembed_strerror(rc));
+        cr_expect_null(t);
+        cr_expect(strstr(g_last_log, cases[c].key), "%s: the error names %s: [%s]", cases[c].what, cases[c].key, g_last_log);
+        cr_expect_eq(sembed_file_verify_tokenizer_index(f), cases[c].want, "%s: verify agrees", cases[c].what);
+        // the copying tokenizer does not use the index: it still loads
+        cr_expect_eq(sembed_tokenizer_from_file(f, &t), 0, "%s: from_file ignores the index", cases[c].what);
+        sembed_tokenizer_free(t);
+        sembed_file_free(f);
+        free(p2);
+    }
+    sembed_log_set(NULL, NULL);
+    free(off);
+    free(all);
+    tu_rmtree(dir);
+    free(path);
+    free(dir);
+}
+
+// `sembed inspect --verify` checks the index too and names the bad key.
+Test(tokenizer, inspect_verify_checks_the_index) {
+    char *dir = tu_mkdtemp(), *path = tu_path(dir, "tok.semb");
+    write_tok_semb(path, true, NULL, NULL, true);
+    char *cmd = NULL, *out = NULL;
+    cr_assert(asprintf(&cmd, "'%s' inspect --verify '%s' 2>&1", tu_cli(), path) > 0);
+    int rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 0, "good index: exit %d [%s]", rc, out);
+    cr_expect(out && strstr(out, "tokenizer index matches"), "reports the index check: [%s]", out);
+    free(out);
+    struct ixfile x;
+    ix_load(&x, path);
+    uint64_t a = 0;
+    while (!ix_get(x.cont, a)) a++;
+    ix_set(x.cont, a, 0); // a continuing token can no longer be found
+    uint64_t dir_end;
+    memcpy(&dir_end, x.buf + 32, 8);
+    uint64_t h = XXH3_64bits(x.buf, (size_t)dir_end);
+    memcpy(x.buf + dir_end, &h, 8);
+    cr_assert_eq(tu_write_file(path, x.buf, x.len), 0);
+    free(x.buf);
+    rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 1, "corrupt index: exit %d", rc);
+    cr_expect(out && strstr(out, "tokenizer.index.cont") && strstr(out, "slot"), "names the key and slot: [%s]", out);
+    free(out);
+    free(cmd);
     tu_rmtree(dir);
     free(path);
     free(dir);

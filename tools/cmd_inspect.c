@@ -17,7 +17,8 @@ static void usage(FILE *out) {
             "usage: sembed inspect FILE [--verify] [--json]\n\n"
             "Show a .semb file: header, every metadata key with its type and value (long arrays\n"
             "summarised), the tensor table and totals by dtype.\n\n"
-            "  --verify     recompute every checksum; exit 1 naming each corrupt tensor\n"
+            "  --verify     recompute every checksum and check the tokenizer index against the\n"
+            "               vocabulary; exit 1 naming each corrupt tensor or the bad index key\n"
             "  --json       print one JSON document instead of text\n"
             "  -h, --help   this text\n");
 }
@@ -252,9 +253,11 @@ int cmd_inspect(int argc, char **argv) {
     struct sembed_file *f = NULL;
     int rc = sembed_file_open(path, &f);
     if (rc) return cli_error(CLI_FAIL, "inspect", "%s: %s", path, sembed_strerror(rc));
-    int *status = NULL, n_bad = 0;
+    int *status = NULL, n_bad = 0, index_rc = 0;
     int64_t nt = sembed_file_n_tensors(f);
+    const bool has_index = sembed_file_find_kv(f, "tokenizer.index.all") >= 0;
     if (verify) {
+        index_rc = sembed_file_verify_tokenizer_index(f); // logs the key and slot that disagree
         status = calloc((size_t)(nt ? nt : 1), sizeof *status);
         if (!status) { sembed_file_free(f); return cli_error(CLI_FAIL, "inspect", "out of memory"); }
         for (int64_t i = 0; i < nt; i++) {
@@ -264,11 +267,13 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (json) {
         json_object *root = to_json(f, path, status);
+        if (verify && has_index) json_object_object_add(root, "tokenizer_index_ok", json_object_new_boolean(index_rc == 0));
         puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(root);
     } else {
         print_text(f, path, status);
         if (verify && !n_bad) printf("\nverify: all %" PRId64 " tensor checksums match\n", nt);
+        if (verify && !index_rc && has_index) printf("verify: tokenizer index matches the vocabulary\n");
     }
     if (n_bad) {
         for (int64_t i = 0; i < nt; i++) {
@@ -280,5 +285,8 @@ int cmd_inspect(int argc, char **argv) {
     free(status);
     sembed_file_free(f);
     if (n_bad) return cli_error(CLI_FAIL, "inspect", "%s: %d corrupt tensor%s", path, n_bad, n_bad == 1 ? "" : "s");
+    if (index_rc)
+        return cli_error(CLI_FAIL, "inspect", "%s: the tokenizer index (tokenizer.index.*) does not match the vocabulary: %s",
+                         path, sembed_strerror(index_rc));
     return CLI_OK;
 }

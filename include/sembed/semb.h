@@ -148,8 +148,15 @@ SEMBED_API int sembed_file_find_tensor(const struct sembed_file *f, const char *
 /* Recompute the checksum of tensor i: 0 if it matches, SEMBED_ECHECKSUM if not. */
 SEMBED_API int sembed_file_verify_tensor(const struct sembed_file *f, int64_t i);
 /* Verify every tensor; on mismatch logs each bad tensor by name, stores the first bad index in
- * *first_bad (if non-NULL, -1 when all good) and returns SEMBED_ECHECKSUM. */
+ * *first_bad (if non-NULL, -1 when all good) and returns SEMBED_ECHECKSUM. Then checks the
+ * tokenizer index as sembed_file_verify_tokenizer_index does: SEMBED_ECORRUPT (with *first_bad
+ * -1) when only the index is wrong. */
 SEMBED_API int sembed_file_verify(const struct sembed_file *f, int64_t *first_bad);
+/* Full check of the optional tokenizer.index.* keys (docs/format.md): rebuilds both tables from
+ * tokenizer.vocab and compares them slot by slot. 0 when they match or the file has no index;
+ * otherwise logs the key and the first disagreeing slot (with the tokens involved) and returns
+ * SEMBED_ECORRUPT (or the status of a malformed key). Cost: one pass over the vocabulary. */
+SEMBED_API int sembed_file_verify_tokenizer_index(const struct sembed_file *f);
 /* Hint that bytes [p, p + n) of a mapped file will not be read soon (e.g. weights a runtime has
  * copied into its own layout): their pages leave the process's resident set and come back from
  * the page cache if read again. Contents never change. No-op for files opened from memory. */
@@ -178,6 +185,13 @@ SEMBED_API int sembed_writer_add_arr(struct sembed_writer *w, const char *key, e
                                      const void *items, uint64_t count);
 SEMBED_API int sembed_writer_add_arr_str(struct sembed_writer *w, const char *key,
                                          const char *const *items, uint64_t count);
+/* The tokenizer index (tokenizer.index.offsets/all/cont, docs/format.md): WordPiece's two lookup
+ * tables prebuilt, so sembed_model_load uses them in place instead of building them. vocab must
+ * be exactly what tokenizer.vocab holds and continuing_prefix what tokenizer.continuing_prefix
+ * holds (NULL: the key is absent, which means "##"). SEMBED_ETOOLONG if the vocabulary's strings
+ * exceed 4 GiB (the file is then valid without an index). */
+SEMBED_API int sembed_writer_add_tokenizer_index(struct sembed_writer *w, const char *const *vocab, uint64_t n,
+                                                 const char *continuing_prefix);
 
 /* Declare a tensor (before the first sembed_writer_write). Its bytes come later, in order. */
 SEMBED_API int sembed_writer_add_tensor(struct sembed_writer *w, const char *name, enum sembed_dtype dtype,

@@ -45,8 +45,13 @@ SEMBED_API struct sembed_tokenizer_params sembed_tokenizer_default_params(void);
 SEMBED_API int sembed_tokenizer_create(const char *const *vocab, size_t n_vocab,
                                        const struct sembed_tokenizer_params *params,
                                        struct sembed_tokenizer **out);
-/* Build from the tokenizer.* keys of a .semb file (docs/format.md). */
+/* Build from the tokenizer.* keys of a .semb file (docs/format.md). The tokenizer owns a copy of
+ * everything: f may be freed first. */
 SEMBED_API int sembed_tokenizer_from_file(const struct sembed_file *f, struct sembed_tokenizer **out);
+/* Same tokenizer, but using the file's vocabulary strings in place and, when the file has one, its
+ * prebuilt index (tokenizer.index.*: validated bounds, then probed in place), so creation costs
+ * no copy and no table build (what sembed_model_load uses). f must outlive the tokenizer. */
+SEMBED_API int sembed_tokenizer_borrow_file(const struct sembed_file *f, struct sembed_tokenizer **out);
 SEMBED_API void sembed_tokenizer_free(struct sembed_tokenizer *t);
 
 SEMBED_API size_t sembed_tokenizer_vocab_size(const struct sembed_tokenizer *t);

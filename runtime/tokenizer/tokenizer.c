@@ -10,16 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <xxhash.h>
 
 #include "formats/log.h"
+#include "formats/semb_tokindex.h"
 #include "runtime/tokenizer/tokenizer_internal.h"
 #include "runtime/tokenizer/unicode.h"
 #include "sembed/tokenizer.h"
 
-// Open-addressing hash table from token bytes to id; slots hold id + 1 (0 = empty).
+// One WordPiece lookup table (docs/format.md, tokenizer.index.*): little-endian u32 slots holding
+// id + 1 (0 = empty), either borrowed from the file's index or built into the tokenizer's block.
 struct tk_table {
-    uint32_t *slots;
+    const uint8_t *slots; // NULL: no table
     size_t mask;
     size_t max_key; // longest key in bytes: WordPiece never tries a longer substring
 };
@@ -27,19 +28,15 @@ struct tk_table {
 struct sembed_tokenizer {
     struct sembed_tokenizer_params p; // strings point into `specials`
     char *specials;
-    void *block;                      // one allocation: off, len, both tables' slots, strings
-    size_t block_bytes;
-    char *strings;                    // vocab tokens, each NUL-terminated
-    uint32_t *off;                    // token i starts at strings + off[i]
-    uint32_t *len;
+    void *block;                      // owned memory: whatever the file does not provide of
+    size_t block_bytes;               // offsets, both tables' slots, strings (NULL: all borrowed)
+    struct semb_vocab vc;             // token i: `u64 n | bytes | NUL` at vc.v + vc.off[i]
     size_t n;
     struct tk_table all;              // every token
     struct tk_table cont;             // tokens that start with the continuing prefix, prefix removed
     size_t prefix_len;
     int32_t cls, sep, pad, unk, mask;
 };
-
-static uint64_t hash_bytes(const char *s, size_t n) { return XXH3_64bits(s, n); }
 
 // Zeroed memory for the vocabulary's tables (bert-base-uncased: ~1 MiB). From 64 KiB up it is a
 // mapping prefaulted in one call (MAP_POPULATE): touched page by page, its ~250 first-touch faults
@@ -56,34 +53,10 @@ void tk_block_free(void *p, size_t bytes) {
     else munmap(p, bytes);
 }
 
-static int32_t table_find(const struct sembed_tokenizer *t, const struct tk_table *tb, const char *key,
-                          size_t n, size_t skip) {
+static int32_t table_find(const struct sembed_tokenizer *t, const struct tk_table *tb, const char *key, size_t n,
+                          size_t skip) {
     if (!tb->slots) return -1;
-    size_t i = (size_t)hash_bytes(key, n) & tb->mask;
-    for (;;) {
-        uint32_t s = tb->slots[i];
-        if (!s) return -1;
-        uint32_t id = s - 1;
-        if (t->len[id] == n + skip && memcmp(t->strings + t->off[id] + skip, key, n) == 0) return (int32_t)id;
-        i = (i + 1) & tb->mask;
-    }
-}
-
-// Insert token id under the key token[skip..]; a later duplicate replaces an earlier one, as
-// HF's vocabulary map does.
-static void table_put(struct sembed_tokenizer *t, struct tk_table *tb, uint32_t id, size_t skip) {
-    const char *key = t->strings + t->off[id] + skip;
-    size_t n = t->len[id] - skip;
-    size_t i = (size_t)hash_bytes(key, n) & tb->mask;
-    for (;;) {
-        uint32_t s = tb->slots[i];
-        if (!s) break;
-        uint32_t o = s - 1;
-        if (t->len[o] - skip == n && memcmp(t->strings + t->off[o] + skip, key, n) == 0) break;
-        i = (i + 1) & tb->mask;
-    }
-    tb->slots[i] = id + 1;
-    if (n > tb->max_key) tb->max_key = n;
+    return semb_tokidx_find(tb->slots, tb->mask, &t->vc, key, n, skip);
 }
 
 SEMBED_API struct sembed_tokenizer_params sembed_tokenizer_default_params(void) {
@@ -117,23 +90,25 @@ static int special_id(struct sembed_tokenizer *t, const char *name, const char *
     return SEMBED_OK;
 }
 
-SEMBED_API int sembed_tokenizer_create(const char *const *vocab, size_t n_vocab,
-                                       const struct sembed_tokenizer_params *params,
-                                       struct sembed_tokenizer **out) {
-    static const char fn[] = "sembed_tokenizer_create";
-    if (!out) return sembed_fail(SEMBED_EINVAL, fn, "out is NULL");
-    *out = NULL;
-    if (!params || (!vocab && n_vocab)) return sembed_fail(SEMBED_EINVAL, fn, "params or vocab is NULL");
-    if (n_vocab == 0 || n_vocab > (size_t)INT32_MAX - 1)
-        return sembed_fail(SEMBED_EINVAL, fn, "vocabulary size %zu out of range 1..%d", n_vocab, INT32_MAX - 1);
+static int check_params(const struct sembed_tokenizer_params *params, const char *fn) {
+    if (!params) return sembed_fail(SEMBED_EINVAL, fn, "params is NULL");
     if (!params->unk_token || !params->cls_token || !params->sep_token || !params->pad_token)
         return sembed_fail(SEMBED_EINVAL, fn, "unk, cls, sep and pad tokens are required");
-    if (params->max_input_chars_per_word == 0)
-        return sembed_fail(SEMBED_EINVAL, fn, "max_input_chars_per_word is 0");
+    if (params->max_input_chars_per_word == 0) return sembed_fail(SEMBED_EINVAL, fn, "max_input_chars_per_word is 0");
+    return SEMBED_OK;
+}
 
+int tk_create(const struct tk_source *src, const struct sembed_tokenizer_params *params, const char *fn,
+              struct sembed_tokenizer **out) {
+    *out = NULL;
+    int rc = check_params(params, fn);
+    if (rc) return rc;
+    SEMBED_ASSERT(!src->index || src->borrow); // a borrowed index points into borrowed strings
+    if (src->n == 0 || src->n > (uint32_t)INT32_MAX - 1)
+        return sembed_fail(SEMBED_EINVAL, fn, "vocabulary size %u out of range 1..%d", src->n, INT32_MAX - 1);
     struct sembed_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return SEMBED_ENOMEM;
-    int rc = SEMBED_ENOMEM;
+    rc = SEMBED_ENOMEM;
     t->p = *params;
     if (!t->p.continuing_prefix) t->p.continuing_prefix = "";
 
@@ -154,54 +129,59 @@ SEMBED_API int sembed_tokenizer_create(const char *const *vocab, size_t n_vocab,
         *dst[i] = w;
         w += l;
     }
-    t->prefix_len = strlen(t->p.continuing_prefix);
+    const char *prefix = t->p.continuing_prefix;
+    t->prefix_len = strlen(prefix);
+    t->n = src->n;
 
-    // Vocabulary: sizes first, then one block for offsets, lengths, both tables and the strings.
-    size_t total = 0, n_cont = 0;
-    for (size_t i = 0; i < n_vocab; i++) {
-        if (!vocab[i]) { rc = sembed_fail(SEMBED_EINVAL, fn, "vocabulary entry %zu is NULL", i); goto fail; }
-        size_t l = strlen(vocab[i]);
-        if (l > UINT32_MAX - 1 || total > (size_t)UINT32_MAX - 1 - l) {
-            rc = sembed_fail(SEMBED_EINVAL, fn, "vocabulary strings exceed 4 GiB");
-            goto fail;
-        }
-        total += l + 1;
-        if (t->prefix_len && l >= t->prefix_len && memcmp(vocab[i], t->p.continuing_prefix, t->prefix_len) == 0)
-            n_cont++;
+    struct semb_tokidx_stats st = {0, 0, 0};
+    size_t cap_all = 0, cap_cont = 0;
+    const char *why;
+    if (src->index) {
+        st.max_all = src->index->all_max_len;
+        st.max_cont = src->index->cont_max_len;
+    } else if (semb_tokidx_scan(src->v, src->vbytes, src->n, NULL, NULL, prefix, t->prefix_len, &st, &why)) {
+        rc = sembed_fail(SEMBED_ECORRUPT, fn, "vocabulary: %s", why);
+        goto fail;
+    } else {
+        cap_all = semb_tokidx_cap(src->n);
+        cap_cont = semb_tokidx_cap(st.n_cont);
     }
-    // Tables at most half full.
-    size_t cap = 16, cap_cont = 0;
-    while (cap < 2 * n_vocab) cap *= 2;
-    if (n_cont) {
-        cap_cont = 16;
-        while (cap_cont < 2 * n_cont) cap_cont *= 2;
+    // One block for what is not borrowed: offsets and tables (no index), strings (a copy).
+    const size_t tables = src->index ? 0 : (size_t)src->n * 4 + (cap_all + cap_cont) * 4;
+    const size_t strings = src->borrow ? 0 : (size_t)src->vbytes;
+    t->block_bytes = tables + strings;
+    if (t->block_bytes) {
+        t->block = tk_block_alloc(t->block_bytes);
+        if (!t->block) goto fail;
     }
-    t->n = n_vocab;
-    t->block_bytes = (2 * n_vocab + cap + cap_cont) * sizeof(uint32_t) + total;
-    t->block = tk_block_alloc(t->block_bytes);
-    if (!t->block) goto fail;
-    t->off = t->block;
-    t->len = t->off + n_vocab;
-    t->all.slots = t->len + n_vocab;
-    t->all.mask = cap - 1;
-    if (n_cont) {
-        t->cont.slots = t->all.slots + cap;
-        t->cont.mask = cap_cont - 1;
+    uint8_t *blk = t->block;
+    t->vc.n = src->n;
+    t->vc.vbytes = src->vbytes;
+    t->vc.v = src->v;
+    if (!src->borrow) {
+        memcpy(blk + tables, src->v, (size_t)src->vbytes);
+        t->vc.v = blk + tables;
     }
-    t->strings = (char *)(t->all.slots + cap + cap_cont);
-    size_t pos = 0;
-    for (size_t i = 0; i < n_vocab; i++) {
-        size_t l = strlen(vocab[i]);
-        memcpy(t->strings + pos, vocab[i], l + 1);
-        t->off[i] = (uint32_t)pos;
-        t->len[i] = (uint32_t)l;
-        pos += l + 1;
+    if (src->index) {
+        t->vc.off = src->index->vc.off;
+        t->all.slots = src->index->all;
+        t->all.mask = src->index->cap_all - 1;
+        t->cont.slots = src->index->cont;
+        t->cont.mask = src->index->cap_cont ? src->index->cap_cont - 1 : 0;
+    } else {
+        uint8_t *off = blk;
+        (void)semb_tokidx_scan(t->vc.v, t->vc.vbytes, t->n, NULL, off, prefix, t->prefix_len, &st, &why); // passed above
+        t->vc.off = off;
+        uint8_t *all = off + (size_t)t->n * 4, *cont = cap_cont ? all + cap_all * 4 : NULL;
+        semb_tokidx_build(&t->vc, prefix, t->prefix_len, all, cap_all, cont, cap_cont);
+        t->all.slots = all;
+        t->all.mask = cap_all - 1;
+        t->cont.slots = cont;
+        t->cont.mask = cap_cont ? cap_cont - 1 : 0;
     }
-    for (size_t i = 0; i < n_vocab; i++) table_put(t, &t->all, (uint32_t)i, 0);
-    if (n_cont)
-        for (size_t i = 0; i < n_vocab; i++)
-            if (t->len[i] >= t->prefix_len && memcmp(t->strings + t->off[i], t->p.continuing_prefix, t->prefix_len) == 0)
-                table_put(t, &t->cont, (uint32_t)i, t->prefix_len);
+    if (!t->prefix_len) t->cont.slots = NULL; // every piece is looked up whole
+    t->all.max_key = (size_t)st.max_all;
+    t->cont.max_key = (size_t)st.max_cont;
 
     if ((rc = special_id(t, "unk_token", t->p.unk_token, true, &t->unk)) ||
         (rc = special_id(t, "cls_token", t->p.cls_token, true, &t->cls)) ||
@@ -213,6 +193,41 @@ SEMBED_API int sembed_tokenizer_create(const char *const *vocab, size_t n_vocab,
     return SEMBED_OK;
 fail:
     sembed_tokenizer_free(t);
+    return rc;
+}
+
+SEMBED_API int sembed_tokenizer_create(const char *const *vocab, size_t n_vocab,
+                                       const struct sembed_tokenizer_params *params,
+                                       struct sembed_tokenizer **out) {
+    static const char fn[] = "sembed_tokenizer_create";
+    if (!out) return sembed_fail(SEMBED_EINVAL, fn, "out is NULL");
+    *out = NULL;
+    if (!params || (!vocab && n_vocab)) return sembed_fail(SEMBED_EINVAL, fn, "params or vocab is NULL");
+    if (n_vocab == 0 || n_vocab > (size_t)INT32_MAX - 1)
+        return sembed_fail(SEMBED_EINVAL, fn, "vocabulary size %zu out of range 1..%d", n_vocab, INT32_MAX - 1);
+    int rc = check_params(params, fn);
+    if (rc) return rc;
+    // Encode the vocabulary as a .semb string array stores it; tk_create copies it into its block.
+    size_t total = 0;
+    for (size_t i = 0; i < n_vocab; i++) {
+        if (!vocab[i]) return sembed_fail(SEMBED_EINVAL, fn, "vocabulary entry %zu is NULL", i);
+        size_t l = strlen(vocab[i]);
+        if (l > UINT32_MAX - 9 || total > (size_t)UINT32_MAX - 9 - l)
+            return sembed_fail(SEMBED_EINVAL, fn, "vocabulary strings exceed 4 GiB");
+        total += 9 + l;
+    }
+    uint8_t *v = malloc(total);
+    if (!v) return SEMBED_ENOMEM;
+    size_t pos = 0;
+    for (size_t i = 0; i < n_vocab; i++) {
+        size_t l = strlen(vocab[i]);
+        semb_tokidx_st64(v + pos, l);
+        memcpy(v + pos + 8, vocab[i], l + 1);
+        pos += 9 + l;
+    }
+    struct tk_source src = {.v = v, .vbytes = total, .n = (uint32_t)n_vocab, .borrow = false, .index = NULL};
+    rc = tk_create(&src, params, fn, out);
+    free(v);
     return rc;
 }
 
@@ -229,7 +244,8 @@ SEMBED_API const struct sembed_tokenizer_params *sembed_tokenizer_params(const s
 }
 SEMBED_API const char *sembed_tokenizer_token(const struct sembed_tokenizer *t, int32_t id) {
     if (!t || id < 0 || (size_t)id >= t->n) return NULL;
-    return t->strings + t->off[id];
+    size_t len;
+    return semb_vocab_token(&t->vc, (uint32_t)id, &len);
 }
 SEMBED_API int32_t sembed_tokenizer_id(const struct sembed_tokenizer *t, const char *token) {
     if (!t || !token) return -1;

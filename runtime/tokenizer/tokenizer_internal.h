@@ -3,7 +3,9 @@
 #ifndef SEMBED_TK_INTERNAL_H
 #define SEMBED_TK_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sembed/tokenizer.h"
 
@@ -17,6 +19,21 @@ typedef int (*tk_word_fn)(void *ud, const char *word, size_t nbytes, size_t ncha
 // replaced, see tokenizer.h) with t's flags. Returns 0 or the callback's negative status
 // (or SEMBED_ENOMEM).
 int tk_pretokenize(const struct sembed_tokenizer *t, const char *text, size_t len, tk_word_fn fn, void *ud);
+
+// Where a tokenizer's vocabulary comes from: its strings encoded as a .semb string array stores
+// them (v[0..vbytes), n tokens), copied or used in place (borrow: v must outlive the tokenizer),
+// and optionally a prebuilt index already validated by semb_tokidx_load, used in place (needs
+// borrow). Without an index the tokenizer builds its offsets and tables itself.
+struct semb_tokidx_view;
+struct tk_source {
+    const uint8_t *v;
+    uint64_t vbytes;
+    uint32_t n;
+    bool borrow;
+    const struct semb_tokidx_view *index;
+};
+int tk_create(const struct tk_source *src, const struct sembed_tokenizer_params *params, const char *fn,
+              struct sembed_tokenizer **out);
 
 // Zeroed scratch or table memory, prefaulted in one call when large; free with the same size.
 void *tk_block_alloc(size_t bytes);

@@ -1,4 +1,5 @@
-// libFuzzer target for the .semb reader. The harness repairs the header checksum when the
+// libFuzzer target for the .semb reader and the tokenizer built on a file (tokenizer.* keys and
+// the prebuilt tokenizer.index.*, used in place). The harness repairs the header checksum when the
 // directory bounds allow it, so mutations reach the parser instead of dying at the checksum.
 #include <stdint.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 #include <xxhash.h>
 
 #include "sembed/semb.h"
+#include "sembed/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -48,6 +50,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 sembed_file_find_tensor(f, t.name, NULL);
             }
             sembed_file_verify(f, NULL);
+            // the tokenizer, borrowing the file's vocabulary and index in place: a hostile index
+            // may make ids wrong, never a read out of bounds or an endless probe
+            struct sembed_tokenizer *t = NULL;
+            if (sembed_tokenizer_borrow_file(f, &t) == 0) {
+                static const char text[] = "Hello, world! unaffable ##ing caf\xc3\xa9 \xe6\x88\x91 [CLS] xyzzyplugh";
+                int32_t ids[64];
+                size_t n = 0;
+                sembed_tokenizer_encode(t, text, sizeof text - 1, ids, 64, &n);
+                for (size_t k = 0; k < n && k < 64; k++) {
+                    const char *s = sembed_tokenizer_token(t, ids[k]);
+                    if (s) (void)strlen(s);
+                }
+                sembed_tokenizer_id(t, "[SEP]");
+                sembed_tokenizer_free(t);
+            }
             sembed_file_free(f);
         }
     }

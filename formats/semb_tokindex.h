@@ -1,0 +1,145 @@
+// formats/semb_tokindex.h: the prebuilt WordPiece lookup index of a .semb file (the
+// tokenizer.index.* keys, docs/format.md): layout, probe, builder and checks. The writer,
+// sembed_file_verify_tokenizer_index and the runtime tokenizer all go through these, so the table
+// a writer stores is by construction the table the runtime probes. Internal (prefix semb_tokidx_).
+//
+// Every array here (offsets, slots) is little-endian u32, possibly unaligned: the index is used in
+// place inside the mapped header, where metadata values are packed. Tables the runtime builds
+// itself (files without an index) use the same byte layout.
+#ifndef SEMBED_SEMB_TOKINDEX_H
+#define SEMBED_SEMB_TOKINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "sembed/semb.h"
+
+#define SEMB_TOKIDX_OFFSETS "tokenizer.index.offsets"
+#define SEMB_TOKIDX_ALL "tokenizer.index.all"
+#define SEMB_TOKIDX_CONT "tokenizer.index.cont"
+#define SEMB_TOKIDX_ALL_MAX "tokenizer.index.all_max_len"
+#define SEMB_TOKIDX_CONT_MAX "tokenizer.index.cont_max_len"
+#define SEMB_TOKIDX_DEFAULT_PREFIX "##" // tokenizer.continuing_prefix when the key is absent
+
+static inline uint32_t semb_tokidx_ld32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    return v;
+}
+static inline uint64_t semb_tokidx_ld64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+static inline void semb_tokidx_st32(uint8_t *p, uint32_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    memcpy(p, &v, 4);
+}
+static inline void semb_tokidx_st64(uint8_t *p, uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    memcpy(p, &v, 8);
+}
+
+// A vocabulary as a .semb string array stores it: token i is `u64 n | n bytes | 0x00` at
+// v + off[i], off being n little-endian u32. vbytes >= 9 (at least one string) and v[vbytes - 1]
+// is a NUL (the last string's terminator).
+struct semb_vocab {
+    const uint8_t *v; // the array's element bytes
+    uint64_t vbytes;
+    const uint8_t *off; // 4 * n bytes
+    uint32_t n;
+};
+
+// Token id's bytes and length (id < vc->n). Offsets from a file's index are only checked here, at
+// use: one that points outside the array yields an empty token, a length running past it is cut
+// at the array's end. Either way the bytes lie inside the array, whose last byte is a NUL, so the
+// result is a C string. (sembed_file_verify_tokenizer_index proves a file's offsets exact.)
+static inline const char *semb_vocab_token(const struct semb_vocab *vc, uint32_t id, size_t *len) {
+    const uint64_t o = semb_tokidx_ld32(vc->off + 4 * (size_t)id);
+    if (o > vc->vbytes - 9) {
+        *len = 0;
+        return "";
+    }
+    const uint64_t n = semb_tokidx_ld64(vc->v + o);
+    *len = (size_t)(n <= vc->vbytes - 9 - o ? n : vc->vbytes - 9 - o);
+    return (const char *)vc->v + o + 8;
+}
+
+static inline uint64_t semb_tokidx_hash(const void *key, size_t n) { return XXH3_64bits(key, n); }
+
+// Id of the token whose bytes after the first `skip` equal key[0..n), or -1. slots: mask + 1
+// entries (a power of two), each id + 1 or 0 for empty. A probe visits each slot at most once and
+// skips values above the vocabulary size, so a hostile table can make a lookup slow or wrong but
+// never endless or out of bounds.
+static inline int32_t semb_tokidx_find(const uint8_t *slots, size_t mask, const struct semb_vocab *vc, const char *key,
+                                       size_t n, size_t skip) {
+    size_t i = (size_t)semb_tokidx_hash(key, n) & mask;
+    for (size_t k = 0; k <= mask; k++) {
+        const uint32_t s = semb_tokidx_ld32(slots + 4 * i);
+        if (!s) return -1;
+        if (s <= vc->n) {
+            size_t len;
+            const char *tok = semb_vocab_token(vc, s - 1, &len);
+            if (len == n + skip && memcmp(tok + skip, key, n) == 0) return (int32_t)(s - 1);
+        }
+        i = (i + 1) & mask;
+    }
+    return -1;
+}
+
+// What one pass over a vocabulary learns: tokens that start with the continuing prefix (the
+// keys of the continuing table) and the longest key of each table in bytes.
+struct semb_tokidx_stats {
+    uint32_t n_cont;
+    uint64_t max_all, max_cont;
+};
+
+// Table capacity for n_keys keys: the smallest power of two >= max(16, 2 * n_keys); 0 when
+// n_keys is 0. SIZE_MAX when it would not fit.
+size_t semb_tokidx_cap(size_t n_keys);
+
+// Walk the n strings stored in v[0..vbytes) (the encoding above, back to back). When off_in is
+// given (and off_out is not), each token's stored offset must be exactly where its string starts;
+// when off_out is given, the offsets are written there (4 * n bytes). Fills *st for
+// prefix[0..plen) (plen 0: no continuing tokens). Returns 0, or 1 + the index of the first token
+// whose offset is wrong or whose string runs past vbytes (*why says which), or 1 + n when bytes
+// remain after the last token.
+uint64_t semb_tokidx_scan(const uint8_t *v, uint64_t vbytes, uint32_t n, const uint8_t *off_in, uint8_t *off_out,
+                          const char *prefix, size_t plen, struct semb_tokidx_stats *st, const char **why);
+
+// Insert ids 0..n-1 in order into `all` (cap_all zeroed slots, keyed by the whole token) and,
+// when plen > 0, the tokens that start with prefix into `cont` (cap_cont zeroed slots, keyed by
+// the bytes after the prefix). A later duplicate key takes the earlier one's slot (HF's vocabulary
+// map). Both capacities must be powers of two above their key counts; vc's offsets exact.
+void semb_tokidx_build(const struct semb_vocab *vc, const char *prefix, size_t plen, uint8_t *all, size_t cap_all,
+                       uint8_t *cont, size_t cap_cont);
+
+// The index of a file as a tokenizer uses it. semb_tokidx_load checks only what costs O(1) (all
+// keys present, types, counts, capacities); the per-slot and per-offset safety checks happen at
+// use (semb_tokidx_find, semb_vocab_token), so a load never walks the ~400 KB of tables.
+struct semb_tokidx_view {
+    struct semb_vocab vc;
+    const uint8_t *all, *cont; // NULL when the capacity is 0
+    size_t cap_all, cap_cont;
+    uint32_t all_max_len, cont_max_len; // longest key of each table in bytes, as stored
+};
+
+// Vocabulary of f (tokenizer.vocab) as raw element bytes: 0, or a negative status logged under fn.
+int semb_tokidx_vocab(const struct sembed_file *f, const char *fn, const uint8_t **v, uint64_t *vbytes, uint32_t *n);
+// 1 and *out filled when f holds an index; 0 when it holds none; a negative status (logged under
+// fn, naming the key and the problem) when it is malformed.
+int semb_tokidx_load(const struct sembed_file *f, const char *fn, struct semb_tokidx_view *out);
+
+#endif
