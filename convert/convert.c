@@ -657,6 +657,8 @@ static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struc
     CK(sembed_writer_add_str(w, "tokenizer.continuing_prefix", t->prefix));
     CK(sembed_writer_add_u32(w, "tokenizer.max_input_chars_per_word", t->max_chars));
     CK(sembed_writer_add_u32(w, "tokenizer.model_max_length", (uint32_t)mml));
+    // The WordPiece lookup tables prebuilt, so a load uses them in place (docs/format.md).
+    CK(sembed_writer_add_tokenizer_index(w, (const char *const *)t->vocab, t->n_vocab, t->prefix));
     CK(sembed_writer_add_str(w, "pooling.mode", pool_mode));
     CK(sembed_writer_add_bool(w, "pooling.normalize", normalize));
     CK(sembed_writer_add_u32(w, "pooling.dense_count", c->pool.n_dense));

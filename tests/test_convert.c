@@ -17,7 +17,9 @@
 #include "formats/safetensors.h"
 #include "runtime/kernels/kernels.h"
 #include "sembed/convert.h"
+#include "sembed/model.h"
 #include "sembed/semb.h"
+#include "sembed/tokenizer.h"
 #include "testutil.h"
 
 // ---------------------------------------------------------------- log capture
@@ -285,6 +287,53 @@ Test(convert, cli_usage_and_errors) {
     sembed_file_free(f);
     free(cmd);
     free(o);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+// The tokenizer index (tokenizer.index.*) is written with the vocabulary, survives the q8
+// calibration rewrite, verifies, and the model's tokenizer (which uses it in place) agrees with
+// one built from the vocabulary alone.
+Test(convert, tokenizer_index_written_and_used) {
+    char *dir = tu_mkdtemp();
+    char *src = tu_path(tu_source_dir(), "tests/fixtures/bert-tiny");
+    for (int q = 0; q < 2; q++) {
+        const char *name = q ? "q8.semb" : "f32.semb";
+        struct sembed_file *f = convert_open(src, dir, name, q ? SEMBED_DTYPE_Q8_ROW : SEMBED_DTYPE_F32, false);
+        enum sembed_type et;
+        uint64_t nv = 0, noff = 0, nall = 0;
+        cr_assert_eq(sembed_file_get_arr(f, "tokenizer.vocab", &et, &nv, NULL), 0);
+        cr_assert_eq(sembed_file_get_arr(f, "tokenizer.index.offsets", &et, &noff, NULL), 0, "%s: no index", name);
+        cr_assert_eq(et, SEMBED_TYPE_U32);
+        cr_assert_eq(noff, nv, "%s: %llu offsets for %llu tokens", name, (unsigned long long)noff, (unsigned long long)nv);
+        cr_assert_eq(sembed_file_get_arr(f, "tokenizer.index.all", &et, &nall, NULL), 0);
+        cr_assert(nall >= 2 * nv && !(nall & (nall - 1)), "%s: %llu slots", name, (unsigned long long)nall);
+        cr_assert_eq(sembed_file_verify_tokenizer_index(f), 0, "%s: index verifies\n%s", name, g_log);
+        int64_t bad = 0;
+        cr_assert_eq(sembed_file_verify(f, &bad), 0, "%s: sembed_file_verify", name);
+        struct sembed_model *m = NULL;
+        cr_assert_eq(sembed_model_load_file(f, NULL, &m), 0, "%s: load\n%s", name, g_log);
+        struct sembed_tokenizer *ref = NULL;
+        cr_assert_eq(sembed_tokenizer_from_file(f, &ref), 0);
+        const struct sembed_tokenizer *t = sembed_model_tokenizer(m);
+        const char *texts[] = {"Hello, world! The unaffable cat sat.", "Café, naïve 我想 ##ing [MASK] supercalifragilistic"};
+        for (int i = 0; i < 2; i++) {
+            int32_t a[64], b[64];
+            size_t na = 0, nb = 0;
+            cr_assert_eq(sembed_tokenizer_encode(t, texts[i], SIZE_MAX, a, 64, &na), 0);
+            cr_assert_eq(sembed_tokenizer_encode(ref, texts[i], SIZE_MAX, b, 64, &nb), 0);
+            cr_assert(na == nb && na <= 64 && memcmp(a, b, na * sizeof *a) == 0, "%s: '%s' tokenized differently", name, texts[i]);
+        }
+        for (uint64_t i = 0; i < nv; i++) {
+            const char *tok;
+            cr_assert_eq(sembed_file_get_arr_str(f, "tokenizer.vocab", i, &tok, NULL), 0);
+            cr_assert_str_eq(sembed_tokenizer_token(t, (int32_t)i), tok);
+        }
+        sembed_tokenizer_free(ref);
+        sembed_model_free(m);
+        sembed_file_free(f);
+    }
+    free(src);
     tu_rmtree(dir);
     free(dir);
 }

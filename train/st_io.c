@@ -20,7 +20,25 @@ static bool skip_key(const char *k) {
                                         "general.created", "general.converter"};
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (!strcmp(k, exact[i])) return true;
-    return has_prefix(k, "train.") || has_prefix(k, "pooling.") || has_prefix(k, "quant.");
+    // tokenizer.index.* is derived from tokenizer.vocab: st_save writes it afresh (index_from).
+    return has_prefix(k, "train.") || has_prefix(k, "pooling.") || has_prefix(k, "quant.") || has_prefix(k, "tokenizer.index.");
+}
+
+// The tokenizer index (docs/format.md) for the vocabulary copied from src.
+static int index_from(struct sembed_writer *w, const struct sembed_file *src) {
+    int64_t kv = sembed_file_find_kv(src, "tokenizer.vocab");
+    enum sembed_type et;
+    uint64_t n = 0;
+    if (kv < 0 || sembed_file_kv_array_info(src, kv, &et, &n) || et != SEMBED_TYPE_STRING || n == 0) return 0; // no vocabulary: no index
+    const char **items = malloc(n * sizeof *items);
+    if (!items) return SEMBED_ENOMEM;
+    int rc = 0;
+    for (uint64_t j = 0; j < n && !rc; j++) rc = sembed_file_kv_arr_str(src, kv, j, &items[j], NULL);
+    const char *prefix = NULL; // absent: the default "##"
+    if (!rc && sembed_file_get_str(src, "tokenizer.continuing_prefix", &prefix, NULL) == SEMBED_ETYPE) rc = SEMBED_ETYPE;
+    if (!rc) rc = sembed_writer_add_tokenizer_index(w, items, n, prefix);
+    free(items);
+    return rc;
 }
 
 static int copy_kv(struct sembed_writer *w, const struct sembed_file *f, int64_t i) {
@@ -80,7 +98,8 @@ static int fresh_metadata(struct sembed_writer *w, const struct st_model *m, con
     rc |= sembed_writer_add_str(w, "tokenizer.continuing_prefix", "##");
     rc |= sembed_writer_add_u32(w, "tokenizer.max_input_chars_per_word", 100);
     rc |= sembed_writer_add_u32(w, "tokenizer.model_max_length", (uint32_t)c->max_pos);
-    return rc ? SEMBED_EINVAL : 0;
+    if (rc) return SEMBED_EINVAL;
+    return sembed_writer_add_tokenizer_index(w, si->vocab, si->n_vocab, "##");
 }
 
 int st_save(const char *path, const struct st_model *m, const float *params, const struct st_save_info *si) {
@@ -94,6 +113,7 @@ int st_save(const char *path, const struct st_model *m, const float *params, con
         int64_t n = sembed_file_n_kv(si->src);
         for (int64_t i = 0; i < n && !rc; i++)
             if (!skip_key(sembed_file_kv_key(si->src, i))) rc = copy_kv(w, si->src, i);
+        if (!rc) rc = index_from(w, si->src);
     } else {
         rc = fresh_metadata(w, m, si);
     }
