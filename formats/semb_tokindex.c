@@ -100,30 +100,32 @@ uint64_t semb_tokidx_scan(const uint8_t *v, uint64_t vbytes, uint32_t n, const u
     return 0;
 }
 
-static void put(const struct semb_vocab *vc, uint8_t *slots, size_t mask, uint32_t id, size_t skip) {
+static void put(const struct semb_vocab *vc, const struct semb_tokidx_table *t, uint32_t id, size_t skip) {
     size_t len;
     const char *key = semb_vocab_token(vc, id, &len) + skip;
-    const size_t n = len - skip;
+    const size_t n = len - skip, mask = t->cap - 1;
     size_t i = (size_t)semb_tokidx_hash(key, n) & mask;
     for (;;) {
-        uint32_t s = semb_tokidx_ld32(slots + 4 * i);
+        uint32_t s = semb_tokidx_slot(t, i);
         if (!s) break;
         size_t ol;
         const char *o = semb_vocab_token(vc, s - 1, &ol);
         if (ol == len && memcmp(o + skip, key, n) == 0) break; // same key: the later id replaces it (HF)
         i = (i + 1) & mask;
     }
-    semb_tokidx_st32(slots + 4 * i, id + 1);
+    uint8_t *slot = (uint8_t *)(uintptr_t)t->slots + (size_t)t->width * i; // the caller's writable table
+    if (t->width == 2) semb_tokidx_st16(slot, (uint16_t)(id + 1));
+    else semb_tokidx_st32(slot, id + 1);
 }
 
-void semb_tokidx_build(const struct semb_vocab *vc, const char *prefix, size_t plen, uint8_t *all, size_t cap_all,
-                       uint8_t *cont, size_t cap_cont) {
-    for (uint32_t id = 0; id < vc->n; id++) put(vc, all, cap_all - 1, id, 0);
-    if (!plen || !cap_cont) return;
+void semb_tokidx_build(const struct semb_vocab *vc, const char *prefix, size_t plen, const struct semb_tokidx_table *all,
+                       const struct semb_tokidx_table *cont) {
+    for (uint32_t id = 0; id < vc->n; id++) put(vc, all, id, 0);
+    if (!plen || !cont->cap) return;
     for (uint32_t id = 0; id < vc->n; id++) {
         size_t len;
         const char *tok = semb_vocab_token(vc, id, &len);
-        if (len >= plen && has_prefix((const uint8_t *)tok, prefix, plen)) put(vc, cont, cap_cont - 1, id, plen);
+        if (len >= plen && has_prefix((const uint8_t *)tok, prefix, plen)) put(vc, cont, id, plen);
     }
 }
 
@@ -145,12 +147,13 @@ int semb_tokidx_vocab(const struct sembed_file *f, const char *fn, const uint8_t
     return SEMBED_OK;
 }
 
-// A u32 array of the index: its bytes and element count.
-static int index_array(const struct sembed_file *f, int64_t kv, const char *key, const char *fn, const uint8_t **p,
-                       uint64_t *count) {
+// An array of the index (u32, or u16 when slots allows it): its bytes, element count and width.
+static int index_array(const struct sembed_file *f, int64_t kv, const char *key, bool slots, const char *fn,
+                       const uint8_t **p, uint64_t *count, unsigned *width) {
     enum sembed_type elem;
-    if (sembed_file_kv_array_info(f, kv, &elem, count) || elem != SEMBED_TYPE_U32)
-        return sembed_fail(SEMBED_ETYPE, fn, "%s: expected an array of u32", key);
+    if (sembed_file_kv_array_info(f, kv, &elem, count) || !(elem == SEMBED_TYPE_U32 || (slots && elem == SEMBED_TYPE_U16)))
+        return sembed_fail(SEMBED_ETYPE, fn, "%s: expected an array of %s", key, slots ? "u16 or u32" : "u32");
+    *width = elem == SEMBED_TYPE_U16 ? 2 : 4;
     const void *data = NULL;
     uint64_t nbytes = 0;
     int rc = sembed_file_kv_arr_bytes(f, kv, &data, &nbytes);
@@ -183,9 +186,10 @@ int semb_tokidx_load(const struct sembed_file *f, const char *fn, struct semb_to
     memset(out, 0, sizeof *out);
     const uint8_t *arr[3];
     uint64_t count[3];
+    unsigned width[3];
     int rc;
     for (int i = 0; i < 3; i++)
-        if ((rc = index_array(f, kv[i], keys[i], fn, &arr[i], &count[i]))) return rc;
+        if ((rc = index_array(f, kv[i], keys[i], i > 0, fn, &arr[i], &count[i], &width[i]))) return rc;
     if ((rc = index_max(f, keys[3], fn, &out->all_max_len)) || (rc = index_max(f, keys[4], fn, &out->cont_max_len)))
         return rc;
     struct semb_vocab *vc = &out->vc;
@@ -202,10 +206,8 @@ int semb_tokidx_load(const struct sembed_file *f, const char *fn, struct semb_to
         return sembed_fail(SEMBED_ECORRUPT, fn, "%s has %llu slots (want 0 or a power of two up to the %llu of %s)", keys[2],
                            (unsigned long long)count[2], (unsigned long long)count[1], keys[1]);
     vc->off = arr[0];
-    out->all = arr[1];
-    out->cap_all = (size_t)count[1];
-    out->cont = arr[2];
-    out->cap_cont = (size_t)count[2];
+    out->all = (struct semb_tokidx_table){arr[1], (size_t)count[1], width[1]};
+    out->cont = (struct semb_tokidx_table){arr[2], (size_t)count[2], width[2]};
     return 1;
 }
 
@@ -244,15 +246,18 @@ SEMBED_API int sembed_writer_add_tokenizer_index(struct sembed_writer *w, const 
     const size_t plen = strlen(prefix);
     (void)semb_tokidx_scan(v, vbytes, (uint32_t)n, off, NULL, prefix, plen, &st, &why); // well formed: written above
     const size_t cap_all = semb_tokidx_cap((size_t)n), cap_cont = semb_tokidx_cap(st.n_cont);
-    all = calloc(cap_all, 4);
-    cont = calloc(cap_cont ? cap_cont : 1, 4);
+    const unsigned width = semb_tokidx_width(n);
+    all = calloc(cap_all, width);
+    cont = calloc(cap_cont ? cap_cont : 1, width);
     if (!all || !cont) goto done;
-    semb_tokidx_build(&vc, prefix, plen, all, cap_all, cont, cap_cont);
-    // On the little-endian hosts sembed builds for, these byte arrays are the host-order u32
-    // arrays sembed_writer_add_arr expects.
+    const struct semb_tokidx_table ta = {all, cap_all, width}, tc = {cont, cap_cont, width};
+    semb_tokidx_build(&vc, prefix, plen, &ta, &tc);
+    // On the little-endian hosts sembed builds for, these byte arrays are the host-order arrays
+    // sembed_writer_add_arr expects.
+    const enum sembed_type st_slots = width == 2 ? SEMBED_TYPE_U16 : SEMBED_TYPE_U32;
     if ((rc = sembed_writer_add_arr(w, SEMB_TOKIDX_OFFSETS, SEMBED_TYPE_U32, off, n)) ||
-        (rc = sembed_writer_add_arr(w, SEMB_TOKIDX_ALL, SEMBED_TYPE_U32, all, cap_all)) ||
-        (rc = sembed_writer_add_arr(w, SEMB_TOKIDX_CONT, SEMBED_TYPE_U32, cont, cap_cont)) ||
+        (rc = sembed_writer_add_arr(w, SEMB_TOKIDX_ALL, st_slots, all, cap_all)) ||
+        (rc = sembed_writer_add_arr(w, SEMB_TOKIDX_CONT, st_slots, cont, cap_cont)) ||
         (rc = sembed_writer_add_u32(w, SEMB_TOKIDX_ALL_MAX, (uint32_t)st.max_all)) ||
         (rc = sembed_writer_add_u32(w, SEMB_TOKIDX_CONT_MAX, (uint32_t)st.max_cont)))
         goto done;
@@ -300,23 +305,24 @@ SEMBED_API int sembed_file_verify_tokenizer_index(const struct sembed_file *f) {
         return sembed_fail(SEMBED_ECORRUPT, FN, "%s = %u and %s = %u, but the longest keys are %llu and %llu bytes",
                            SEMB_TOKIDX_ALL_MAX, ix.all_max_len, SEMB_TOKIDX_CONT_MAX, ix.cont_max_len,
                            (unsigned long long)st.max_all, (unsigned long long)st.max_cont);
-    if (st.n_cont ? ix.cap_cont < 2 * (uint64_t)st.n_cont : ix.cap_cont != 0)
+    if (st.n_cont ? ix.cont.cap < 2 * (uint64_t)st.n_cont : ix.cont.cap != 0)
         return sembed_fail(SEMBED_ECORRUPT, FN, "%s has %zu slots for the %u tokens that start with '%s'", SEMB_TOKIDX_CONT,
-                           ix.cap_cont, st.n_cont, prefix);
-    // Tables: slot by slot what the builder makes at the file's capacities.
-    uint8_t *all = calloc(ix.cap_all, 4), *cont = calloc(ix.cap_cont ? ix.cap_cont : 1, 4);
+                           ix.cont.cap, st.n_cont, prefix);
+    // Tables: slot by slot what the builder makes at the file's capacities and widths.
+    uint8_t *all = calloc(ix.all.cap, ix.all.width), *cont = calloc(ix.cont.cap ? ix.cont.cap : 1, ix.cont.width);
     if (!all || !cont) {
         free(all);
         free(cont);
         return sembed_fail(SEMBED_ENOMEM, FN, "no memory to rebuild the index");
     }
-    semb_tokidx_build(&ix.vc, prefix, plen, all, ix.cap_all, cont, ix.cap_cont);
-    const struct { const char *key; const uint8_t *got, *want; size_t cap; } t[2] = {
-        {SEMB_TOKIDX_ALL, ix.all, all, ix.cap_all}, {SEMB_TOKIDX_CONT, ix.cont, cont, ix.cap_cont}};
+    const struct semb_tokidx_table ta = {all, ix.all.cap, ix.all.width}, tc = {cont, ix.cont.cap, ix.cont.width};
+    semb_tokidx_build(&ix.vc, prefix, plen, &ta, &tc);
+    const struct { const char *key; const struct semb_tokidx_table *got, *want; } t[2] = {
+        {SEMB_TOKIDX_ALL, &ix.all, &ta}, {SEMB_TOKIDX_CONT, &ix.cont, &tc}};
     rc = SEMBED_OK;
     for (int k = 0; k < 2 && !rc; k++)
-        for (size_t i = 0; i < t[k].cap; i++) {
-            uint32_t g = semb_tokidx_ld32(t[k].got + 4 * i), w = semb_tokidx_ld32(t[k].want + 4 * i);
+        for (size_t i = 0; i < t[k].got->cap; i++) {
+            uint32_t g = semb_tokidx_slot(t[k].got, i), w = semb_tokidx_slot(t[k].want, i);
             if (g == w) continue;
             char a[96], b[96];
             rc = sembed_fail(SEMBED_ECORRUPT, FN, "%s disagrees with tokenizer.vocab: slot %zu holds %s where the builder puts %s",

@@ -3,9 +3,9 @@
 // sembed_file_verify_tokenizer_index and the runtime tokenizer all go through these, so the table
 // a writer stores is by construction the table the runtime probes. Internal (prefix semb_tokidx_).
 //
-// Every array here (offsets, slots) is little-endian u32, possibly unaligned: the index is used in
-// place inside the mapped header, where metadata values are packed. Tables the runtime builds
-// itself (files without an index) use the same byte layout.
+// Every array here is little-endian (offsets u32, slots u16 or u32) and possibly unaligned: the
+// index is used in place inside the mapped header, where metadata values are packed. Tables the
+// runtime builds itself (files without an index) use the same byte layout.
 #ifndef SEMBED_SEMB_TOKINDEX_H
 #define SEMBED_SEMB_TOKINDEX_H
 
@@ -23,6 +23,14 @@
 #define SEMB_TOKIDX_CONT_MAX "tokenizer.index.cont_max_len"
 #define SEMB_TOKIDX_DEFAULT_PREFIX "##" // tokenizer.continuing_prefix when the key is absent
 
+static inline uint32_t semb_tokidx_ld16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap16(v);
+#endif
+    return v;
+}
 static inline uint32_t semb_tokidx_ld32(const uint8_t *p) {
     uint32_t v;
     memcpy(&v, p, 4);
@@ -44,6 +52,12 @@ static inline void semb_tokidx_st32(uint8_t *p, uint32_t v) {
     v = __builtin_bswap32(v);
 #endif
     memcpy(p, &v, 4);
+}
+static inline void semb_tokidx_st16(uint8_t *p, uint16_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap16(v);
+#endif
+    memcpy(p, &v, 2);
 }
 static inline void semb_tokidx_st64(uint8_t *p, uint64_t v) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -79,15 +93,31 @@ static inline const char *semb_vocab_token(const struct semb_vocab *vc, uint32_t
 
 static inline uint64_t semb_tokidx_hash(const void *key, size_t n) { return XXH3_64bits(key, n); }
 
-// Id of the token whose bytes after the first `skip` equal key[0..n), or -1. slots: mask + 1
-// entries (a power of two), each id + 1 or 0 for empty. A probe visits each slot at most once and
-// skips values above the vocabulary size, so a hostile table can make a lookup slow or wrong but
-// never endless or out of bounds.
-static inline int32_t semb_tokidx_find(const uint8_t *slots, size_t mask, const struct semb_vocab *vc, const char *key,
+// One lookup table: cap slots (0 or a power of two) of `width` bytes (2 or 4), each id + 1 of a
+// token or 0 for empty.
+struct semb_tokidx_table {
+    const uint8_t *slots; // NULL when cap is 0
+    size_t cap;
+    unsigned width;
+};
+
+static inline uint32_t semb_tokidx_slot(const struct semb_tokidx_table *t, size_t i) {
+    return t->width == 2 ? semb_tokidx_ld16(t->slots + 2 * i) : semb_tokidx_ld32(t->slots + 4 * i);
+}
+
+// Slot width for a vocabulary of n tokens: u16 while every id + 1 fits (halves the tables), else u32.
+static inline unsigned semb_tokidx_width(uint64_t n) { return n <= 65535 ? 2 : 4; }
+
+// Id of the token whose bytes after the first `skip` equal key[0..n), or -1. A probe visits each
+// slot at most once and skips values above the vocabulary size, so a hostile table can make a
+// lookup slow or wrong but never endless or out of bounds.
+static inline int32_t semb_tokidx_find(const struct semb_tokidx_table *t, const struct semb_vocab *vc, const char *key,
                                        size_t n, size_t skip) {
+    if (!t->cap) return -1;
+    const size_t mask = t->cap - 1;
     size_t i = (size_t)semb_tokidx_hash(key, n) & mask;
     for (size_t k = 0; k <= mask; k++) {
-        const uint32_t s = semb_tokidx_ld32(slots + 4 * i);
+        const uint32_t s = semb_tokidx_slot(t, i);
         if (!s) return -1;
         if (s <= vc->n) {
             size_t len;
@@ -119,20 +149,20 @@ size_t semb_tokidx_cap(size_t n_keys);
 uint64_t semb_tokidx_scan(const uint8_t *v, uint64_t vbytes, uint32_t n, const uint8_t *off_in, uint8_t *off_out,
                           const char *prefix, size_t plen, struct semb_tokidx_stats *st, const char **why);
 
-// Insert ids 0..n-1 in order into `all` (cap_all zeroed slots, keyed by the whole token) and,
-// when plen > 0, the tokens that start with prefix into `cont` (cap_cont zeroed slots, keyed by
-// the bytes after the prefix). A later duplicate key takes the earlier one's slot (HF's vocabulary
-// map). Both capacities must be powers of two above their key counts; vc's offsets exact.
-void semb_tokidx_build(const struct semb_vocab *vc, const char *prefix, size_t plen, uint8_t *all, size_t cap_all,
-                       uint8_t *cont, size_t cap_cont);
+// Insert ids 0..n-1 in order into `all` (keyed by the whole token) and, when plen > 0, the tokens
+// that start with prefix into `cont` (keyed by the bytes after the prefix). A later duplicate key
+// takes the earlier one's slot (HF's vocabulary map). The tables' slots must be zeroed and
+// writable, their capacities powers of two above their key counts (cont may have none), their
+// widths able to hold n; vc's offsets exact.
+void semb_tokidx_build(const struct semb_vocab *vc, const char *prefix, size_t plen, const struct semb_tokidx_table *all,
+                       const struct semb_tokidx_table *cont);
 
 // The index of a file as a tokenizer uses it. semb_tokidx_load checks only what costs O(1) (all
 // keys present, types, counts, capacities); the per-slot and per-offset safety checks happen at
 // use (semb_tokidx_find, semb_vocab_token), so a load never walks the ~400 KB of tables.
 struct semb_tokidx_view {
     struct semb_vocab vc;
-    const uint8_t *all, *cont; // NULL when the capacity is 0
-    size_t cap_all, cap_cont;
+    struct semb_tokidx_table all, cont;
     uint32_t all_max_len, cont_max_len; // longest key of each table in bytes, as stored
 };
 

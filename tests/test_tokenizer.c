@@ -937,6 +937,7 @@ struct ixfile {
     size_t len;
     uint8_t *off, *all, *cont; // inside buf
     uint64_t n_all, n_cont;
+    unsigned w;                // slot width: 2 (u16, vocabularies up to 65535 tokens) or 4
 };
 
 static void ix_load(struct ixfile *x, const char *path) {
@@ -951,17 +952,31 @@ static void ix_load(struct ixfile *x, const char *path) {
     uint64_t nb;
     cr_assert_eq(sembed_file_kv_arr_bytes(f, sembed_file_find_kv(f, "tokenizer.index.offsets"), &p, &nb), 0);
     x->off = x->buf + ((const uint8_t *)p - x->buf);
+    enum sembed_type et;
+    cr_assert_eq(sembed_file_kv_array_info(f, sembed_file_find_kv(f, "tokenizer.index.all"), &et, &x->n_all), 0);
+    x->w = et == SEMBED_TYPE_U16 ? 2 : 4;
     cr_assert_eq(sembed_file_kv_arr_bytes(f, sembed_file_find_kv(f, "tokenizer.index.all"), &p, &nb), 0);
     x->all = x->buf + ((const uint8_t *)p - x->buf);
-    x->n_all = nb / 4;
     cr_assert_eq(sembed_file_kv_arr_bytes(f, sembed_file_find_kv(f, "tokenizer.index.cont"), &p, &nb), 0);
     x->cont = x->buf + ((const uint8_t *)p - x->buf);
-    x->n_cont = nb / 4;
+    x->n_cont = nb / x->w;
     sembed_file_free(f);
 }
 
-static uint32_t ix_get(const uint8_t *a, uint64_t i) { uint32_t v; memcpy(&v, a + 4 * i, 4); return v; }
-static void ix_set(uint8_t *a, uint64_t i, uint32_t v) { memcpy(a + 4 * i, &v, 4); }
+static uint32_t ix_off(const struct ixfile *x, uint64_t i) { uint32_t v; memcpy(&v, x->off + 4 * i, 4); return v; }
+static void ix_set_off(struct ixfile *x, uint64_t i, uint32_t v) { memcpy(x->off + 4 * i, &v, 4); }
+// Slot i of a table (all or cont) in x's slot width.
+static uint32_t ix_get(const struct ixfile *x, const uint8_t *a, uint64_t i) {
+    if (x->w == 4) { uint32_t v; memcpy(&v, a + 4 * i, 4); return v; }
+    uint16_t v;
+    memcpy(&v, a + 2 * i, 2);
+    return v;
+}
+static void ix_set(const struct ixfile *x, uint8_t *a, uint64_t i, uint32_t v) {
+    if (x->w == 4) { memcpy(a + 4 * i, &v, 4); return; }
+    uint16_t h = (uint16_t)v;
+    memcpy(a + 2 * i, &h, 2);
+}
 
 // Recompute the header checksum (as a buggy or hostile writer would), open, and check: the
 // tokenizer still loads and tokenizes without crashing; full verification names the problem.
@@ -1008,36 +1023,37 @@ Test(tokenizer, corrupt_index_is_harmless_and_named_by_verify, .timeout = 120) {
     struct ixfile x;
     // two slots swapped: tokens land where the builder would not put them
     ix_load(&x, path);
+    cr_assert_eq(x.w, 2, "bert-base-uncased's 30,522 ids fit u16 slots");
     uint64_t a = 0, b;
-    while (!ix_get(x.all, a)) a++;
+    while (!ix_get(&x, x.all, a)) a++;
     b = a + 1;
-    while (!ix_get(x.all, b) || ix_get(x.all, b) == ix_get(x.all, a)) b++;
-    uint32_t va = ix_get(x.all, a);
-    ix_set(x.all, a, ix_get(x.all, b));
-    ix_set(x.all, b, va);
+    while (!ix_get(&x, x.all, b) || ix_get(&x, x.all, b) == ix_get(&x, x.all, a)) b++;
+    uint32_t va = ix_get(&x, x.all, a);
+    ix_set(&x, x.all, a, ix_get(&x, x.all, b));
+    ix_set(&x, x.all, b, va);
     ix_expect(&x, "swapped slots", "tokenizer.index.all disagrees with tokenizer.vocab: slot");
     free(x.buf);
     // an id beyond the vocabulary
     ix_load(&x, path);
-    ix_set(x.all, a, 4000000000u);
+    ix_set(&x, x.all, a, 65535);
     ix_expect(&x, "slot beyond the vocabulary", "above the vocabulary size");
     free(x.buf);
     // no empty slot left: every probe must still end
     ix_load(&x, path);
     for (uint64_t i = 0; i < x.n_cont; i++)
-        if (!ix_get(x.cont, i)) ix_set(x.cont, i, 1 + (uint32_t)(i % g_vocab.n));
+        if (!ix_get(&x, x.cont, i)) ix_set(&x, x.cont, i, 1 + (uint32_t)(i % g_vocab.n));
     ix_expect(&x, "full continuing table", "tokenizer.index.cont disagrees");
     free(x.buf);
     // an offset that points into the middle of a string, or far outside
     ix_load(&x, path);
-    ix_set(x.off, 2088, ix_get(x.off, 2088) + 3);
-    ix_set(x.off, 7, 0xfffffff0u);
+    ix_set_off(&x, 2088, ix_off(&x, 2088) + 3);
+    ix_set_off(&x, 7, 0xfffffff0u);
     ix_expect(&x, "offsets", "tokenizer.index.offsets[7]");
     free(x.buf);
     // every table entry pointing at one token, offsets all zero
     ix_load(&x, path);
-    for (uint64_t i = 0; i < x.n_all; i++) ix_set(x.all, i, 1);
-    for (uint64_t i = 1; i < g_vocab.n; i++) ix_set(x.off, i, 0);
+    for (uint64_t i = 0; i < x.n_all; i++) ix_set(&x, x.all, i, 1);
+    for (uint64_t i = 1; i < g_vocab.n; i++) ix_set_off(&x, i, 0);
     ix_expect(&x, "degenerate tables", "tokenizer.index.offsets[1]");
     free(x.buf);
     sembed_log_set(NULL, NULL);
@@ -1058,7 +1074,7 @@ Test(tokenizer, malformed_index_refused_with_its_key) {
         {"all too small", "tokenizer.index.all", SEMBED_ECORRUPT},
         {"cont larger than all", "tokenizer.index.cont", SEMBED_ECORRUPT},
         {"offsets count", "tokenizer.index.offsets", SEMBED_ECORRUPT},
-        {"all as u16", "tokenizer.index.all", SEMBED_ETYPE},
+        {"all as u8", "tokenizer.index.all", SEMBED_ETYPE},
         {"missing max length", "tokenizer.index.cont_max_len", SEMBED_ECORRUPT},
     };
     sembed_log_set(keep_log, NULL);
@@ -1087,7 +1103,7 @@ Test(tokenizer, malformed_index_refused_with_its_key) {
         }
         sembed_file_free(src);
         cr_assert_eq(sembed_writer_add_arr(w, "tokenizer.index.offsets", SEMBED_TYPE_U32, off, c == 3 ? n - 1 : n), 0);
-        if (c == 4) cr_assert_eq(sembed_writer_add_arr(w, "tokenizer.index.all", SEMBED_TYPE_U16, all, 65536), 0);
+        if (c == 4) cr_assert_eq(sembed_writer_add_arr(w, "tokenizer.index.all", SEMBED_TYPE_U8, all, 65536), 0);
         else cr_assert_eq(sembed_writer_add_arr(w, "tokenizer.index.all", SEMBED_TYPE_U32, all, c == 0 ? 65535 : c == 1 ? 32768 : 65536), 0);
         cr_assert_eq(sembed_writer_add_arr(w, "tokenizer.index.cont", SEMBED_TYPE_U32, all, c == 2 ? 131072 : 16384), 0);
         cr_assert_eq(sembed_writer_add_u32(w, "tokenizer.index.all_max_len", 18), 0);
@@ -1130,8 +1146,8 @@ Test(tokenizer, inspect_verify_checks_the_index) {
     struct ixfile x;
     ix_load(&x, path);
     uint64_t a = 0;
-    while (!ix_get(x.cont, a)) a++;
-    ix_set(x.cont, a, 0); // a continuing token can no longer be found
+    while (!ix_get(&x, x.cont, a)) a++;
+    ix_set(&x, x.cont, a, 0); // a continuing token can no longer be found
     uint64_t dir_end;
     memcpy(&dir_end, x.buf + 32, 8);
     uint64_t h = XXH3_64bits(x.buf, (size_t)dir_end);
@@ -1145,5 +1161,75 @@ Test(tokenizer, inspect_verify_checks_the_index) {
     free(cmd);
     tu_rmtree(dir);
     free(path);
+    free(dir);
+}
+
+// Above 65535 tokens the tables take u32 slots; a duplicate token resolves to its last id (HF's
+// vocabulary map) in the index, the built tables and create() alike.
+Test(tokenizer, large_vocabulary_u32_slots_and_duplicates, .timeout = 300) {
+    if (!g_vocab.buf) cr_assert_eq(vocab_load(&g_vocab), 0, "cannot read the vocab");
+    const size_t extra = 20000, n = g_vocab.n + 2 * extra + 1;
+    char **v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < g_vocab.n; i++) v[i] = strdup(g_vocab.tok[i]);
+    for (size_t i = 0; i < extra; i++) {
+        cr_assert(asprintf(&v[g_vocab.n + 2 * i], "qz%zu", i) > 0);
+        cr_assert(asprintf(&v[g_vocab.n + 2 * i + 1], "##qz%zu", i) > 0);
+    }
+    v[n - 1] = strdup("hello"); // a duplicate: the last one wins
+    char *dir = tu_mkdtemp(), *paths[2] = {tu_path(dir, "indexed.semb"), tu_path(dir, "plain.semb")};
+    for (int k = 0; k < 2; k++) {
+        struct sembed_writer *w = NULL;
+        cr_assert_eq(sembed_writer_create(paths[k], &w), 0);
+        int rc = sembed_writer_add_str(w, "tokenizer.model", "wordpiece");
+        if (!rc) rc = sembed_writer_add_arr_str(w, "tokenizer.vocab", (const char *const *)v, n);
+        static const char *const b[] = {"tokenizer.lowercase", "tokenizer.strip_accents", "tokenizer.handle_chinese_chars",
+                                        "tokenizer.clean_text"};
+        for (int i = 0; i < 4 && !rc; i++) rc = sembed_writer_add_bool(w, b[i], true);
+        static const char *const sp[][2] = {{"tokenizer.unk_token", "[UNK]"}, {"tokenizer.cls_token", "[CLS]"},
+                                            {"tokenizer.sep_token", "[SEP]"}, {"tokenizer.pad_token", "[PAD]"}};
+        for (int i = 0; i < 4 && !rc; i++) rc = sembed_writer_add_str(w, sp[i][0], sp[i][1]);
+        if (!rc && k == 0) rc = sembed_writer_add_tokenizer_index(w, (const char *const *)v, n, NULL);
+        cr_assert_eq(rc, 0, "writer: %s", sembed_strerror(rc));
+        cr_assert_eq(sembed_writer_finish(w), 0);
+    }
+    struct sembed_file *f[2];
+    struct sembed_tokenizer *t[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(sembed_file_open(paths[k], &f[k]), 0);
+        cr_assert_eq(sembed_tokenizer_borrow_file(f[k], &t[k]), 0);
+    }
+    enum sembed_type et;
+    uint64_t cap = 0;
+    cr_assert_eq(sembed_file_kv_array_info(f[0], sembed_file_find_kv(f[0], "tokenizer.index.all"), &et, &cap), 0);
+    cr_expect_eq(et, SEMBED_TYPE_U32, "%zu tokens need u32 slots, got %s", n, sembed_type_name(et));
+    cr_expect_eq(cap, 262144, "smallest power of two >= 2 x %zu: got %llu", n, (unsigned long long)cap);
+    cr_expect_eq(sembed_file_verify_tokenizer_index(f[0]), 0);
+    struct sembed_tokenizer_params p = sembed_tokenizer_default_params();
+    p.mask_token = NULL;
+    cr_assert_eq(sembed_tokenizer_create((const char *const *)v, n, &p, &t[2]), 0);
+    static const char *const names[3] = {"borrow+index", "borrow, no index", "create"};
+    for (int k = 0; k < 3; k++) {
+        cr_expect_eq(sembed_tokenizer_id(t[k], "hello"), (int32_t)(n - 1), "%s: duplicate 'hello' -> %d", names[k],
+                     sembed_tokenizer_id(t[k], "hello"));
+        cr_expect_eq(sembed_tokenizer_id(t[k], "##qz19999"), (int32_t)(n - 2), "%s", names[k]);
+    }
+    const char *texts[] = {"hello qz123 qz19999qz7 qz1qz2qz3 unaffable", "Hello, world! qz00001 café 我想", "qz5##qz5 hello"};
+    for (int i = 0; i < 3; i++) {
+        char *want = ids_str(t[2], texts[i], SIZE_MAX);
+        for (int k = 0; k < 2; k++) {
+            char *got = ids_str(t[k], texts[i], SIZE_MAX);
+            cr_expect_str_eq(got, want, "%s on '%s': [%s], create: [%s]", names[k], texts[i], got, want);
+            free(got);
+        }
+        free(want);
+    }
+    for (int k = 0; k < 3; k++) sembed_tokenizer_free(t[k]);
+    for (int k = 0; k < 2; k++) {
+        sembed_file_free(f[k]);
+        free(paths[k]);
+    }
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+    tu_rmtree(dir);
     free(dir);
 }

@@ -17,12 +17,11 @@
 #include "runtime/tokenizer/unicode.h"
 #include "sembed/tokenizer.h"
 
-// One WordPiece lookup table (docs/format.md, tokenizer.index.*): little-endian u32 slots holding
+// One WordPiece lookup table (docs/format.md, tokenizer.index.*): little-endian slots holding
 // id + 1 (0 = empty), either borrowed from the file's index or built into the tokenizer's block.
 struct tk_table {
-    const uint8_t *slots; // NULL: no table
-    size_t mask;
-    size_t max_key; // longest key in bytes: WordPiece never tries a longer substring
+    struct semb_tokidx_table tb; // cap 0: no table
+    size_t max_key;              // longest key in bytes: WordPiece never tries a longer substring
 };
 
 struct sembed_tokenizer {
@@ -55,8 +54,7 @@ void tk_block_free(void *p, size_t bytes) {
 
 static int32_t table_find(const struct sembed_tokenizer *t, const struct tk_table *tb, const char *key, size_t n,
                           size_t skip) {
-    if (!tb->slots) return -1;
-    return semb_tokidx_find(tb->slots, tb->mask, &t->vc, key, n, skip);
+    return semb_tokidx_find(&tb->tb, &t->vc, key, n, skip);
 }
 
 SEMBED_API struct sembed_tokenizer_params sembed_tokenizer_default_params(void) {
@@ -147,7 +145,8 @@ int tk_create(const struct tk_source *src, const struct sembed_tokenizer_params 
         cap_cont = semb_tokidx_cap(st.n_cont);
     }
     // One block for what is not borrowed: offsets and tables (no index), strings (a copy).
-    const size_t tables = src->index ? 0 : (size_t)src->n * 4 + (cap_all + cap_cont) * 4;
+    const unsigned width = semb_tokidx_width(src->n);
+    const size_t tables = src->index ? 0 : (size_t)src->n * 4 + (cap_all + cap_cont) * width;
     const size_t strings = src->borrow ? 0 : (size_t)src->vbytes;
     t->block_bytes = tables + strings;
     if (t->block_bytes) {
@@ -164,22 +163,18 @@ int tk_create(const struct tk_source *src, const struct sembed_tokenizer_params 
     }
     if (src->index) {
         t->vc.off = src->index->vc.off;
-        t->all.slots = src->index->all;
-        t->all.mask = src->index->cap_all - 1;
-        t->cont.slots = src->index->cont;
-        t->cont.mask = src->index->cap_cont ? src->index->cap_cont - 1 : 0;
+        t->all.tb = src->index->all;
+        t->cont.tb = src->index->cont;
     } else {
         uint8_t *off = blk;
         (void)semb_tokidx_scan(t->vc.v, t->vc.vbytes, t->n, NULL, off, prefix, t->prefix_len, &st, &why); // passed above
         t->vc.off = off;
-        uint8_t *all = off + (size_t)t->n * 4, *cont = cap_cont ? all + cap_all * 4 : NULL;
-        semb_tokidx_build(&t->vc, prefix, t->prefix_len, all, cap_all, cont, cap_cont);
-        t->all.slots = all;
-        t->all.mask = cap_all - 1;
-        t->cont.slots = cont;
-        t->cont.mask = cap_cont ? cap_cont - 1 : 0;
+        uint8_t *all = off + (size_t)t->n * 4;
+        t->all.tb = (struct semb_tokidx_table){all, cap_all, width};
+        t->cont.tb = (struct semb_tokidx_table){cap_cont ? all + cap_all * width : NULL, cap_cont, width};
+        semb_tokidx_build(&t->vc, prefix, t->prefix_len, &t->all.tb, &t->cont.tb);
     }
-    if (!t->prefix_len) t->cont.slots = NULL; // every piece is looked up whole
+    if (!t->prefix_len) t->cont.tb.cap = 0; // every piece is looked up whole
     t->all.max_key = (size_t)st.max_all;
     t->cont.max_key = (size_t)st.max_cont;
 
