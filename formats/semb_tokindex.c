@@ -270,6 +270,50 @@ done:
     return rc;
 }
 
+SEMBED_API int sembed_file_add_tokenizer_index(const char *in_path, const char *out_path) {
+    static const char FN[] = "sembed_file_add_tokenizer_index";
+    if (!in_path || !out_path) return sembed_fail(SEMBED_EINVAL, FN, "path is NULL");
+    struct sembed_file *f = NULL;
+    struct sembed_writer *w = NULL;
+    const char **vocab = NULL;
+    int rc = sembed_file_open(in_path, &f);
+    if (rc) return sembed_fail(rc, FN, "%s: %s", in_path, sembed_strerror(rc));
+    const uint8_t *v;
+    uint64_t vbytes;
+    uint32_t n;
+    if ((rc = semb_tokidx_vocab(f, FN, &v, &vbytes, &n))) goto done;
+    const char *prefix = NULL; // absent: the default
+    if ((rc = sembed_file_get_str(f, "tokenizer.continuing_prefix", &prefix, NULL)) && rc != SEMBED_ENOTFOUND) {
+        rc = sembed_fail(rc, FN, "tokenizer.continuing_prefix: expected a string");
+        goto done;
+    }
+    if (!(vocab = malloc((size_t)n * sizeof *vocab))) { rc = SEMBED_ENOMEM; goto done; }
+    for (uint64_t i = 0, pos = 0; i < n; i++) { // validated at open: n strings back to back
+        vocab[i] = (const char *)v + pos + 8;
+        pos += 9 + semb_tokidx_ld64(v + pos);
+    }
+    if ((rc = sembed_writer_create(out_path, &w))) goto done;
+    for (int64_t i = 0; i < sembed_file_n_kv(f) && !rc; i++)
+        if (strncmp(sembed_file_kv_key(f, i), "tokenizer.index.", 16) != 0) rc = sembed_writer_copy_kv(w, f, i);
+    if (!rc) rc = sembed_writer_add_tokenizer_index(w, vocab, n, prefix);
+    const int64_t nt = sembed_file_n_tensors(f);
+    struct sembed_tensor t;
+    for (int64_t i = 0; i < nt && !rc; i++)
+        if (!(rc = sembed_file_tensor(f, i, &t))) rc = sembed_writer_add_tensor(w, t.name, t.dtype, t.n_dims, t.dims);
+    for (int64_t i = 0; i < nt && !rc; i++)
+        if (!(rc = sembed_file_tensor(f, i, &t))) rc = sembed_writer_write(w, t.data, (size_t)t.nbytes);
+    if (!rc) {
+        rc = sembed_writer_finish(w);
+        w = NULL;
+    }
+    if (rc) sembed_fail(rc, FN, "cannot write %s: %s", out_path, sembed_strerror(rc));
+done:
+    sembed_writer_free(w);
+    free(vocab);
+    sembed_file_free(f);
+    return rc;
+}
+
 // "empty" or "token 123 'abc'" for a slot value, into buf.
 static const char *describe(const struct semb_vocab *vc, uint32_t s, char *buf, size_t cap) {
     if (!s) return "empty";

@@ -225,6 +225,42 @@ SEMBED_API int sembed_writer_add_arr_str(struct sembed_writer *w, const char *ke
     return add_kv(w, key, v, len);
 }
 
+SEMBED_API int sembed_writer_copy_kv(struct sembed_writer *w, const struct sembed_file *f, int64_t i) {
+    const char *key = f ? sembed_file_kv_key(f, i) : NULL;
+    if (!key) return sembed_fail(SEMBED_ENOTFOUND, "sembed_writer_copy_kv", "no metadata entry %lld", (long long)i);
+    // The value's encoding is the same in both files: copy its bytes (the reader validated them).
+    const enum sembed_type t = sembed_file_kv_type(f, i);
+    const void *p = NULL;
+    uint64_t nb = 0, count = 0;
+    enum sembed_type elem = SEMBED_TYPE_COUNT;
+    size_t head = 4;
+    if (t == SEMBED_TYPE_STRING) {
+        const char *str;
+        if (sembed_file_get_str(f, key, &str, &nb)) return SEMBED_ETYPE;
+        p = str;
+        head += 8;
+        nb += 1; // the NUL
+    } else if (t == SEMBED_TYPE_ARRAY) {
+        if (sembed_file_kv_array_info(f, i, &elem, &count) || sembed_file_kv_arr_bytes(f, i, &p, &nb)) return SEMBED_ETYPE;
+        head += 12;
+    } else {
+        nb = semb_type_size((uint32_t)t);
+        p = sembed_file_kv_data(f, i);
+        if (!nb || !p) return SEMBED_ETYPE;
+    }
+    if (nb > SIZE_MAX - head) return SEMBED_ENOMEM;
+    uint8_t *v = malloc(head + (size_t)nb);
+    if (!v) return SEMBED_ENOMEM;
+    semb_wr32(v, (uint32_t)t);
+    if (t == SEMBED_TYPE_STRING) semb_wr64(v + 4, nb - 1);
+    if (t == SEMBED_TYPE_ARRAY) {
+        semb_wr32(v + 4, (uint32_t)elem);
+        semb_wr64(v + 8, count);
+    }
+    if (nb) memcpy(v + head, p, (size_t)nb);
+    return add_kv(w, key, v, head + (size_t)nb);
+}
+
 SEMBED_API int sembed_writer_add_tensor(struct sembed_writer *w, const char *name, enum sembed_dtype dtype, uint32_t n_dims,
                                         const int64_t *dims) {
     static const char *const FN = "sembed_writer_add_tensor";

@@ -331,6 +331,29 @@ Test(convert, tokenizer_index_written_and_used) {
         }
         sembed_tokenizer_free(ref);
         sembed_model_free(m);
+        // sembed_file_add_tokenizer_index: a fresh index; every other key and every tensor as it was
+        char *in = tu_path(dir, name), *re = tu_path(dir, "re.semb");
+        cr_assert_eq(sembed_file_add_tokenizer_index(in, re), 0, "%s: add index\n%s", name, g_log);
+        struct sembed_file *g;
+        cr_assert_eq(sembed_file_open(re, &g), 0);
+        cr_assert_eq(sembed_file_verify_tokenizer_index(g), 0);
+        cr_assert_eq(sembed_file_n_kv(g), sembed_file_n_kv(f));
+        for (int64_t i = 0; i < sembed_file_n_kv(f); i++)
+            cr_assert_geq(sembed_file_find_kv(g, sembed_file_kv_key(f, i)), 0, "%s lost", sembed_file_kv_key(f, i));
+        cr_assert_eq(sembed_file_n_tensors(g), sembed_file_n_tensors(f));
+        for (int64_t i = 0; i < sembed_file_n_tensors(f); i++) {
+            struct sembed_tensor a, b;
+            cr_assert_eq(sembed_file_tensor(f, i, &a), 0);
+            cr_assert_eq(sembed_file_tensor(g, i, &b), 0);
+            cr_assert(!strcmp(a.name, b.name) && a.dtype == b.dtype && a.nbytes == b.nbytes && a.checksum == b.checksum &&
+                          memcmp(a.data, b.data, (size_t)a.nbytes) == 0, "%s: tensor %s differs", name, a.name);
+        }
+        cr_assert_eq(sembed_file_verify(g, NULL), 0);
+        sembed_file_free(g);
+        cr_assert_eq(sembed_file_add_tokenizer_index(re, re), 0, "in place");
+        cr_assert_eq(sembed_file_add_tokenizer_index(src, re), SEMBED_EIO, "a folder is not a .semb file");
+        free(in);
+        free(re);
         sembed_file_free(f);
     }
     free(src);

@@ -757,3 +757,52 @@ Test(semb, tensors_in_any_order_and_lookup_by_name) {
     cr_assert_eq(open_raw(buf, len), SEMBED_EOVERLAP);
     free(buf);
 }
+
+// sembed_writer_copy_kv: every type comes out with the same type and bytes.
+Test(semb, copy_kv_preserves_every_type) {
+    char *path = write_sample(0);
+    char *out = tu_path(g_dir, "copy.semb");
+    struct sembed_file *f, *g;
+    cr_assert_eq(sembed_file_open(path, &f), 0);
+    struct sembed_writer *w;
+    cr_assert_eq(sembed_writer_create(out, &w), 0);
+    for (int64_t i = 0; i < sembed_file_n_kv(f); i++) cr_assert_eq(sembed_writer_copy_kv(w, f, i), 0, "kv %lld", (long long)i);
+    cr_assert_eq(sembed_writer_copy_kv(w, f, sembed_file_n_kv(f)), SEMBED_ENOTFOUND);
+    cr_assert_eq(sembed_writer_finish(w), 0);
+    cr_assert_eq(sembed_file_open(out, &g), 0);
+    cr_assert_eq(sembed_file_n_kv(g), sembed_file_n_kv(f));
+    for (int64_t i = 0; i < sembed_file_n_kv(f); i++) {
+        const char *k = sembed_file_kv_key(f, i);
+        cr_assert_str_eq(sembed_file_kv_key(g, i), k);
+        enum sembed_type t = sembed_file_kv_type(f, i);
+        cr_assert_eq(sembed_file_kv_type(g, i), t, "%s: type", k);
+        const void *a, *b;
+        uint64_t na, nb;
+        if (t == SEMBED_TYPE_ARRAY) {
+            enum sembed_type ea, eb;
+            uint64_t ca, cb;
+            cr_assert_eq(sembed_file_kv_array_info(f, i, &ea, &ca), 0);
+            cr_assert_eq(sembed_file_kv_array_info(g, i, &eb, &cb), 0);
+            cr_assert(ea == eb && ca == cb, "%s: element type or count", k);
+            cr_assert_eq(sembed_file_kv_arr_bytes(f, i, &a, &na), 0);
+            cr_assert_eq(sembed_file_kv_arr_bytes(g, i, &b, &nb), 0);
+        } else if (t == SEMBED_TYPE_STRING) {
+            const char *sa, *sb;
+            cr_assert_eq(sembed_file_get_str(f, k, &sa, &na), 0);
+            cr_assert_eq(sembed_file_get_str(g, k, &sb, &nb), 0);
+            a = sa;
+            b = sb;
+        } else {
+            a = sembed_file_kv_data(f, i);
+            b = sembed_file_kv_data(g, i);
+            na = nb = (t == SEMBED_TYPE_U8 || t == SEMBED_TYPE_I8 || t == SEMBED_TYPE_BOOL) ? 1
+                      : (t == SEMBED_TYPE_U16 || t == SEMBED_TYPE_I16) ? 2
+                      : (t == SEMBED_TYPE_U32 || t == SEMBED_TYPE_I32 || t == SEMBED_TYPE_F32) ? 4 : 8;
+        }
+        cr_assert(na == nb && (na == 0 || memcmp(a, b, (size_t)na) == 0), "%s: bytes differ", k);
+    }
+    sembed_file_free(g);
+    sembed_file_free(f);
+    free(out);
+    free(path);
+}

@@ -185,6 +185,8 @@ SEMBED_API int sembed_writer_add_arr(struct sembed_writer *w, const char *key, e
                                      const void *items, uint64_t count);
 SEMBED_API int sembed_writer_add_arr_str(struct sembed_writer *w, const char *key,
                                          const char *const *items, uint64_t count);
+/* Copy metadata entry i of f (key, type and value) as it is. */
+SEMBED_API int sembed_writer_copy_kv(struct sembed_writer *w, const struct sembed_file *f, int64_t i);
 /* The tokenizer index (tokenizer.index.offsets/all/cont, docs/format.md): WordPiece's two lookup
  * tables prebuilt, so sembed_model_load uses them in place instead of building them. vocab must
  * be exactly what tokenizer.vocab holds and continuing_prefix what tokenizer.continuing_prefix
@@ -192,6 +194,10 @@ SEMBED_API int sembed_writer_add_arr_str(struct sembed_writer *w, const char *ke
  * exceed 4 GiB (the file is then valid without an index). */
 SEMBED_API int sembed_writer_add_tokenizer_index(struct sembed_writer *w, const char *const *vocab, uint64_t n,
                                                  const char *continuing_prefix);
+/* Rewrite the model file in_path as out_path (atomically; they may be the same path) with a
+ * freshly built tokenizer index replacing any it has: every other key and every tensor unchanged.
+ * How a file converted before the index existed gets one without its source checkpoint. */
+SEMBED_API int sembed_file_add_tokenizer_index(const char *in_path, const char *out_path);
 
 /* Declare a tensor (before the first sembed_writer_write). Its bytes come later, in order. */
 SEMBED_API int sembed_writer_add_tensor(struct sembed_writer *w, const char *name, enum sembed_dtype dtype,
