@@ -134,3 +134,27 @@ Test(inspect_cli, usage_errors_and_help) {
     cr_assert(strstr(out, "inspect") && strstr(out, "embed"), "%s", out);
     free(out);
 }
+
+// `sembed convert X.semb -o Y.semb` re-indexes a file converted before the tokenizer index
+// existed: the index appears and verifies, and import options are refused on a .semb source.
+Test(inspect_cli, convert_semb_adds_a_tokenizer_index) {
+    char args[2048], *out;
+    char *dst = tu_path(g_dir, "indexed.semb");
+    snprintf(args, sizeof args, "inspect '%s'", g_file);
+    cr_assert_eq(run(args, &out), 0, "%s", out);
+    cr_assert_null(strstr(out, "tokenizer.index.all"), "the fixture starts without an index: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "convert '%s' -o '%s'", g_file, dst);
+    cr_assert_eq(run(args, &out), 0, "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "inspect --verify '%s'", dst);
+    cr_assert_eq(run(args, &out), 0, "%s", out);
+    cr_assert(strstr(out, "tokenizer.index.all") && strstr(out, "tokenizer index matches"), "%s", out);
+    cr_assert(strstr(out, "embeddings.word_embeddings.weight") && strstr(out, "[12, 4]"), "tensors kept: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "convert '%s' -o '%s' --dtype q8", g_file, dst);
+    cr_assert_eq(run(args, &out), 2, "%s", out);
+    cr_assert(strstr(out, "only re-indexed"), "%s", out);
+    free(out);
+    free(dst);
+}

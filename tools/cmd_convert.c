@@ -35,6 +35,10 @@ static void usage(FILE *out) {
             "  -v, --verbose          print what was imported\n"
             "  -h, --help             this text\n"
             "\n"
+            "A .semb SRC is rewritten with a freshly built tokenizer index (docs/format.md), every other\n"
+            "key and tensor unchanged: how a file converted before the index existed loads in ~1 ms\n"
+            "instead of ~2 ms. Only -o (which may name SRC itself) and -v apply then.\n"
+            "\n"
             "See docs/convert.md for what is imported from where.\n");
 }
 
@@ -63,7 +67,7 @@ int cmd_convert(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     struct sembed_convert_params p = sembed_convert_default_params();
-    bool verbose = false;
+    bool verbose = false, import_opts = false;
     int c;
     opterr = 0;
     optind = 1;
@@ -71,6 +75,7 @@ int cmd_convert(int argc, char **argv) {
         switch (c) {
         case 'o': p.out = optarg; break;
         case OPT_DTYPE:
+            import_opts = true;
             if (!strcmp(optarg, "f32")) p.dtype = SEMBED_DTYPE_F32;
             else if (!strcmp(optarg, "f16")) p.dtype = SEMBED_DTYPE_F16;
             else if (!strcmp(optarg, "bf16")) p.dtype = SEMBED_DTYPE_BF16;
@@ -78,6 +83,7 @@ int cmd_convert(int argc, char **argv) {
             else return cli_error(CLI_USAGE, "convert", "--dtype %s: expected f32, f16, bf16 or q8", optarg);
             break;
         case OPT_POOLING: {
+            import_opts = true;
             static const char *const modes[] = {"cls", "cls_before_pooler", "mean", "max", "first_last_avg"};
             bool ok = false;
             for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) ok |= !strcmp(optarg, modes[i]);
@@ -85,11 +91,12 @@ int cmd_convert(int argc, char **argv) {
             p.pooling = optarg;
             break;
         }
-        case OPT_NORM: p.normalize = 1; break;
-        case OPT_NO_NORM: p.normalize = 0; break;
-        case OPT_NAME: p.name = optarg; break;
-        case OPT_MLM: p.keep_mlm_head = true; break;
+        case OPT_NORM: p.normalize = 1; import_opts = true; break;
+        case OPT_NO_NORM: p.normalize = 0; import_opts = true; break;
+        case OPT_NAME: p.name = optarg; import_opts = true; break;
+        case OPT_MLM: p.keep_mlm_head = true; import_opts = true; break;
         case OPT_META:
+            import_opts = true;
             if (extra.n_meta == MAX_META) return cli_error(CLI_USAGE, "convert", "at most %d --meta entries", MAX_META);
             cli_install_logger(false);
             if (sc_meta_parse(optarg, &meta[extra.n_meta])) return CLI_USAGE; // the reason is logged
@@ -98,8 +105,8 @@ int cmd_convert(int argc, char **argv) {
                     return cli_error(CLI_USAGE, "convert", "--meta %s is given twice", meta[i].key);
             extra.n_meta++;
             break;
-        case OPT_CAL: extra.calibrate = 1; break;
-        case OPT_NO_CAL: extra.calibrate = 0; break;
+        case OPT_CAL: extra.calibrate = 1; import_opts = true; break;
+        case OPT_NO_CAL: extra.calibrate = 0; import_opts = true; break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); return CLI_OK;
         case ':': return cli_error(CLI_USAGE, "convert", "%s needs a value", argv[optind - 1]);
@@ -110,6 +117,17 @@ int cmd_convert(int argc, char **argv) {
     if (optind + 1 < argc) return cli_error(CLI_USAGE, "convert", "one SRC expected, got %d", argc - optind);
     if (!p.out) return cli_error(CLI_USAGE, "convert", "missing -o OUT.semb");
     p.src = argv[optind];
+    size_t sl = strlen(p.src);
+    if (sl > 5 && !strcmp(p.src + sl - 5, ".semb")) {
+        if (import_opts)
+            return cli_error(CLI_USAGE, "convert", "%s is a .semb file: it is only re-indexed, and takes -o and -v alone",
+                             p.src);
+        cli_install_logger(verbose);
+        int rc = sembed_file_add_tokenizer_index(p.src, p.out);
+        if (rc) return cli_error(CLI_FAIL, "convert", "%s: %s", p.src, sembed_strerror(rc));
+        if (verbose) fprintf(stderr, "wrote %s with a fresh tokenizer index\n", p.out);
+        return CLI_OK;
+    }
     // Reproducible output when the build system asks for it (reproducible-builds.org convention).
     const char *sde = getenv("SOURCE_DATE_EPOCH");
     if (sde && *sde) {
