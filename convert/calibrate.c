@@ -202,45 +202,6 @@ int sc_calibrate(const char *path, struct sc_calib *out) {
 
 /* ---------------------------------------------------------------- rewrite */
 
-static int copy_kv(struct sembed_writer *w, const struct sembed_file *f, int64_t i) {
-    const char *key = sembed_file_kv_key(f, i);
-    enum sembed_type t = sembed_file_kv_type(f, i);
-    if (t == SEMBED_TYPE_STRING) {
-        const char *s;
-        int rc = sembed_file_get_str(f, key, &s, NULL);
-        return rc ? rc : sembed_writer_add_str(w, key, s);
-    }
-    if (t != SEMBED_TYPE_ARRAY) {
-        uint64_t v = 0; // little-endian bytes, possibly unaligned: copy to an aligned value
-        size_t sz = semb_type_size((uint32_t)t);
-        if (!sz || sz > sizeof v) return SEMBED_ECORRUPT;
-        memcpy(&v, sembed_file_kv_data(f, i), sz);
-        return sembed_writer_add_scalar(w, key, t, &v);
-    }
-    enum sembed_type elem;
-    uint64_t count;
-    int rc = sembed_file_kv_array_info(f, i, &elem, &count);
-    if (rc) return rc;
-    if (elem == SEMBED_TYPE_STRING) {
-        const char **v = malloc((count ? count : 1) * sizeof *v);
-        if (!v) return SEMBED_ENOMEM;
-        for (uint64_t k = 0; k < count && rc == 0; k++) rc = sembed_file_get_arr_str(f, key, k, &v[k], NULL);
-        if (rc == 0) rc = sembed_writer_add_arr_str(w, key, v, count);
-        free(v);
-        return rc;
-    }
-    const void *data;
-    if ((rc = sembed_file_get_arr(f, key, NULL, NULL, &data))) return rc;
-    size_t sz = semb_type_size((uint32_t)elem);
-    if (!sz || count > SIZE_MAX / sz) return SEMBED_ECORRUPT;
-    void *v = malloc(count ? count * sz : 1);
-    if (!v) return SEMBED_ENOMEM;
-    if (count) memcpy(v, data, count * sz);
-    rc = sembed_writer_add_arr(w, key, elem, v, count);
-    free(v);
-    return rc;
-}
-
 int sc_rewrite_with_meta(const char *path, const struct sc_meta *extra, size_t n_extra) {
     struct sembed_file *f = NULL;
     struct sembed_writer *w = NULL;
@@ -251,18 +212,10 @@ int sc_rewrite_with_meta(const char *path, const struct sc_meta *extra, size_t n
         const char *key = sembed_file_kv_key(f, i);
         bool replaced = false;
         for (size_t k = 0; k < n_extra; k++) replaced |= !strcmp(key, extra[k].key);
-        if (!replaced) rc = copy_kv(w, f, i);
+        if (!replaced) rc = sembed_writer_copy_kv(w, f, i);
     }
     for (size_t k = 0; k < n_extra && rc == 0; k++) rc = sc_meta_write(w, &extra[k]);
-    const int64_t nt = sembed_file_n_tensors(f);
-    for (int64_t i = 0; i < nt && rc == 0; i++) {
-        struct sembed_tensor t;
-        if ((rc = sembed_file_tensor(f, i, &t)) == 0) rc = sembed_writer_add_tensor(w, t.name, t.dtype, t.n_dims, t.dims);
-    }
-    for (int64_t i = 0; i < nt && rc == 0; i++) {
-        struct sembed_tensor t;
-        if ((rc = sembed_file_tensor(f, i, &t)) == 0) rc = sembed_writer_write(w, t.data, (size_t)t.nbytes);
-    }
+    if (rc == 0) rc = sembed_writer_copy_tensors(w, f);
     if (rc == 0) {
         rc = sembed_writer_finish(w);
         w = NULL;

@@ -17,6 +17,7 @@ size_t semb_type_size(uint32_t t);
 
 static inline uint64_t semb_align64(uint64_t x) { return (x + (SEMBED_ALIGNMENT - 1)) & ~(uint64_t)(SEMBED_ALIGNMENT - 1); }
 
+static inline uint32_t semb_rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static inline uint32_t semb_rd32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
@@ -24,6 +25,7 @@ static inline uint64_t semb_rd64(const uint8_t *p) { return (uint64_t)semb_rd32(
 static inline void semb_wr32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
 }
+static inline void semb_wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static inline void semb_wr64(uint8_t *p, uint64_t v) { semb_wr32(p, (uint32_t)v); semb_wr32(p + 4, (uint32_t)(v >> 32)); }
 
 // Key syntax of docs/format.md: 1..255 bytes of [a-z0-9_.] with at least one dot.

@@ -29,7 +29,7 @@ static inline bool has_prefix(const uint8_t *s, const char *prefix, size_t plen)
 static uint64_t check_offsets(const uint8_t *v, uint64_t vbytes, uint32_t n, const uint8_t *off, const char *prefix,
                               size_t plen, struct semb_tokidx_stats *st, const char **why) {
     const uint8_t p0 = plen ? (uint8_t)prefix[0] : 0;
-    uint64_t o = semb_tokidx_ld32(off);
+    uint64_t o = semb_rd32(off);
     if (o != 0) {
         *why = "offset is not where the token's string starts";
         return 1;
@@ -39,8 +39,8 @@ static uint64_t check_offsets(const uint8_t *v, uint64_t vbytes, uint32_t n, con
             *why = "string runs past the end of tokenizer.vocab";
             return (uint64_t)i + 1;
         }
-        const uint64_t len = semb_tokidx_ld64(v + o);
-        const uint64_t next = i + 1 < n ? semb_tokidx_ld32(off + 4 * ((size_t)i + 1)) : vbytes;
+        const uint64_t len = semb_rd64(v + o);
+        const uint64_t next = i + 1 < n ? semb_rd32(off + 4 * ((size_t)i + 1)) : vbytes;
         if (len > vbytes - o - 9) {
             *why = "string runs past the end of tokenizer.vocab";
             return (uint64_t)i + 1;
@@ -71,7 +71,7 @@ uint64_t semb_tokidx_scan(const uint8_t *v, uint64_t vbytes, uint32_t n, const u
     const uint8_t p0 = plen ? (uint8_t)prefix[0] : 0;
     uint64_t pos = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (off_in && semb_tokidx_ld32(off_in + 4 * (size_t)i) != pos) {
+        if (off_in && semb_rd32(off_in + 4 * (size_t)i) != pos) {
             *why = "offset is not where the token's string starts";
             return (uint64_t)i + 1;
         }
@@ -79,12 +79,12 @@ uint64_t semb_tokidx_scan(const uint8_t *v, uint64_t vbytes, uint32_t n, const u
             *why = "string starts beyond 4 GiB, which a u32 offset cannot address";
             return (uint64_t)i + 1;
         }
-        if (vbytes - pos < 9 || semb_tokidx_ld64(v + pos) > vbytes - pos - 9) {
+        if (vbytes - pos < 9 || semb_rd64(v + pos) > vbytes - pos - 9) {
             *why = "string runs past the end of tokenizer.vocab";
             return (uint64_t)i + 1;
         }
-        const uint64_t len = semb_tokidx_ld64(v + pos);
-        if (off_out) semb_tokidx_st32(off_out + 4 * (size_t)i, (uint32_t)pos);
+        const uint64_t len = semb_rd64(v + pos);
+        if (off_out) semb_wr32(off_out + 4 * (size_t)i, (uint32_t)pos);
         if (len > st->max_all) st->max_all = len;
         // Few tokens start with the prefix's first byte: test it before calling memcmp.
         if (plen && len >= plen && v[pos + 8] == p0 && has_prefix(v + pos + 8, prefix, plen)) {
@@ -114,8 +114,8 @@ static void put(const struct semb_vocab *vc, const struct semb_tokidx_table *t, 
         i = (i + 1) & mask;
     }
     uint8_t *slot = (uint8_t *)(uintptr_t)t->slots + (size_t)t->width * i; // the caller's writable table
-    if (t->width == 2) semb_tokidx_st16(slot, (uint16_t)(id + 1));
-    else semb_tokidx_st32(slot, id + 1);
+    if (t->width == 2) semb_wr16(slot, (uint16_t)(id + 1));
+    else semb_wr32(slot, id + 1);
 }
 
 void semb_tokidx_build(const struct semb_vocab *vc, const char *prefix, size_t plen, const struct semb_tokidx_table *all,
@@ -235,8 +235,8 @@ SEMBED_API int sembed_writer_add_tokenizer_index(struct sembed_writer *w, const 
     uint64_t pos = 0;
     for (uint64_t i = 0; i < n; i++) {
         size_t l = strlen(vocab[i]);
-        semb_tokidx_st32(off + 4 * i, (uint32_t)pos);
-        semb_tokidx_st64(v + pos, l);
+        semb_wr32(off + 4 * i, (uint32_t)pos);
+        semb_wr64(v + pos, l);
         memcpy(v + pos + 8, vocab[i], l + 1);
         pos += 9 + l;
     }
@@ -290,18 +290,13 @@ SEMBED_API int sembed_file_add_tokenizer_index(const char *in_path, const char *
     if (!(vocab = malloc((size_t)n * sizeof *vocab))) { rc = SEMBED_ENOMEM; goto done; }
     for (uint64_t i = 0, pos = 0; i < n; i++) { // validated at open: n strings back to back
         vocab[i] = (const char *)v + pos + 8;
-        pos += 9 + semb_tokidx_ld64(v + pos);
+        pos += 9 + semb_rd64(v + pos);
     }
     if ((rc = sembed_writer_create(out_path, &w))) goto done;
     for (int64_t i = 0; i < sembed_file_n_kv(f) && !rc; i++)
         if (strncmp(sembed_file_kv_key(f, i), "tokenizer.index.", 16) != 0) rc = sembed_writer_copy_kv(w, f, i);
     if (!rc) rc = sembed_writer_add_tokenizer_index(w, vocab, n, prefix);
-    const int64_t nt = sembed_file_n_tensors(f);
-    struct sembed_tensor t;
-    for (int64_t i = 0; i < nt && !rc; i++)
-        if (!(rc = sembed_file_tensor(f, i, &t))) rc = sembed_writer_add_tensor(w, t.name, t.dtype, t.n_dims, t.dims);
-    for (int64_t i = 0; i < nt && !rc; i++)
-        if (!(rc = sembed_file_tensor(f, i, &t))) rc = sembed_writer_write(w, t.data, (size_t)t.nbytes);
+    if (!rc) rc = sembed_writer_copy_tensors(w, f);
     if (!rc) {
         rc = sembed_writer_finish(w);
         w = NULL;

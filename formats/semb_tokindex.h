@@ -14,6 +14,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "formats/semb_internal.h"
 #include "sembed/semb.h"
 
 #define SEMB_TOKIDX_OFFSETS "tokenizer.index.offsets"
@@ -22,49 +23,6 @@
 #define SEMB_TOKIDX_ALL_MAX "tokenizer.index.all_max_len"
 #define SEMB_TOKIDX_CONT_MAX "tokenizer.index.cont_max_len"
 #define SEMB_TOKIDX_DEFAULT_PREFIX "##" // tokenizer.continuing_prefix when the key is absent
-
-static inline uint32_t semb_tokidx_ld16(const uint8_t *p) {
-    uint16_t v;
-    memcpy(&v, p, 2);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap16(v);
-#endif
-    return v;
-}
-static inline uint32_t semb_tokidx_ld32(const uint8_t *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap32(v);
-#endif
-    return v;
-}
-static inline uint64_t semb_tokidx_ld64(const uint8_t *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-static inline void semb_tokidx_st32(uint8_t *p, uint32_t v) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap32(v);
-#endif
-    memcpy(p, &v, 4);
-}
-static inline void semb_tokidx_st16(uint8_t *p, uint16_t v) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap16(v);
-#endif
-    memcpy(p, &v, 2);
-}
-static inline void semb_tokidx_st64(uint8_t *p, uint64_t v) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    memcpy(p, &v, 8);
-}
 
 // A vocabulary as a .semb string array stores it: token i is `u64 n | n bytes | 0x00` at
 // v + off[i], off being n little-endian u32. vbytes >= 9 (at least one string) and v[vbytes - 1]
@@ -81,12 +39,12 @@ struct semb_vocab {
 // at the array's end. Either way the bytes lie inside the array, whose last byte is a NUL, so the
 // result is a C string. (sembed_file_verify_tokenizer_index proves a file's offsets exact.)
 static inline const char *semb_vocab_token(const struct semb_vocab *vc, uint32_t id, size_t *len) {
-    const uint64_t o = semb_tokidx_ld32(vc->off + 4 * (size_t)id);
+    const uint64_t o = semb_rd32(vc->off + 4 * (size_t)id);
     if (o > vc->vbytes - 9) {
         *len = 0;
         return "";
     }
-    const uint64_t n = semb_tokidx_ld64(vc->v + o);
+    const uint64_t n = semb_rd64(vc->v + o);
     *len = (size_t)(n <= vc->vbytes - 9 - o ? n : vc->vbytes - 9 - o);
     return (const char *)vc->v + o + 8;
 }
@@ -102,7 +60,7 @@ struct semb_tokidx_table {
 };
 
 static inline uint32_t semb_tokidx_slot(const struct semb_tokidx_table *t, size_t i) {
-    return t->width == 2 ? semb_tokidx_ld16(t->slots + 2 * i) : semb_tokidx_ld32(t->slots + 4 * i);
+    return t->width == 2 ? semb_rd16(t->slots + 2 * i) : semb_rd32(t->slots + 4 * i);
 }
 
 // Slot width for a vocabulary of n tokens: u16 while every id + 1 fits (halves the tables), else u32.

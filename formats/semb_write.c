@@ -261,6 +261,18 @@ SEMBED_API int sembed_writer_copy_kv(struct sembed_writer *w, const struct sembe
     return add_kv(w, key, v, head + (size_t)nb);
 }
 
+SEMBED_API int sembed_writer_copy_tensors(struct sembed_writer *w, const struct sembed_file *f) {
+    if (!f) return sembed_fail(SEMBED_EINVAL, "sembed_writer_copy_tensors", "f is NULL");
+    const int64_t nt = sembed_file_n_tensors(f);
+    struct sembed_tensor t;
+    int rc = 0;
+    for (int64_t i = 0; i < nt && !rc; i++)
+        if (!(rc = sembed_file_tensor(f, i, &t))) rc = sembed_writer_add_tensor(w, t.name, t.dtype, t.n_dims, t.dims);
+    for (int64_t i = 0; i < nt && !rc; i++)
+        if (!(rc = sembed_file_tensor(f, i, &t))) rc = sembed_writer_write(w, t.data, (size_t)t.nbytes);
+    return rc;
+}
+
 SEMBED_API int sembed_writer_add_tensor(struct sembed_writer *w, const char *name, enum sembed_dtype dtype, uint32_t n_dims,
                                         const int64_t *dims) {
     static const char *const FN = "sembed_writer_add_tensor";

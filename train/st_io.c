@@ -41,34 +41,6 @@ static int index_from(struct sembed_writer *w, const struct sembed_file *src) {
     return rc;
 }
 
-static int copy_kv(struct sembed_writer *w, const struct sembed_file *f, int64_t i) {
-    const char *key = sembed_file_kv_key(f, i);
-    enum sembed_type t = sembed_file_kv_type(f, i);
-    if (t == SEMBED_TYPE_STRING) {
-        const char *s;
-        int rc = sembed_file_get_str(f, key, &s, NULL);
-        return rc ? rc : sembed_writer_add_str(w, key, s);
-    }
-    if (t == SEMBED_TYPE_ARRAY) {
-        enum sembed_type et;
-        uint64_t n;
-        int rc = sembed_file_kv_array_info(f, i, &et, &n);
-        if (rc) return rc;
-        if (et == SEMBED_TYPE_STRING) {
-            const char **items = malloc((n ? n : 1) * sizeof *items);
-            if (!items) return SEMBED_ENOMEM;
-            for (uint64_t j = 0; j < n && !rc; j++) rc = sembed_file_get_arr_str(f, key, j, &items[j], NULL);
-            if (!rc) rc = sembed_writer_add_arr_str(w, key, items, n);
-            free(items);
-            return rc;
-        }
-        const void *data;
-        rc = sembed_file_get_arr(f, key, &et, &n, &data);
-        return rc ? rc : sembed_writer_add_arr(w, key, et, data, n);
-    }
-    return sembed_writer_add_scalar(w, key, t, sembed_file_kv_data(f, i));
-}
-
 static int fresh_metadata(struct sembed_writer *w, const struct st_model *m, const struct st_save_info *si) {
     const struct st_config *c = &m->cfg;
     int rc = 0;
@@ -112,7 +84,7 @@ int st_save(const char *path, const struct st_model *m, const float *params, con
     if (si->src) {
         int64_t n = sembed_file_n_kv(si->src);
         for (int64_t i = 0; i < n && !rc; i++)
-            if (!skip_key(sembed_file_kv_key(si->src, i))) rc = copy_kv(w, si->src, i);
+            if (!skip_key(sembed_file_kv_key(si->src, i))) rc = sembed_writer_copy_kv(w, si->src, i);
         if (!rc) rc = index_from(w, si->src);
     } else {
         rc = fresh_metadata(w, m, si);

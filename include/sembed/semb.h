@@ -187,6 +187,9 @@ SEMBED_API int sembed_writer_add_arr_str(struct sembed_writer *w, const char *ke
                                          const char *const *items, uint64_t count);
 /* Copy metadata entry i of f (key, type and value) as it is. */
 SEMBED_API int sembed_writer_copy_kv(struct sembed_writer *w, const struct sembed_file *f, int64_t i);
+/* Declare every tensor of f, in its order, and write their bytes (after all metadata; no other
+ * tensor may be declared before or after). */
+SEMBED_API int sembed_writer_copy_tensors(struct sembed_writer *w, const struct sembed_file *f);
 /* The tokenizer index (tokenizer.index.offsets/all/cont, docs/format.md): WordPiece's two lookup
  * tables prebuilt, so sembed_model_load uses them in place instead of building them. vocab must
  * be exactly what tokenizer.vocab holds and continuing_prefix what tokenizer.continuing_prefix

@@ -217,7 +217,7 @@ SEMBED_API int sembed_tokenizer_create(const char *const *vocab, size_t n_vocab,
     size_t pos = 0;
     for (size_t i = 0; i < n_vocab; i++) {
         size_t l = strlen(vocab[i]);
-        semb_tokidx_st64(v + pos, l);
+        semb_wr64(v + pos, l);
         memcpy(v + pos + 8, vocab[i], l + 1);
         pos += 9 + l;
     }
