@@ -7,9 +7,7 @@
 #define SK_VL 8
 #include "runtime/kernels/kernels_simd.h"
 
-#ifndef AV_MR
 #define AV_MR 4
-#endif
 
 static inline __attribute__((always_inline)) void ukr_q8_avxvnni(const int MR, int kpad, const uint8_t *aq, size_t lda,
                                                                  const int8_t *wp, const int32_t *comp, int32_t *t) {
@@ -54,9 +52,6 @@ static void q8_panels_avxvnni(int m, int kpad, int j0, int j1, int n, const uint
             case 1: ukr_q8_avxvnni(1, kpad, ai, lda, wp, comp, t); break;
             case 2: ukr_q8_avxvnni(2, kpad, ai, lda, wp, comp, t); break;
             case 3: ukr_q8_avxvnni(3, kpad, ai, lda, wp, comp, t); break;
-#if AV_MR > 4
-            case 4: ukr_q8_avxvnni(4, kpad, ai, lda, wp, comp, t); break;
-#endif
             default: ukr_q8_avxvnni(AV_MR, kpad, ai, lda, wp, comp, t); break;
             }
             epi_block_q8(t, 16, c, ldc, i0, mr, c0, nc, epi);
