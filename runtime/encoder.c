@@ -82,6 +82,7 @@ static void attention(struct sembed_context *ctx, const struct se_batch *b, int 
     const int H = (int)m->H, nh = (int)m->n_heads, hd = H / nh, ld = 3 * H;
     const float scale = 1.0f / sqrtf((float)hd);
     const int items = b->n_seq * nh;
+    const bool q16 = m->compute == SEMBED_COMPUTE_INT8; // int16 products (docs/int8.md)
     const float *qkv = ctx->big;
     float *att = ctx->att;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
@@ -90,7 +91,11 @@ static void attention(struct sembed_context *ctx, const struct se_batch *b, int 
         const int t0 = b->offs[s], n = b->offs[s + 1] - t0;
         unsigned char *scr = (unsigned char *)ctx->scores + (size_t)omp_get_thread_num() * ctx->att_scratch_bytes;
         const float *Q = qkv + (size_t)t0 * ld + (size_t)h * hd;
-        sk_attention_f32(n, n, hd, Q, ld, Q + H, ld, Q + 2 * H, ld, scale, att + (size_t)t0 * H + (size_t)h * hd, H, scr);
+        float *o = att + (size_t)t0 * H + (size_t)h * hd;
+        if (q16)
+            sk_attention_q16(n, n, hd, Q, ld, Q + H, ld, Q + 2 * H, ld, scale, o, H, scr);
+        else
+            sk_attention_f32(n, n, hd, Q, ld, Q + H, ld, Q + 2 * H, ld, scale, o, H, scr);
     }
 }
 

@@ -717,7 +717,9 @@ SEMBED_API int sembed_context_create(const struct sembed_model *m, const struct 
     ctx->batch_tokens = bt;
     ctx->truncate = p.truncate;
     ctx->n_threads = nt;
-    ctx->att_scratch_bytes = (sk_attention_scratch_size((int)ml, (int)(m->H / m->n_heads)) + 63) & ~(size_t)63;
+    size_t att_f32 = sk_attention_scratch_size((int)ml, (int)(m->H / m->n_heads));
+    size_t att_q16 = m->compute == SEMBED_COMPUTE_INT8 ? sk_attention_q16_scratch_size((int)ml, (int)(m->H / m->n_heads)) : 0;
+    ctx->att_scratch_bytes = ((att_f32 > att_q16 ? att_f32 : att_q16) + 63) & ~(size_t)63;
     int rc = context_scratch(m, bt, bs, &ctx->scratch_bytes);
     if (rc) {
         free(ctx);

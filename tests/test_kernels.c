@@ -533,6 +533,109 @@ Test(kernels, bf16_round_trip_and_rounding) {
     cr_assert_eq(sk_f32_to_bf16(-INFINITY), 0xff80);
 }
 
+// Attention with int16 products (int8 compute mode). Against a double-precision oracle within a
+// bound derived from the quantization steps; every SIMD ISA against the reference (same integers,
+// float rounding only); a row alone bit-identical to the row in its block; NaN / inf inputs give
+// no crash and finite outputs where the rest of the row is finite.
+Test(kernels, attention_q16_all_isas) {
+    enum sk_isa list[SK_ISA_COUNT];
+    int ni = isas(list);
+    static const int NQ[] = {1, 3, 16, 17, 33, 64, 129}, NKV[] = {1, 2, 3, 16, 33, 128, 300}, D[] = {1, 8, 17, 32, 64, 200};
+    cr_assert_eq(sk_attention_q16(2, 0, 4, NULL, 4, NULL, 4, NULL, 4, 1.0f, NULL, 4, NULL), SEMBED_EINVAL);
+    cr_assert_eq(sk_attention_q16(2, 2, 4, NULL, 3, NULL, 4, NULL, 4, 1.0f, NULL, 4, NULL), SEMBED_EINVAL);
+    cr_assert_eq(sk_attention_q16_qk_max(32), 8191);
+    cr_assert_eq(sk_attention_q16_qk_max(64), 5792);
+    cr_assert_eq(sk_attention_q16_qk_max(1), 32767);
+    double worst = 0; // max error / bound over the sweep
+    for (int iq = 0; iq < 7; iq++)
+        for (int ik = 0; ik < 7; ik++)
+            for (int id = 0; id < 6; id++) {
+                int nq = NQ[iq], nkv = NKV[ik], d = D[id];
+                if ((iq + ik + id) % 2 && nq * nkv * d > 20000) continue;
+                int ld = 3 * d + 5, nt = nq > nkv ? nq : nkv, ldo = d + 3;
+                float *qkv = frand_buf((size_t)nt * ld, 2.0f);
+                const float *Q = qkv, *K = qkv + d, *V = qkv + 2 * d;
+                float scale = 1.0f / sqrtf((float)d);
+                size_t ss = sk_attention_q16_scratch_size(nkv, d);
+                void *scr = aligned_alloc(64, (ss + 63) / 64 * 64);
+                float *ref = NULL;
+                for (int a = 0; a < ni; a++) {
+                    use_isa(list[a]);
+                    float *out = calloc((size_t)nq * ldo, 4), *o1 = malloc((size_t)ldo * 4);
+                    cr_assert_eq(sk_attention_q16(nq, nkv, d, Q, ld, K, ld, V, ld, scale, out, ldo, scr), SEMBED_OK);
+                    int QM = sk_attention_q16_qk_max(d);
+                    for (int i = 0; i < nq; i++) {
+                        // oracle, and the error bound: each q, k, v value is off by at most half a
+                        // step (amax / m / 2), each p by half of 1/32767 plus float rounding
+                        double sc[300], mx = -1e300, sum = 0, aq = 0, ak = 0, av = 0, ds = 0;
+                        for (int p = 0; p < d; p++) aq = fmax(aq, fabs(Q[(size_t)i * ld + p]));
+                        for (int j = 0; j < nkv; j++)
+                            for (int p = 0; p < d; p++) {
+                                ak = fmax(ak, fabs(K[(size_t)j * ld + p]));
+                                av = fmax(av, fabs(V[(size_t)j * ld + p]));
+                            }
+                        for (int j = 0; j < nkv; j++) {
+                            double acc = 0;
+                            for (int p = 0; p < d; p++) acc += (double)Q[(size_t)i * ld + p] * K[(size_t)j * ld + p];
+                            sc[j] = acc * scale;
+                            mx = sc[j] > mx ? sc[j] : mx;
+                        }
+                        ds = scale * d * (aq * ak) * (1.0 / QM + 0.25 / ((double)QM * QM)) + 1e-6 * fabs(mx); // |score error|
+                        for (int j = 0; j < nkv; j++) { sc[j] = exp(sc[j] - mx); sum += sc[j]; }
+                        // p error <= p (e^(2 ds) - 1) + 1/32767; out error adds V's half step per column
+                        double bound = av * ((exp(2 * ds) - 1) + nkv * 0.6 / 32767.0 + 1.0 / 32767.0) + 1e-6;
+                        for (int c = 0; c < d; c++) {
+                            double acc = 0;
+                            for (int j = 0; j < nkv; j++) acc += sc[j] / sum * V[(size_t)j * ld + c];
+                            double e = fabs(acc - out[(size_t)i * ldo + c]);
+                            if (e / bound > worst) worst = e / bound;
+                            cr_assert(e <= bound, "%s q16 attention nq %d nkv %d d %d out[%d,%d] = %.9g, double %.9g (bound %.3g)",
+                                      sk_isa_name(list[a]), nq, nkv, d, i, c, out[(size_t)i * ldo + c], acc, bound);
+                        }
+                        for (int c = d; c < ldo; c++)
+                            cr_assert_eq(out[(size_t)i * ldo + c], 0.0f, "%s q16 attention wrote past d", sk_isa_name(list[a]));
+                    }
+                    // same integers on every ISA: outputs within float rounding of the reference's
+                    if (!ref) {
+                        ref = out;
+                        out = NULL;
+                    } else {
+                        for (int i = 0; i < nq; i++)
+                            for (int c = 0; c < d; c++) {
+                                float g = out[(size_t)i * ldo + c], w = ref[(size_t)i * ldo + c];
+                                // exp and the sum order differ: a probability may round to the other
+                                // neighbouring step, up to 1/32767 of |v| <= 2 per key
+                                cr_assert(fabs(g - w) <= 2.0 * (nkv / 32767.0 + 1e-5) + 1e-6,
+                                          "%s vs %s q16 attention nq %d nkv %d d %d out[%d,%d] = %.9g vs %.9g", sk_isa_name(list[a]),
+                                          sk_isa_name(list[0]), nq, nkv, d, i, c, g, w);
+                            }
+                    }
+                    // a row alone equals the row in the block
+                    const float *blk = out ? out : ref;
+                    for (int i = 0; i < nq; i += 5) {
+                        cr_assert_eq(sk_attention_q16(1, nkv, d, Q + (size_t)i * ld, ld, K, ld, V, ld, scale, o1, ldo, NULL), SEMBED_OK);
+                        cr_assert_eq(memcmp(o1, blk + (size_t)i * ldo, (size_t)d * 4), 0, "%s q16 attention row %d alone differs (nq %d nkv %d d %d)",
+                                     sk_isa_name(list[a]), i, nq, nkv, d);
+                    }
+                    free(out); free(o1);
+                }
+                free(ref); free(qkv); free(scr);
+            }
+    fprintf(stderr, "kernels: q16 attention worst error / bound %.3f\n", worst);
+    // hostile values: a NaN in K or V quantizes to 0 (its row's / column's scale ignores it)
+    for (int a = 0; a < ni; a++) {
+        use_isa(list[a]);
+        int d = 32, n = 20, ld = 3 * d;
+        float *qkv = frand_buf((size_t)n * ld, 1.0f), out[20 * 32];
+        qkv[d + 5] = NAN;
+        qkv[2 * d + 3 * ld + 7] = NAN;
+        cr_assert_eq(sk_attention_q16(n, n, d, qkv, ld, qkv + d, ld, qkv + 2 * d, ld, 0.2f, out, d, NULL), SEMBED_OK);
+        for (int i = 0; i < n * d; i++) cr_assert(isfinite(out[i]), "%s q16 attention: non-finite output %d from a NaN input", sk_isa_name(list[a]), i);
+        free(qkv);
+    }
+    restore_isa();
+}
+
 // Fused attention: bit-identical to sk_gemm_f32 + sk_softmax + sk_gemm_f32 on the same ISA, each
 // query row independent of the others, close to a double-precision computation.
 #define TOL_ATT_ABS 5e-6

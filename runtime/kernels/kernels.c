@@ -440,6 +440,18 @@ void sk_gemm_f32(bool trans_a, bool trans_b, int m, int n, int k, float alpha, c
     free(packed);
 }
 
+// Shared argument check of the attention entry points: 1 = run, 0 = nothing to do (n_q or d is
+// 0), < 0 = SEMBED_EINVAL (logged).
+static int att_args(int n_q, int n_kv, int d, int ldq, int ldk, int ldv, int ldo) {
+    if (n_q <= 0 || d <= 0) return n_q < 0 || d < 0 ? SEMBED_EINVAL : 0;
+    if (n_kv <= 0 || ldq < d || ldk < d || ldv < d || ldo < d) {
+        SEMBED_LOG_ERR("bad attention shape: n_q %d, n_kv %d, d %d, ldq %d, ldk %d, ldv %d, ldo %d", n_q, n_kv, d, ldq, ldk,
+                       ldv, ldo);
+        return SEMBED_EINVAL;
+    }
+    return 1;
+}
+
 size_t sk_attention_scratch_size(int n_kv, int d) {
     if (n_kv <= 0 || d <= 0) return 0;
     return sk_att_scratch_floats(n_kv, d) * sizeof(float);
@@ -447,12 +459,8 @@ size_t sk_attention_scratch_size(int n_kv, int d) {
 
 int sk_attention_f32(int n_q, int n_kv, int d, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                      float scale, float *out, int ldo, void *scratch) {
-    if (n_q <= 0 || d <= 0) return n_q < 0 || d < 0 ? SEMBED_EINVAL : SEMBED_OK;
-    if (n_kv <= 0 || ldq < d || ldk < d || ldv < d || ldo < d) {
-        SEMBED_LOG_ERR("bad attention shape: n_q %d, n_kv %d, d %d, ldq %d, ldk %d, ldv %d, ldo %d", n_q, n_kv, d, ldq, ldk,
-                       ldv, ldo);
-        return SEMBED_EINVAL;
-    }
+    int ok = att_args(n_q, n_kv, d, ldq, ldk, ldv, ldo);
+    if (ok <= 0) return ok;
     enum { STACK_FLOATS = 16384 }; // 64 KiB: T = 128 keys at d = 64 and smaller
     float stack[STACK_FLOATS] __attribute__((aligned(64)));
     size_t need = sk_att_scratch_floats(n_kv, d);
@@ -467,6 +475,30 @@ int sk_attention_f32(int n_q, int n_kv, int d, const float *q, int ldq, const fl
     }
     sk_kernels_get()->attention(n_q, n_kv, d, q, (size_t)ldq, k, (size_t)ldk, v, (size_t)ldv, scale, out, (size_t)ldo,
                                 scratch);
+    free(own);
+    return SEMBED_OK;
+}
+
+int sk_attention_q16_qk_max(int d) { return sk_q16_qk_max(d > 0 ? d : 1); }
+
+size_t sk_attention_q16_scratch_size(int n_kv, int d) {
+    if (n_kv <= 0 || d <= 0) return 0;
+    if (n_kv > SK_Q16_MAX_KV) return sk_attention_scratch_size(n_kv, d);
+    return sk_att_q16_layout(n_kv, d).total;
+}
+
+int sk_attention_q16(int n_q, int n_kv, int d, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                     float scale, float *out, int ldo, void *scratch) {
+    int ok = att_args(n_q, n_kv, d, ldq, ldk, ldv, ldo);
+    if (ok <= 0) return ok;
+    if (n_kv > SK_Q16_MAX_KV) return sk_attention_f32(n_q, n_kv, d, q, ldq, k, ldk, v, ldv, scale, out, ldo, scratch);
+    void *own = NULL;
+    if (!scratch && !(scratch = own = alloc64(sk_att_q16_layout(n_kv, d).total))) {
+        SEMBED_LOG_ERR("out of memory for attention scratch (n_kv %d, d %d)", n_kv, d);
+        return SEMBED_ENOMEM;
+    }
+    sk_kernels_get()->attention_q16(n_q, n_kv, d, q, (size_t)ldq, k, (size_t)ldk, v, (size_t)ldv, scale, out,
+                                    (size_t)ldo, scratch);
     free(own);
     return SEMBED_OK;
 }

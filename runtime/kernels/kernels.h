@@ -96,6 +96,20 @@ size_t sk_attention_scratch_size(int n_kv, int d);
 int sk_attention_f32(int n_q, int n_kv, int d, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                      float scale, float *out, int ldo, void *scratch);
 
+/* The same attention with int16 products, for the int8 compute mode (docs/int8.md): q and k
+ * quantized per row (scale amax / m, m = sk_attention_q16_qk_max(d) <= 32767, so that d products cannot
+ * overflow int32), v per column and the probabilities with the fixed scale 1/32767; both products
+ * are exact int32 sums, equal on every ISA; max, exp, sum and the scales stay float. Relative
+ * error about 1e-4 of the output's scale. A query row's output does not depend on n_q or its
+ * position. Scratch: sk_attention_q16_scratch_size(n_kv, d) bytes, 64-byte aligned; NULL
+ * allocates. n_kv > SK_Q16_MAX_KV runs sk_attention_f32 instead (the probabilities' int32 sum
+ * bound). Returns as sk_attention_f32. */
+#define SK_Q16_MAX_KV 32768
+int sk_attention_q16_qk_max(int d); /* m above: the largest m with d' m^2 <= INT32_MAX, d' = d rounded up to even */
+size_t sk_attention_q16_scratch_size(int n_kv, int d);
+int sk_attention_q16(int n_q, int n_kv, int d, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                     float scale, float *out, int ldo, void *scratch);
+
 /* Row operations (one row of n elements; out may alias x). */
 void sk_layernorm(const float *x, float *out, int n, const float *gamma, const float *beta, float eps);
 void sk_softmax(float *x, int n);                 /* in place, max-subtracted */

@@ -98,8 +98,14 @@ static void q8_panels_avx2(int m, int kpad, int j0, int j1, int n, const uint8_t
     }
 }
 
+static void attention_q16_avx2(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk,
+                                  const float *v, size_t ldv, float scale, float *out, size_t ldo, void *scratch) {
+    attention_q16_simd(n_q, n_kv, d, q, ldq, k, ldk, v, ldv, scale, out, ldo, scratch);
+}
+
 bool sk_fill_avx2(struct sk_kernels *t) {
     t->isa = SK_ISA_AVX2;
+    t->attention_q16 = attention_q16_avx2;
     t->f32_panels = f32_panels_avx2;
     t->f32_cols_per_task = SK_PANEL;
     t->q8_panels = q8_panels_avx2;

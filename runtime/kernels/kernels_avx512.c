@@ -59,8 +59,14 @@ static float q8_row_avx512(const float *x, int k, int kpad, uint8_t *q, bool u8)
     return amax;
 }
 
+static void attention_q16_avx512(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk,
+                                  const float *v, size_t ldv, float scale, float *out, size_t ldo, void *scratch) {
+    attention_q16_simd(n_q, n_kv, d, q, ldq, k, ldk, v, ldv, scale, out, ldo, scratch);
+}
+
 bool sk_fill_avx512(struct sk_kernels *t) {
     t->isa = SK_ISA_AVX512;
+    t->attention_q16 = attention_q16_avx512;
     t->f32_panels = f32_panels_avx512;
     t->f32_cols_per_task = SK_PANEL;
     t->layernorm = layernorm_avx512;

@@ -59,8 +59,14 @@ static void q8_panels_avxvnni(int m, int kpad, int j0, int j1, int n, const uint
     }
 }
 
+static void attention_q16_avxvnni(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk,
+                                  const float *v, size_t ldv, float scale, float *out, size_t ldo, void *scratch) {
+    attention_q16_simd(n_q, n_kv, d, q, ldq, k, ldk, v, ldv, scale, out, ldo, scratch);
+}
+
 bool sk_fill_avxvnni(struct sk_kernels *t) {
     t->isa = SK_ISA_AVXVNNI;
+    t->attention_q16 = attention_q16_avxvnni;
     t->q8_panels = q8_panels_avxvnni;
     t->q8_u8 = true;
     t->q8_mpad = 1;

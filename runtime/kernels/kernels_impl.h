@@ -16,6 +16,9 @@
 
 #include "runtime/kernels/kernels.h"
 
+#include <math.h>
+#include <stdint.h>
+
 #define SK_PANEL 16
 #define SK_Q8_KALIGN 64
 
@@ -74,6 +77,9 @@ struct sk_kernels {
     // Fused attention for one head (kernels.h sk_attention_f32); scratch: sk_att_scratch_floats.
     void (*attention)(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk, const float *v,
                       size_t ldv, float scale, float *out, size_t ldo, float *scratch);
+    // The same with int16 products (sk_att_q16_layout); scratch 64-byte aligned.
+    void (*attention_q16)(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk,
+                          const float *v, size_t ldv, float scale, float *out, size_t ldo, void *scratch);
 };
 
 // Attention scratch (floats), the same for every ISA: K^T in 16-key panels (round_up(n_kv, 16) x d)
@@ -82,6 +88,59 @@ struct sk_kernels {
 static inline size_t sk_att_scratch_floats(int n_kv, int d) {
     size_t kv = ((size_t)n_kv + 15) / 16 * 16;
     return kv * (size_t)d + SK_ATT_ROWS * kv;
+}
+
+// Attention with int16 products (the int8 compute mode; kernels.h sk_attention_q16). Q and K
+// are quantized per row to at most sk_q16_qk_max(d) in magnitude, so that a row's d products
+// cannot overflow int32; V per column and P (in [0, 1]) with the fixed scale 1/32767. Products
+// are exact int32 sums on every ISA; pairs of int16 along the reduction share one 32-bit word.
+// Scratch (bytes, 64-aligned parts): K int16 rows, key scales, V in key-pair words, column
+// scales; for one block of SK_ATT_QB queries: Q int16 rows, Q^T in pair words, scales, score
+// maxima, the scores transposed (n_kv x SK_ATT_QB floats), probabilities in key-pair words.
+#define SK_ATT_QB 32
+#define SK_Q16_PMAX 32767
+static inline int sk_q16_qk_max(int d) {
+    int64_t dp = (d + 1) & ~1, m = (int64_t)sqrt((double)INT32_MAX / (double)dp);
+    while (m * m * dp > INT32_MAX) m--;
+    while ((m + 1) * (m + 1) * dp <= INT32_MAX) m++;
+    return m > 32767 ? 32767 : (int)m;
+}
+// The shared scalar steps of that quantization, so every ISA produces the same integers:
+// q = the low 16 bits of cvtps2dq(x * inv) as a signed value: rne(x * inv), which |x| <= amax
+// keeps within +-m; NaN / inf / |x * inv| >= 2^31 give cvtps2dq's INT_MIN, whose low half is 0.
+// inv = m / amax (0 for an all-zero row); dequantization scale amax / m.
+static inline float sk_q16_inv(float amax, int m) { return amax > 0.0f ? (float)m / amax : 0.0f; }
+static inline float sk_q16_scale(float amax, int m) { return amax / (float)m; }
+static inline int32_t sk_q16(float x, float inv) {
+    float y = x * inv;
+    if (!(fabsf(y) < 2147483648.0f)) return 0;
+    uint16_t lo = (uint16_t)((uint32_t)lrintf(y) & 0xffffu);
+    return lo < 0x8000u ? (int32_t)lo : (int32_t)lo - 0x10000;
+}
+struct sk_att_q16_layout {
+    size_t k16, ks, vp, ws, qr, qp, qs, mx, st, pp, total; // byte offsets
+    int dp, dw, dv, nkp;                            // d rounded to pairs, pair words, V columns, key pairs
+};
+static inline size_t sk_al64(size_t x) { return (x + 63) & ~(size_t)63; }
+static inline struct sk_att_q16_layout sk_att_q16_layout(int n_kv, int d) {
+    struct sk_att_q16_layout L;
+    L.dp = (d + 1) & ~1;
+    L.dw = L.dp / 2;
+    L.dv = (d + 15) / 16 * 16;
+    L.nkp = (n_kv + 1) / 2;
+    size_t o = 0;
+    L.k16 = o; o = sk_al64(o + (size_t)n_kv * (size_t)L.dp * 2);
+    L.ks = o; o = sk_al64(o + (size_t)n_kv * 4);
+    L.vp = o; o = sk_al64(o + (size_t)L.nkp * (size_t)L.dv * 4);
+    L.ws = o; o = sk_al64(o + (size_t)L.dv * 4);
+    L.qr = o; o = sk_al64(o + (size_t)L.dp * SK_ATT_QB * 2);
+    L.qp = o; o = sk_al64(o + (size_t)L.dw * SK_ATT_QB * 4);
+    L.qs = o; o = sk_al64(o + SK_ATT_QB * 4);
+    L.mx = o; o = sk_al64(o + SK_ATT_QB * 4);
+    L.st = o; o = sk_al64(o + (size_t)n_kv * SK_ATT_QB * 4);
+    L.pp = o; o = sk_al64(o + (size_t)L.nkp * SK_ATT_QB * 4);
+    L.total = o;
+    return L;
 }
 
 // The active table (filled once, thread-safe).
@@ -104,6 +163,8 @@ void sk_f32_panels_ref(int m, int k, int j0, int j1, int n, const float *a, size
                        const float *b, size_t bvs, size_t bks, float *c, size_t ldc, const struct sk_epi *epi);
 void sk_q8_panels_ref(int m, int kpad, int j0, int j1, int n, const uint8_t *aq, size_t lda,
                       const int8_t *wq, const int32_t *wcomp, float *c, size_t ldc, const struct sk_epi *epi);
+void sk_attention_q16_ref(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk,
+                          const float *v, size_t ldv, float scale, float *out, size_t ldo, void *scratch);
 void sk_attention_ref(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk, const float *v,
                       size_t ldv, float scale, float *out, size_t ldo, float *scratch);
 // Scalar epilogue for one element (shared by every ISA's scalar paths).

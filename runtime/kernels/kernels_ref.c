@@ -218,6 +218,52 @@ void sk_attention_ref(int n_q, int n_kv, int d, const float *q, size_t ldq, cons
     }
 }
 
+// Attention with int16 products (sk_att_q16_layout): the integers every ISA computes, exact int32
+// sums, then the float steps in plain order (libm expf, sequential sum).
+void sk_attention_q16_ref(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk,
+                          const float *v, size_t ldv, float scale, float *out, size_t ldo, void *scratch) {
+    const struct sk_att_q16_layout L = sk_att_q16_layout(n_kv, d);
+    unsigned char *base = scratch;
+    int16_t *k16 = (int16_t *)(void *)(base + L.k16), *v16 = (int16_t *)(void *)(base + L.vp);
+    int16_t *q16 = (int16_t *)(void *)(base + L.qp);
+    int32_t *p16 = (int32_t *)(void *)(base + L.pp);
+    float *ks = (float *)(void *)(base + L.ks), *ws = (float *)(void *)(base + L.ws), *s = (float *)(void *)(base + L.st);
+    const int QM = sk_q16_qk_max(d);
+    for (int j = 0; j < n_kv; j++) {
+        const float *kj = k + (size_t)j * ldk;
+        float a = absmax_ref(kj, d), inv = sk_q16_inv(a, QM);
+        ks[j] = sk_q16_scale(a, QM) * scale;
+        for (int p = 0; p < d; p++) k16[(size_t)j * L.dp + (size_t)p] = (int16_t)sk_q16(kj[p], inv);
+    }
+    for (int c = 0; c < d; c++) {
+        float a = 0.0f;
+        for (int j = 0; j < n_kv; j++) { float x = fabsf(v[(size_t)j * ldv + (size_t)c]); a = x > a ? x : a; }
+        float inv = sk_q16_inv(a, SK_Q16_PMAX);
+        ws[c] = sk_q16_scale(a, SK_Q16_PMAX) / (float)SK_Q16_PMAX;
+        for (int j = 0; j < n_kv; j++) v16[(size_t)j * L.dv + (size_t)c] = (int16_t)sk_q16(v[(size_t)j * ldv + (size_t)c], inv);
+    }
+    for (int i = 0; i < n_q; i++) {
+        const float *qi = q + (size_t)i * ldq;
+        float a = absmax_ref(qi, d), inv = sk_q16_inv(a, QM), qs = sk_q16_scale(a, QM);
+        for (int p = 0; p < d; p++) q16[p] = (int16_t)sk_q16(qi[p], inv);
+        float mx = -INFINITY, sum = 0.0f;
+        for (int j = 0; j < n_kv; j++) {
+            int32_t acc = 0;
+            for (int p = 0; p < d; p++) acc += (int32_t)q16[p] * k16[(size_t)j * L.dp + (size_t)p];
+            s[j] = (float)acc * ks[j] * qs;
+            mx = s[j] > mx ? s[j] : mx;
+        }
+        for (int j = 0; j < n_kv; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+        float pinv = (float)SK_Q16_PMAX / sum;
+        for (int j = 0; j < n_kv; j++) p16[j] = sk_q16(s[j], pinv);
+        for (int c = 0; c < d; c++) {
+            int32_t acc = 0;
+            for (int j = 0; j < n_kv; j++) acc += p16[j] * v16[(size_t)j * L.dv + (size_t)c];
+            out[(size_t)i * ldo + (size_t)c] = (float)acc * ws[c];
+        }
+    }
+}
+
 void sk_fill_ref(struct sk_kernels *t) {
     t->isa = SK_ISA_REF;
     t->f32_panels = sk_f32_panels_ref;
@@ -233,4 +279,5 @@ void sk_fill_ref(struct sk_kernels *t) {
     t->quantize = quantize_ref;
     t->q8_row = q8_row_ref;
     t->attention = sk_attention_ref;
+    t->attention_q16 = sk_attention_q16_ref;
 }

@@ -524,4 +524,269 @@ static inline float absmax_simd(const float *x, int n) {
     return v_hmax(m);
 }
 
+
+// ---- Attention with int16 products (kernels_impl.h sk_att_q16_layout; the int8 compute mode).
+// Queries run along the vector lanes, in blocks of SK_ATT_QB: the scores of a block are S^T
+// (n_kv x SK_ATT_QB), so softmax reduces down columns, vertically across registers. Both
+// products are pair dot products of int16 (VPDPWSSD with VNNI, else VPMADDWD + VPADDD): the
+// broadcast operand is one 32-bit word (two consecutive k of a K row, or two consecutive keys'
+// probabilities of one query), the vector operand 16 lanes of such words (Q^T pairs, V pairs).
+// The integers and int32 sums equal sk_attention_q16_ref's; exp and the sum order are this
+// file's, so results differ from the ref by float rounding only.
+#if SK_VL == 16
+static inline vi q16_load(const int32_t *p) { return _mm512_loadu_si512((const void *)p); }
+static inline void q16_store(int32_t *p, vi x) { _mm512_storeu_si512((void *)p, x); }
+static inline vi q16_set1(int32_t x) { return _mm512_set1_epi32(x); }
+static inline vi q16_zero(void) { return _mm512_setzero_si512(); }
+static inline vi q16_pair(vi lo, vi hi) {
+    return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(hi, 16));
+}
+static inline vi q16_dp(vi acc, vi a, vi b) {
+#ifdef __AVX512VNNI__
+    return _mm512_dpwssd_epi32(acc, a, b);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+#endif
+}
+// int32 lanes (each in int16 range, or INT_MIN for NaN) -> n int16 (truncation keeps the low half)
+static inline void q16_narrow(int16_t *dst, vi x, int n) {
+    _mm256_mask_storeu_epi16(dst, (__mmask16)(n >= 16 ? 0xffffu : ((1u << n) - 1u)), _mm512_cvtepi32_epi16(x));
+}
+// word t of rows base + idx (int32 units)
+static inline vi q16_gather(const int32_t *base, vi idx) { return _mm512_i32gather_epi32(idx, (const void *)base, 4); }
+static inline vi q16_iota(void) { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+static inline vi q16_mul_i(vi a, int b) { return _mm512_mullo_epi32(a, _mm512_set1_epi32(b)); }
+static inline vi q16_add_i(vi a, int b) { return _mm512_add_epi32(a, _mm512_set1_epi32(b)); }
+// e^x for the softmax (x <= 0, NaN propagates): degree-5 Taylor of e^r on |r| <= ln2/2 (relative
+// error < 2.4e-6, far below the probabilities' 1/32767 step), 2^n by VSCALEFPS, which also
+// takes any n to 0 without a clamp.
+static inline vf q16_exp(vf x) {
+    vf n = _mm512_roundscale_ps(v_mul(x, v_set1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    vf r = v_fma(n, v_set1(-0.693145751953125f), x);
+    r = v_fma(n, v_set1(-1.42860682030941723e-6f), r);
+    vf p = v_set1(1.0f / 120.0f);
+    p = v_fma(p, r, v_set1(1.0f / 24.0f));
+    p = v_fma(p, r, v_set1(1.0f / 6.0f));
+    p = v_fma(p, r, v_set1(0.5f));
+    p = v_fma(p, r, v_set1(1.0f));
+    p = v_fma(p, r, v_set1(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+#define Q16_MR 8
+#else
+static inline vi q16_load(const int32_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
+static inline void q16_store(int32_t *p, vi x) { _mm256_storeu_si256((__m256i *)(void *)p, x); }
+static inline vi q16_set1(int32_t x) { return _mm256_set1_epi32(x); }
+static inline vi q16_zero(void) { return _mm256_setzero_si256(); }
+static inline vi q16_pair(vi lo, vi hi) {
+    return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(hi, 16));
+}
+static inline vi q16_dp(vi acc, vi a, vi b) {
+#ifdef __AVXVNNI__
+    return _mm256_dpwssd_avx_epi32(acc, a, b);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+static inline void q16_narrow(int16_t *dst, vi x, int n) {
+    int32_t t[8];
+    _mm256_storeu_si256((__m256i *)(void *)t, x);
+    for (int l = 0; l < n && l < 8; l++) dst[l] = (int16_t)t[l];
+}
+static inline vi q16_gather(const int32_t *base, vi idx) { return _mm256_i32gather_epi32((const int *)(const void *)base, idx, 4); }
+static inline vi q16_iota(void) { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
+static inline vi q16_mul_i(vi a, int b) { return _mm256_mullo_epi32(a, _mm256_set1_epi32(b)); }
+static inline vi q16_add_i(vi a, int b) { return _mm256_add_epi32(a, _mm256_set1_epi32(b)); }
+static inline vf q16_exp(vf x) { return v_exp(x); }
+#define Q16_MR 4
+#endif
+
+// x[0..d) -> int16 dst[0..dp) (pad zero): rne(x * inv), NaN / inf -> 0 (sk_q16)
+static inline void q16_row(const float *x, int d, int dp, float inv, int16_t *dst) {
+    vf vi_ = v_set1(inv);
+    for (int i = 0; i < dp; i += SK_VL) {
+        int nv = d - i < SK_VL ? (d - i > 0 ? d - i : 0) : SK_VL, ns = dp - i < SK_VL ? dp - i : SK_VL;
+        q16_narrow(dst + i, v_rne_i(v_mul(v_loadm(x + i, nv), vi_)), ns);
+    }
+}
+
+// S^T rows j0 .. j0+MR-1 for NV query vectors: st[r][lane] = (float)acc * ks[r] * qs[lane]
+static inline __attribute__((always_inline)) void q16_s_tile(const int MR, const int NV, int dw, const int32_t *kw,
+                                                             const int32_t *qp, const float *ks, const float *qs,
+                                                             float *st, float *mx) {
+    vi acc[Q16_MR][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) acc[r][v] = q16_zero();
+    for (int t = 0; t < dw; t++) {
+        vi b0 = q16_load(qp + (size_t)t * SK_ATT_QB), b1 = NV > 1 ? q16_load(qp + (size_t)t * SK_ATT_QB + SK_VL) : b0;
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; r++) {
+            vi a = q16_set1(kw[(size_t)r * dw + t]);
+            acc[r][0] = q16_dp(acc[r][0], a, b0);
+            if (NV > 1) acc[r][1] = q16_dp(acc[r][1], a, b1);
+        }
+    }
+    vf m0 = v_load(mx), m1 = NV > 1 ? v_load(mx + SK_VL) : m0;
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+        vf sk = v_set1(ks[r]);
+        vf s0 = v_mul(v_mul(v_i2f(acc[r][0]), sk), v_load(qs));
+        v_store(st + (size_t)r * SK_ATT_QB, s0);
+        m0 = v_max(m0, s0);
+        if (NV > 1) {
+            vf s1 = v_mul(v_mul(v_i2f(acc[r][1]), sk), v_load(qs + SK_VL));
+            v_store(st + (size_t)r * SK_ATT_QB + SK_VL, s1);
+            m1 = v_max(m1, s1);
+        }
+    }
+    v_store(mx, m0);
+    if (NV > 1) v_store(mx + SK_VL, m1);
+}
+
+// out rows i .. i+MR-1, columns c0 .. c0 + NV vectors (nc valid): (float)acc * ws[c]
+static inline __attribute__((always_inline)) void q16_o_tile(const int MR, const int NV, int nkp, const int32_t *pp,
+                                                             const int32_t *vp, int dv, const float *ws, float *out,
+                                                             size_t ldo, int nc) {
+    vi acc[Q16_MR][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) acc[r][v] = q16_zero();
+    for (int t = 0; t < nkp; t++) {
+        vi b0 = q16_load(vp + (size_t)t * dv), b1 = NV > 1 ? q16_load(vp + (size_t)t * dv + SK_VL) : b0;
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; r++) {
+            vi a = q16_set1(pp[(size_t)t * SK_ATT_QB + r]);
+            acc[r][0] = q16_dp(acc[r][0], a, b0);
+            if (NV > 1) acc[r][1] = q16_dp(acc[r][1], a, b1);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            int n = nc - v * SK_VL;
+            if (n > 0) v_storem(out + (size_t)r * ldo + v * SK_VL, v_mul(v_i2f(acc[r][v]), v_load(ws + v * SK_VL)), n);
+        }
+}
+
+static inline void attention_q16_simd(int n_q, int n_kv, int d, const float *q, size_t ldq, const float *k, size_t ldk,
+                                      const float *v, size_t ldv, float scale, float *out, size_t ldo, void *scratch) {
+    enum { QB = SK_ATT_QB };
+    const struct sk_att_q16_layout L = sk_att_q16_layout(n_kv, d);
+    unsigned char *base = scratch;
+    int16_t *k16 = (int16_t *)(void *)(base + L.k16);
+    int32_t *vp = (int32_t *)(void *)(base + L.vp), *qp = (int32_t *)(void *)(base + L.qp);
+    int32_t *pp = (int32_t *)(void *)(base + L.pp);
+    float *ks = (float *)(void *)(base + L.ks), *ws = (float *)(void *)(base + L.ws);
+    float *qs = (float *)(void *)(base + L.qs), *st = (float *)(void *)(base + L.st), *mx = (float *)(void *)(base + L.mx);
+    int16_t *qr = (int16_t *)(void *)(base + L.qr);
+    const int QM = sk_q16_qk_max(d), dp = L.dp, dw = L.dw, dv = L.dv, nkp = L.nkp;
+    // K: int16 rows (pair words), scale per key (times the softmax scale)
+    for (int j = 0; j < n_kv; j++) {
+        const float *kj = k + (size_t)j * ldk;
+        float a = absmax_simd(kj, d);
+        ks[j] = sk_q16_scale(a, QM) * scale;
+        q16_row(kj, d, dp, sk_q16_inv(a, QM), k16 + (size_t)j * dp);
+    }
+    // V: scale per column, then key pairs (2t, 2t+1) into one word per column
+    for (int c0 = 0; c0 < dv; c0 += SK_VL) {
+        const int nc = d - c0 < SK_VL ? (d - c0 > 0 ? d - c0 : 0) : SK_VL;
+        vf m = v_zero();
+        for (int j = 0; j < n_kv; j++) m = v_max(v_abs(v_loadm(v + (size_t)j * ldv + c0, nc)), m); // NaN ignored
+        float am[SK_VL], inv[SK_VL];
+        v_store(am, m);
+        for (int l = 0; l < SK_VL; l++) {
+            inv[l] = sk_q16_inv(am[l], SK_Q16_PMAX);
+            ws[c0 + l] = sk_q16_scale(am[l], SK_Q16_PMAX) / (float)SK_Q16_PMAX;
+        }
+        vf vinv = v_load(inv);
+        for (int t = 0; t < nkp; t++) {
+            vi lo = v_rne_i(v_mul(v_loadm(v + (size_t)(2 * t) * ldv + c0, nc), vinv));
+            vi hi = 2 * t + 1 < n_kv ? v_rne_i(v_mul(v_loadm(v + (size_t)(2 * t + 1) * ldv + c0, nc), vinv)) : q16_zero();
+            q16_store(vp + (size_t)t * dv + c0, q16_pair(lo, hi));
+        }
+    }
+    const int32_t *kw = (const int32_t *)(const void *)k16;
+    for (int i0 = 0; i0 < n_q; i0 += QB) {
+        const int nq = n_q - i0 < QB ? n_q - i0 : QB, nqv = (nq + SK_VL - 1) / SK_VL;
+        // Q rows to int16, then Q^T block: word t of query i at qp[t * QB + i]; lanes past nq are 0
+        for (int i = 0; i < nqv * SK_VL; i++) {
+            int16_t *dst = qr + (size_t)i * dp;
+            if (i < nq) {
+                const float *qi = q + (size_t)(i0 + i) * ldq;
+                float a = absmax_simd(qi, d);
+                qs[i] = sk_q16_scale(a, QM);
+                q16_row(qi, d, dp, sk_q16_inv(a, QM), dst);
+            } else {
+                qs[i] = 0.0f;
+                memset(dst, 0, (size_t)dp * 2);
+            }
+            mx[i] = -INFINITY;
+        }
+        const int32_t *qw = (const int32_t *)(const void *)qr;
+        for (int u = 0; u < nqv; u++) {
+            vi idx = q16_mul_i(q16_add_i(q16_iota(), u * SK_VL), dw);
+            for (int t = 0; t < dw; t++) q16_store(qp + (size_t)t * QB + u * SK_VL, q16_gather(qw, q16_add_i(idx, t)));
+        }
+        for (int u0 = 0; u0 < nqv; u0 += 2) {
+            const int nv = nqv - u0 < 2 ? 1 : 2;
+            const int32_t *qb = qp + u0 * SK_VL;
+            const float *qsb = qs + u0 * SK_VL;
+            float *sb = st + u0 * SK_VL, *mb = mx + u0 * SK_VL;
+            int j0 = 0;
+            for (; j0 + Q16_MR <= n_kv; j0 += Q16_MR) {
+                if (nv == 2) q16_s_tile(Q16_MR, 2, dw, kw + (size_t)j0 * dw, qb, ks + j0, qsb, sb + (size_t)j0 * QB, mb);
+                else q16_s_tile(Q16_MR, 1, dw, kw + (size_t)j0 * dw, qb, ks + j0, qsb, sb + (size_t)j0 * QB, mb);
+            }
+            for (; j0 < n_kv; j0++) {
+                if (nv == 2) q16_s_tile(1, 2, dw, kw + (size_t)j0 * dw, qb, ks + j0, qsb, sb + (size_t)j0 * QB, mb);
+                else q16_s_tile(1, 1, dw, kw + (size_t)j0 * dw, qb, ks + j0, qsb, sb + (size_t)j0 * QB, mb);
+            }
+        }
+        // softmax down each column of lanes; probabilities * 32767 in key-pair words
+        for (int u = 0; u < nqv; u++) {
+            float *col = st + u * SK_VL;
+            const vf cmx = v_load(mx + u * SK_VL);
+            vf s0 = v_zero(), s1 = v_zero();
+            int j = 0;
+            for (; j + 2 <= n_kv; j += 2) {
+                vf e0 = q16_exp(v_sub(v_load(col + (size_t)j * QB), cmx));
+                vf e1 = q16_exp(v_sub(v_load(col + (size_t)(j + 1) * QB), cmx));
+                v_store(col + (size_t)j * QB, e0);
+                v_store(col + (size_t)(j + 1) * QB, e1);
+                s0 = v_add(s0, e0);
+                s1 = v_add(s1, e1);
+            }
+            if (j < n_kv) {
+                vf e0 = q16_exp(v_sub(v_load(col + (size_t)j * QB), cmx));
+                v_store(col + (size_t)j * QB, e0);
+                s0 = v_add(s0, e0);
+            }
+            vf pinv = v_div(v_set1((float)SK_Q16_PMAX), v_add(s0, s1));
+            for (int t = 0; t < nkp; t++) {
+                vi lo = v_rne_i(v_mul(v_load(col + (size_t)(2 * t) * QB), pinv));
+                vi hi = 2 * t + 1 < n_kv ? v_rne_i(v_mul(v_load(col + (size_t)(2 * t + 1) * QB), pinv)) : q16_zero();
+                q16_store(pp + (size_t)t * QB + u * SK_VL, q16_pair(lo, hi));
+            }
+        }
+        // out = P V
+        float *ob = out + (size_t)i0 * ldo;
+        for (int c0 = 0; c0 < d; c0 += 2 * SK_VL) {
+            const int nc = d - c0, nv = nc > SK_VL ? 2 : 1;
+            int r0 = 0;
+            for (; r0 + Q16_MR <= nq; r0 += Q16_MR) {
+                if (nv == 2) q16_o_tile(Q16_MR, 2, nkp, pp + r0, vp + c0, dv, ws + c0, ob + (size_t)r0 * ldo + c0, ldo, nc);
+                else q16_o_tile(Q16_MR, 1, nkp, pp + r0, vp + c0, dv, ws + c0, ob + (size_t)r0 * ldo + c0, ldo, nc);
+            }
+            for (; r0 < nq; r0++) {
+                if (nv == 2) q16_o_tile(1, 2, nkp, pp + r0, vp + c0, dv, ws + c0, ob + (size_t)r0 * ldo + c0, ldo, nc);
+                else q16_o_tile(1, 1, nkp, pp + r0, vp + c0, dv, ws + c0, ob + (size_t)r0 * ldo + c0, ldo, nc);
+            }
+        }
+    }
+}
+
 #endif
