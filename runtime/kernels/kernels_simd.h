@@ -271,23 +271,28 @@ static inline void epi_block_f32(const float *t, int ldt, float *c, size_t ldc, 
 // int8: t holds exact int32 sums; dequantize as sk_q8_dequant does, then the linear epilogue.
 static inline void epi_block_q8(const int32_t *t, int ldt, float *c, size_t ldc, int i0, int mr, int c0, int nc,
                                 const struct sk_epi *e) {
-    for (int r = 0; r < mr; r++) {
-        if (e->out_s32) {
+    if (e->out_s32) {
+        for (int r = 0; r < mr; r++)
             memcpy(e->out_s32 + (size_t)(i0 + r) * ldc + (size_t)c0, t + r * ldt, (size_t)nc * sizeof(int32_t));
-            continue;
-        }
-        float *cr = c + (size_t)(i0 + r) * ldc;
-        vf as = v_set1(e->ascale[i0 + r]);
-        for (int u = 0; u < nc; u += SK_VL) {
-            int nv = nc - u < SK_VL ? nc - u : SK_VL;
+        return;
+    }
+    // column vectors outer: the weight scales and the bias are loaded once per tile column
+    for (int u = 0; u < nc; u += SK_VL) {
+        const int nv = nc - u < SK_VL ? nc - u : SK_VL;
+        const vf ws = v_loadm(e->wscale + c0 + u, nv);
+        const vf bv = e->bias ? v_loadm(e->bias + c0 + u, nv) : v_zero();
+        for (int r = 0; r < mr; r++) {
             vf acc;
 #if SK_VL == 16
             acc = _mm512_cvtepi32_ps(_mm512_loadu_si512((const void *)(t + r * ldt + u)));
 #else
             acc = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(const void *)(t + r * ldt + u)));
 #endif
-            vf v = v_mul(acc, v_mul(as, v_loadm(e->wscale + c0 + u, nv)));
-            v_storem(cr + c0 + u, epi_lin(v, e, i0 + r, c0 + u, nv), nv);
+            vf v = v_mul(acc, v_mul(v_set1(e->ascale[i0 + r]), ws));
+            if (e->bias) v = v_add(v, bv); // epi_lin's order: bias, activation, residual
+            v = v_act(v, e->act);
+            if (e->res) v = v_add(v, v_loadm(e->res + (size_t)(i0 + r) * e->ldr + (size_t)(c0 + u), nv));
+            v_storem(c + (size_t)(i0 + r) * ldc + c0 + u, v, nv);
         }
     }
 }
