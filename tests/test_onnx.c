@@ -556,8 +556,12 @@ Test(onnx_generated, bert_tiny_all_variants, .timeout = 600) {
     check_variant(d, "int8.onnx", "int8.expect.safetensors", 2, 128, 2, 512, 1000, 512, "gelu", "onnx-int8");
     check_variant(d, "int8pc.onnx", "int8pc.expect.safetensors", 2, 128, 2, 512, 1000, 512, "gelu", "onnx-int8");
     char *ort = tu_path(d, "ort.onnx");
+    // Without node/onnxruntime-node the ORT-optimized graph cannot be generated. CI installs them
+    // (.ci/run), so there a missing graph is a failure; elsewhere an info line. (cr_log_warn would
+    // make Criterion 2.4 exit 1 with every test passed.)
     if (tu_file_exists(ort)) check_variant(d, "ort.onnx", NULL, 2, 128, 2, 512, 1000, 512, "gelu", "onnx-ort");
-    else cr_log_warn("node/onnxruntime-node not available: ORT-optimized bert-tiny not checked");
+    else if (getenv("CI")) cr_assert_fail("CI: node/onnxruntime-node not available, ORT-optimized bert-tiny not generated");
+    else cr_log_info("node/onnxruntime-node not available: ORT-optimized bert-tiny not checked");
     free(ort);
     // asymmetric uint8: q - zp does not fit int8 for every weight; those are dequantized to f32
     char *u8 = tu_path(d, "u8asym.onnx");
