@@ -33,4 +33,12 @@ for src in tests/fuzz/fuzz_*.c; do
   fi
 done
 [ "$fail" = 0 ] || { echo "fuzzing found crashes"; exit 1; }
+
+# Further suites (server, Python package, MPI, packaging, thread sanitizer): one script each in
+# tools/check.d/, run in name order from the repository root; each exits non-zero on failure.
+for step in tools/check.d/*.sh; do
+  [ -e "$step" ] || continue
+  echo "check: $step"
+  bash "$step" || { echo "check: $step FAILED"; exit 1; }
+done
 echo "check: all tests and fuzz targets passed"
