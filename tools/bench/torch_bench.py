@@ -68,6 +68,42 @@ def blas_libs():
     return sorted(libs)
 
 
+def load_model(model_dir, mode, engine_name="auto"):
+    """The twin from an HF folder (config.json + model.safetensors), fp32 or quantize_dynamic int8.
+    Returns (model in eval mode, quantized engine or None, twin.Config). Shared with corpus_torch.py."""
+    import numpy as np
+    import torch
+    import twin
+    from st_read import read_safetensors
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    act = {"gelu": "gelu", "gelu_new": "gelu_tanh", "relu": "relu"}[cfg.get("hidden_act", "gelu")]
+    c = twin.Config(vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
+                    num_layers=cfg["num_hidden_layers"], num_heads=cfg["num_attention_heads"],
+                    intermediate_size=cfg["intermediate_size"],
+                    max_position_embeddings=cfg["max_position_embeddings"],
+                    type_vocab_size=cfg.get("type_vocab_size", 2),
+                    layer_norm_eps=cfg.get("layer_norm_eps", 1e-12), hidden_act=act)
+    st = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    model = twin.BertModel(c, with_pooler=any(k.startswith("pooler.") for k in st))
+    sd = {k: torch.from_numpy(v.copy()) for k, v in st.items() if v.dtype == np.float32}
+    del st
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    del sd
+    if missing or unexpected:
+        raise ValueError(f"state dict mismatch: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    model.eval()
+    engine = None
+    if mode == "int8":
+        engines = torch.backends.quantized.supported_engines
+        engine = engine_name if engine_name != "auto" else next((e for e in ("fbgemm", "x86", "onednn", "qnnpack") if e in engines), engines[0])
+        if engine not in engines:
+            raise ValueError(f"quantized engine {engine} not in {engines}")
+        torch.backends.quantized.engine = engine
+        model = torch.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    return model, engine, c
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model_dir")
@@ -102,32 +138,7 @@ def main():
 
         stage = "load"
         t0 = time.perf_counter()
-        with open(os.path.join(a.model_dir, "config.json")) as f:
-            cfg = json.load(f)
-        act = {"gelu": "gelu", "gelu_new": "gelu_tanh", "relu": "relu"}[cfg.get("hidden_act", "gelu")]
-        c = twin.Config(vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
-                        num_layers=cfg["num_hidden_layers"], num_heads=cfg["num_attention_heads"],
-                        intermediate_size=cfg["intermediate_size"],
-                        max_position_embeddings=cfg["max_position_embeddings"],
-                        type_vocab_size=cfg.get("type_vocab_size", 2),
-                        layer_norm_eps=cfg.get("layer_norm_eps", 1e-12), hidden_act=act)
-        st = read_safetensors(os.path.join(a.model_dir, "model.safetensors"))
-        model = twin.BertModel(c, with_pooler=any(k.startswith("pooler.") for k in st))
-        sd = {k: torch.from_numpy(v.copy()) for k, v in st.items() if v.dtype == np.float32}
-        del st
-        missing, unexpected = model.load_state_dict(sd, strict=False)
-        del sd
-        if missing or unexpected:
-            raise ValueError(f"state dict mismatch: missing {missing[:3]}, unexpected {unexpected[:3]}")
-        model.eval()
-        engine = None
-        if a.mode == "int8":
-            engines = torch.backends.quantized.supported_engines
-            engine = a.engine if a.engine != "auto" else next((e for e in ("fbgemm", "x86", "onednn", "qnnpack") if e in engines), engines[0])
-            if engine not in engines:
-                raise ValueError(f"quantized engine {engine} not in {engines}")
-            torch.backends.quantized.engine = engine
-            model = torch.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        model, engine, c = load_model(a.model_dir, a.mode, a.engine)
         load_ms = 1e3 * (time.perf_counter() - t0)
         rss_loaded = rss_mib()
 
