@@ -420,6 +420,9 @@ static int load_model_weights(struct sc_ctx *c, const char *file, const char *mo
 static int merge_graph_hparams(struct sc_ctx *c) {
     struct sc_hparams *h = &c->hp;
     const struct sc_source *s = &c->src;
+    if (h->roberta)
+        return sembed_fail(SEMBED_EUNSUPPORTED, SC_FN, "%s: ONNX graphs of RoBERTa-family models are not imported yet "
+                           "(convert the safetensors / pytorch_model.bin checkpoint instead)", h->source_arch);
     struct { const char *name; uint32_t *cfg; uint32_t graph; } f[] = {
         {"num_layers", &h->num_layers, s->num_layers}, {"hidden_size", &h->hidden_size, s->hidden_size},
         {"num_heads", &h->num_heads, s->num_heads}, {"intermediate_size", &h->intermediate_size, s->intermediate_size},
@@ -618,7 +621,7 @@ static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struc
     uint64_t mml = h->max_position_embeddings;
     if (c->pool.st_max_seq_length) mml = c->pool.st_max_seq_length;
     else if (t->model_max_length) mml = t->model_max_length;
-    if (mml > h->max_position_embeddings) mml = h->max_position_embeddings;
+    if (mml > h->max_position_embeddings - h->position_offset) mml = h->max_position_embeddings - h->position_offset;
 #define CK(x) do { if ((rc = (x))) return rc; } while (0)
     CK(sembed_writer_add_str(w, "general.architecture", "bert"));
     CK(sembed_writer_add_str(w, "general.name", name));
@@ -635,6 +638,7 @@ static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struc
     CK(sembed_writer_add_u32(w, "bert.intermediate_size", h->intermediate_size));
     CK(sembed_writer_add_u32(w, "bert.max_position_embeddings", h->max_position_embeddings));
     CK(sembed_writer_add_u32(w, "bert.type_vocab_size", h->type_vocab_size));
+    if (h->position_offset) CK(sembed_writer_add_u32(w, "bert.position_offset", h->position_offset));
     CK(sembed_writer_add_f32(w, "bert.layer_norm_eps", h->layer_norm_eps));
     CK(sembed_writer_add_str(w, "bert.hidden_act", h->hidden_act));
     CK(sembed_writer_add_f32(w, "bert.hidden_dropout", h->hidden_dropout));

@@ -101,13 +101,28 @@ int sc_hf_config(struct sc_ctx *c, const char *dir, bool required) {
     }
     bool bert = !strcmp(model_type, "bert") || (!*model_type && !strncmp(arch, "Bert", 4));
     bool distil = !strcmp(model_type, "distilbert") || (!*model_type && !strncmp(arch, "DistilBert", 10));
-    if (!bert && !distil) {
-        rc = sembed_fail(SEMBED_EARCH, SC_FN, "%s/%s: architecture %s (model_type \"%s\") is not supported: only BERT and DistilBERT",
+    // RoBERTa-family bodies are BERT's post-LN encoder with position ids that start past the
+    // padding index (transformers' create_position_ids_from_input_ids) and one token type.
+    bool roberta = !strcmp(model_type, "roberta") || !strcmp(model_type, "xlm-roberta") ||
+                   !strcmp(model_type, "camembert") ||
+                   (!*model_type && (!strncmp(arch, "Roberta", 7) || !strncmp(arch, "XLMRoberta", 10)));
+    if (!bert && !distil && !roberta) {
+        rc = sembed_fail(SEMBED_EARCH, SC_FN, "%s/%s: architecture %s (model_type \"%s\") is not supported: BERT, DistilBERT, RoBERTa and XLM-RoBERTa are",
                          dir, file, *arch ? arch : "(none)", model_type);
         goto done;
     }
-    snprintf(h->source_arch, sizeof h->source_arch, "%s", *arch ? arch : (distil ? "DistilBertModel" : "BertModel"));
+    snprintf(h->source_arch, sizeof h->source_arch, "%s", *arch ? arch : (distil ? "DistilBertModel" : roberta ? "RobertaModel" : "BertModel"));
     h->distil = distil;
+    h->roberta = roberta;
+    h->position_offset = 0;
+    if (roberta) {
+        int64_t pad_id = 1; // RobertaConfig's default pad_token_id
+        if (sj_get_int(o, "pad_token_id", &pad_id) == 0 && (pad_id < 0 || pad_id > 1000000)) {
+            rc = sembed_fail(SEMBED_EINVAL, SC_FN, "%s/%s: pad_token_id %lld is out of range", dir, file, (long long)pad_id);
+            goto done;
+        }
+        h->position_offset = (uint32_t)pad_id + 1;
+    }
     h->from_config = true;
     bool b;
     if (sj_get_bool(o, "is_decoder", &b) == 0 && b) {
@@ -157,10 +172,11 @@ int sc_hf_config(struct sc_ctx *c, const char *dir, bool required) {
     }
     if ((rc = map_act(file, act, h->hidden_act))) goto done;
     if (!h->hidden_size || !h->num_heads || h->hidden_size % h->num_heads || !h->num_layers || !h->vocab_size ||
-        !h->intermediate_size || !h->max_position_embeddings || !(h->layer_norm_eps > 0.0f)) {
-        rc = sembed_fail(SEMBED_EINVAL, SC_FN, "%s/%s: inconsistent sizes (hidden %u, heads %u, layers %u, vocab %u, intermediate %u, positions %u, eps %g)",
+        !h->intermediate_size || !h->max_position_embeddings || !(h->layer_norm_eps > 0.0f) ||
+        h->position_offset + 2 > h->max_position_embeddings) {
+        rc = sembed_fail(SEMBED_EINVAL, SC_FN, "%s/%s: inconsistent sizes (hidden %u, heads %u, layers %u, vocab %u, intermediate %u, positions %u, position offset %u, eps %g)",
                          dir, file, h->hidden_size, h->num_heads, h->num_layers, h->vocab_size, h->intermediate_size,
-                         h->max_position_embeddings, (double)h->layer_norm_eps);
+                         h->max_position_embeddings, h->position_offset, (double)h->layer_norm_eps);
         goto done;
     }
     rc = SEMBED_OK;
@@ -685,9 +701,11 @@ static const struct { const char *from, *to; } g_distil_layer[] = {
 enum { KEEP, DROP_SILENT, DROP_HEAD };
 
 // Raw checkpoint name -> canonical name in out (or a drop verdict).
-static int canonical_name(const char *raw, bool distil, char *out, size_t cap) {
+static int canonical_name(const char *raw, bool distil, bool roberta, char *out, size_t cap) {
     const char *n = raw;
-    if (!distil && starts(n, "bert.")) n += 5;
+    if (roberta && starts(n, "roberta.")) n += 8;
+    if (roberta && starts(n, "lm_head.")) return DROP_HEAD; // RobertaForMaskedLM's head
+    if (!distil && !roberta && starts(n, "bert.")) n += 5;
     if (distil && starts(n, "distilbert.")) n += 11;
     if (ends(n, "position_ids") || ends(n, "token_type_ids")) return DROP_SILENT; // HF buffers
     if (!distil) {
@@ -726,7 +744,7 @@ int sc_hf_canonicalize(struct sc_ctx *c, bool keep_mlm) {
     for (size_t i = 0; i < s->n; i++) {
         struct sc_tensor t = s->t[i];
         int v = starts(t.name, "pooling.dense.") ? (snprintf(name, sizeof name, "%s", t.name), KEEP)
-                                                  : canonical_name(t.name, c->hp.distil, name, sizeof name);
+                                                  : canonical_name(t.name, c->hp.distil, c->hp.roberta, name, sizeof name);
         if (v == KEEP && !keep_mlm && starts(name, "cls.")) v = DROP_HEAD;
         if (v != KEEP) {
             if (v == DROP_HEAD) dropped_head = true;
@@ -848,7 +866,7 @@ int sc_hf_validate(struct sc_ctx *c, bool keep_mlm, bool *has_pooler, bool *has_
     for (size_t i = 0; i < c->src.n; i++)
         if (!seen[i]) {
             rc = sembed_fail(SEMBED_EARCH, SC_FN, "unexpected tensor '%s' for %s with %u layers: not a plain %s checkpoint", c->src.t[i].name,
-                             h->source_arch, h->num_layers, h->distil ? "DistilBERT" : "BERT");
+                             h->source_arch, h->num_layers, h->distil ? "DistilBERT" : h->roberta ? "RoBERTa" : "BERT");
             break;
         }
 done:

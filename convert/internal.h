@@ -18,6 +18,8 @@
 struct sc_hparams {
     char source_arch[64];  /* architectures[0] or model_type, e.g. "BertModel" */
     bool distil;           /* DistilBERT naming */
+    bool roberta;          /* RoBERTa / XLM-RoBERTa / CamemBERT naming ("roberta." prefix) */
+    uint32_t position_offset; /* first position id: pad_token_id + 1 for RoBERTa, 0 for BERT */
     bool from_config;      /* config.json was found */
     uint32_t vocab_size, hidden_size, num_layers, num_heads, intermediate_size, max_position_embeddings,
         type_vocab_size;

@@ -59,6 +59,10 @@ SEMBED_API int sembed_embed_inputs(struct sembed_context *ctx, const struct semb
             ctx->slot_cut[i] = cut;
             if (ctx->slot_rc[i] == SEMBED_OK && (ctx->slot_len[i] < 1 || ctx->slot_len[i] > ML))
                 ctx->slot_rc[i] = SEMBED_ECORRUPT; // tokenizer contract broken: never run out of bounds
+            // A model with fewer than two token types (RoBERTa, XLM-R, DistilBERT) gives a pair's
+            // second text type 0, as RobertaProcessing does; never index past its type table.
+            if (ctx->slot_rc[i] == SEMBED_OK && ctx->m->type_vocab < 2)
+                memset(ctx->slot_types + (size_t)i * ML, 0, ctx->slot_len[i] * sizeof(int32_t));
         }
         for (uint32_t i = 0; i < cnt; i++) {
             int rc = ctx->slot_rc[i];

@@ -59,7 +59,7 @@ static void embed(struct sembed_context *ctx, const struct se_batch *b, int nt) 
             float *row = x + (size_t)t * H;
             // (word + position) + type, the order HF adds them in
             table_row(&m->word, b->ids[t], row, false);
-            table_row(&m->pos, t - b->offs[s], row, true);
+            table_row(&m->pos, (int32_t)m->pos_offset + t - b->offs[s], row, true);
             if (m->type.data) table_row(&m->type, b->types[t], row, true);
             sk_layernorm(row, row, H, m->emb_ln_g, m->emb_ln_b, m->eps);
         }

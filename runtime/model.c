@@ -269,6 +269,12 @@ static int load_hparams(struct loader *ld) {
         (rc = get_u32_req(ld, "bert.max_position_embeddings", 2, SE_MAX_POS, &m->max_pos)) ||
         (rc = get_u32_req(ld, "bert.type_vocab_size", 0, SE_MAX_TYPES, &m->type_vocab)))
         return rc;
+    rc = sembed_file_get_u32(f, "bert.position_offset", &m->pos_offset);
+    if (rc == SEMBED_ENOTFOUND) m->pos_offset = 0;
+    else if (rc) return sembed_fail(rc, ld->fn, "key 'bert.position_offset': %s", sembed_strerror(rc));
+    else if (m->pos_offset > m->max_pos - 2)
+        return sembed_fail(SEMBED_ECORRUPT, ld->fn, "bert.position_offset %u leaves fewer than 2 of the %u positions",
+                           m->pos_offset, m->max_pos);
     if (m->H % m->n_heads != 0)
         return sembed_fail(SEMBED_ECORRUPT, ld->fn, "bert.hidden_size %u is not a multiple of bert.num_heads %u", m->H,
                            m->n_heads);
@@ -286,14 +292,15 @@ static int load_hparams(struct loader *ld) {
     else if (!strcmp(act, "relu")) m->act = SK_ACT_RELU;
     else return sembed_fail(SEMBED_EUNSUPPORTED, ld->fn, "bert.hidden_act '%s': expected gelu, gelu_tanh or relu", act);
 
-    m->max_length = m->max_pos;
+    m->max_length = m->max_pos - m->pos_offset; // positions usable from the offset on
     uint32_t mml;
     rc = sembed_file_get_u32(f, "tokenizer.model_max_length", &mml);
     if (rc == SEMBED_OK) {
         if (mml < 2) return sembed_fail(SEMBED_ECORRUPT, ld->fn, "tokenizer.model_max_length = %u is below 2", mml);
-        if (mml > m->max_pos)
-            SEMBED_LOG_WARNF("tokenizer.model_max_length %u exceeds bert.max_position_embeddings %u; using %u", mml,
-                             m->max_pos, m->max_pos);
+        if (mml > m->max_length)
+            SEMBED_LOG_WARNF("tokenizer.model_max_length %u exceeds the %u positions of bert.max_position_embeddings %u "
+                             "past bert.position_offset %u; using %u", mml, m->max_length, m->max_pos, m->pos_offset,
+                             m->max_length);
         else m->max_length = mml;
     } else if (rc != SEMBED_ENOTFOUND) {
         return sembed_fail(rc, ld->fn, "key 'tokenizer.model_max_length': %s", sembed_strerror(rc));

@@ -56,6 +56,7 @@ struct sembed_model {
     struct sembed_file *owned_file; // set when loaded from a path
     struct sembed_tokenizer *tok;
     uint32_t vocab, H, L, n_heads, I, max_pos, type_vocab, max_length;
+    uint32_t pos_offset; // bert.position_offset: position id of a sequence's first token (RoBERTa: pad id + 1)
     float eps;
     enum sk_act act;
     struct se_table word, pos, type; // type.data == NULL when type_vocab == 0

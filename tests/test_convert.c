@@ -18,6 +18,7 @@
 #include "runtime/kernels/kernels.h"
 #include "sembed/convert.h"
 #include "sembed/model.h"
+#include "sembed/model.h"
 #include "sembed/semb.h"
 #include "sembed/tokenizer.h"
 #include "testutil.h"
@@ -470,6 +471,33 @@ Test(convert, distilbert_maps_to_bert_names, .timeout = 300) {
     expect_bool(f, "bert.has_pooler", false);
     expect_str(f, "bert.source_architecture", "DistilBertModel");
     sembed_file_free(f);
+    expected_free(&e);
+    tu_rmtree(dir);
+    free(dir);
+    free(src);
+}
+
+Test(convert, roberta_positions_start_past_padding, .timeout = 300) {
+    NEED_FIXTURES(fx, "bert-tiny", "small", 128, NULL);
+    char *src = tu_path(fx, "roberta"), *dir = tu_mkdtemp();
+    struct expected e = load_expected(fx, "roberta");
+    struct sembed_file *f = convert_open(src, dir, "r.semb", SEMBED_DTYPE_F32, false);
+    int n = compare_expected(f, &e, NULL, 0);
+    cr_assert_eq(n, 7 + 2 * 16, "compared %d tensors", n); // embeddings 3 tables + LN, pooler, 16 per layer
+    cr_assert_eq(sembed_file_n_tensors(f), n, "the lm_head must not be converted");
+    expect_u32(f, "bert.type_vocab_size", 1);
+    expect_u32(f, "bert.position_offset", 2);
+    expect_u32(f, "bert.max_position_embeddings", 130);
+    expect_u32(f, "tokenizer.model_max_length", 128);
+    expect_str(f, "bert.source_architecture", "RobertaForMaskedLM");
+    sembed_file_free(f);
+    // The runtime takes 128 tokens at most: positions 2..129.
+    struct sembed_model *m = NULL;
+    char *path = tu_path(dir, "r.semb");
+    cr_assert_eq(sembed_model_load(path, NULL, &m), 0);
+    cr_assert_eq(sembed_model_max_length(m), 128, "max_length %u", sembed_model_max_length(m));
+    sembed_model_free(m);
+    free(path);
     expected_free(&e);
     tu_rmtree(dir);
     free(dir);

@@ -266,6 +266,11 @@ static void check_parity(const char *name, const char *args, bool public_api) {
 #define MINILM_ARGS \
     "--shape minilm-l6 --singles 6 --pairs 4 --long 1 --max-length 96 --dense 256:tanh --normalize --seed 1"
 #define BASE_ARGS "--shape bert-base --singles 3 --pairs 2 --pooling cls"
+// RoBERTa / XLM-R bodies: positions start at padding_idx + 1 = 2, one token type.
+#define ROBERTA_ARGS \
+    "--shape bert-tiny --position-offset 2 --type-vocab 1 --no-pooler --singles 6 --pairs 3 --long 1 --max-length 64 --seed 5"
+#define ROBERTA_Q8_ARGS \
+    "--shape minilm-l6 --position-offset 2 --type-vocab 1 --dtype q8_row --pooling mean --normalize --singles 4 --pairs 2 --seed 6"
 
 Test(encoder, parity_bert_tiny, .timeout = 300) { check_parity("tiny", TINY_ARGS, true); }
 Test(encoder, parity_bert_tiny_gelu_tanh_f16_no_pooler_no_types, .timeout = 300) {
@@ -275,6 +280,8 @@ Test(encoder, parity_bert_tiny_relu_bf16_dense, .timeout = 300) { check_parity("
 Test(encoder, parity_bert_tiny_q8_row_weights, .timeout = 300) { check_parity("tiny_q8", TINY_Q8_ARGS, true); }
 Test(encoder, parity_minilm_l6, .timeout = 900) { check_parity("minilm", MINILM_ARGS, false); }
 Test(encoder, parity_bert_base, .timeout = 1800) { check_parity("base", BASE_ARGS, false); }
+Test(encoder, parity_roberta_tiny, .timeout = 300) { check_parity("roberta", ROBERTA_ARGS, true); }
+Test(encoder, parity_roberta_minilm_shape_q8_row, .timeout = 900) { check_parity("roberta_q8", ROBERTA_Q8_ARGS, false); }
 
 // Text -> embedding equals golden ids -> embedding, bit for bit (tokenizer + plumbing), and the
 // tokenizer gives the golden ids (exact for these ASCII sentences, incl. longest_first truncation).

@@ -339,6 +339,28 @@ def main():
         write_safetensors(os.path.join(d, "model.safetensors"), {distil_name(k): v for k, v in dsd.items()})
         write_expected(mkdir(out, "expected"), "distil", dsd)
 
+    if want("roberta"):
+        # RobertaForMaskedLM layout: "roberta." prefix, positions past padding_idx 1, one token type,
+        # an lm_head the converter drops.
+        rm = twin.random_model(a.shape, vocab_size=len(vocab), seed=a.seed + 2, type_vocab_size=1,
+                               position_offset=2, max_position_embeddings=a.max_pos + 2)
+        rsd = {k: v.detach().clone() for k, v in rm.state_dict().items()}
+        d = mkdir(out, "roberta")
+        cfg = rm.config.hf_config()
+        cfg["architectures"] = ["RobertaForMaskedLM"]
+        write_config(d, cfg)
+        write_tokenizer(d, vocab, max_len=a.max_pos)
+        full = {"roberta." + k: v for k, v in rsd.items()}
+        H = rm.config.hidden_size
+        full["roberta.embeddings.position_ids"] = torch.arange(a.max_pos + 2).unsqueeze(0)
+        full["lm_head.dense.weight"] = 0.02 * torch.randn(H, H)
+        full["lm_head.dense.bias"] = torch.zeros(H)
+        full["lm_head.layer_norm.weight"] = torch.ones(H)
+        full["lm_head.layer_norm.bias"] = torch.zeros(H)
+        full["lm_head.bias"] = torch.zeros(len(vocab))
+        write_safetensors(os.path.join(d, "model.safetensors"), full)
+        write_expected(mkdir(out, "expected"), "roberta", rsd)
+
     if want("legacy"):
         d = base_folder("legacy", fast=False)
         torch.save({k: sd[k] for k in list(sd)[:3]}, os.path.join(d, "pytorch_model.bin"), _use_new_zipfile_serialization=False)

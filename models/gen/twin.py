@@ -21,7 +21,8 @@ SHAPES = {
 class Config:
     def __init__(self, vocab_size=30522, hidden_size=128, num_layers=2, num_heads=2,
                  intermediate_size=512, max_position_embeddings=512, type_vocab_size=2,
-                 layer_norm_eps=1e-12, hidden_act="gelu", hidden_dropout=0.1, attention_dropout=0.1):
+                 layer_norm_eps=1e-12, hidden_act="gelu", hidden_dropout=0.1, attention_dropout=0.1,
+                 position_offset=0):
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -33,9 +34,21 @@ class Config:
         self.hidden_act = hidden_act
         self.hidden_dropout = hidden_dropout
         self.attention_dropout = attention_dropout
+        # RoBERTa / XLM-R: a sequence's first position id is padding_idx + 1 (HF computes
+        # cumsum(mask) * mask + padding_idx, which is that for every real token of an input).
+        self.position_offset = position_offset
 
     def hf_config(self):
-        """config.json contents as HuggingFace writes them for BertModel."""
+        """config.json contents as HuggingFace writes them for BertModel (RobertaModel when
+        position_offset > 0: pad_token_id = position_offset - 1)."""
+        if self.position_offset:
+            cfg = self._bert_config()
+            cfg.update({"architectures": ["RobertaModel"], "model_type": "roberta",
+                        "pad_token_id": self.position_offset - 1, "bos_token_id": 0, "eos_token_id": 2})
+            return cfg
+        return self._bert_config()
+
+    def _bert_config(self):
         return {
             "architectures": ["BertModel"], "model_type": "bert",
             "vocab_size": self.vocab_size, "hidden_size": self.hidden_size,
@@ -69,9 +82,10 @@ class Embeddings(nn.Module):
             self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.hidden_dropout)
+        self.position_offset = c.position_offset
 
     def forward(self, ids, tt):
-        pos = torch.arange(ids.shape[1]).unsqueeze(0)
+        pos = torch.arange(ids.shape[1]).unsqueeze(0) + self.position_offset
         x = self.word_embeddings(ids) + self.position_embeddings(pos)
         if hasattr(self, "token_type_embeddings"):
             x = x + self.token_type_embeddings(tt)
