@@ -458,6 +458,7 @@ static enum sembed_dtype out_dtype(const struct sc_tensor *t, enum sembed_dtype 
     if (target != SEMBED_DTYPE_Q8_ROW) return target;
     if (!strcmp(t->name, "embeddings.word_embeddings.weight")) return SEMBED_DTYPE_F16;
     if (!strncmp(t->name, "embeddings.", 11)) return SEMBED_DTYPE_F32;
+    if (!strncmp(t->name, "classifier.", 11)) return SEMBED_DTYPE_F32; // the head runs f32 and is small
     return SEMBED_DTYPE_Q8_ROW; // Linear weights [out, in]
 }
 
@@ -583,6 +584,12 @@ static int canonical_order(struct sc_ctx *c, struct sc_tensor ***out) {
         TAKE("pooling.dense.%u.weight", d);
         TAKE("pooling.dense.%u.bias", d);
     }
+    TAKE("classifier.weight");
+    TAKE("classifier.bias");
+    TAKE("classifier.dense.weight");
+    TAKE("classifier.dense.bias");
+    TAKE("classifier.out_proj.weight");
+    TAKE("classifier.out_proj.bias");
     TAKE("cls.predictions.transform.dense.weight");
     TAKE("cls.predictions.transform.dense.bias");
     TAKE("cls.predictions.transform.LayerNorm.weight");
@@ -663,6 +670,11 @@ static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struc
     CK(sembed_writer_add_u32(w, "tokenizer.model_max_length", (uint32_t)mml));
     // The WordPiece lookup tables prebuilt, so a load uses them in place (docs/format.md).
     CK(sembed_writer_add_tokenizer_index(w, (const char *const *)t->vocab, t->n_vocab, t->prefix));
+    if (h->num_labels) {
+        CK(sembed_writer_add_u32(w, "classifier.num_labels", h->num_labels));
+        CK(sembed_writer_add_str(w, "classifier.head", h->roberta ? "roberta" : "bert"));
+        CK(sembed_writer_add_str(w, "classifier.activation", h->cls_activation));
+    }
     CK(sembed_writer_add_str(w, "pooling.mode", pool_mode));
     CK(sembed_writer_add_bool(w, "pooling.normalize", normalize));
     CK(sembed_writer_add_u32(w, "pooling.dense_count", c->pool.n_dense));
@@ -802,10 +814,15 @@ int sc_convert_ex(const struct sembed_convert_params *p, const struct sc_convert
     if ((rc = sc_hf_validate(&c, p->keep_mlm_head, &has_pooler, &has_mlm))) goto done;
     if ((rc = canonical_order(&c, &order))) goto done;
     // 3. pooling: explicit flag > what the source declares > mean (sentence-transformers' default).
-    const char *mode = p->pooling ? p->pooling : c.pool.mode[0] ? c.pool.mode : "mean";
+    const char *mode = p->pooling ? p->pooling : c.pool.mode[0] ? c.pool.mode : c.hp.num_labels ? (has_pooler ? "cls" : "cls_before_pooler") : "mean";
     if (!strcmp(mode, "cls") && !has_pooler)
         SEMBED_LOG_WARNF("pooling cls on a model without pooler: the runtime uses the raw [CLS] state (cls_before_pooler)");
     bool normalize = p->normalize >= 0 ? p->normalize != 0 : c.pool.normalize > 0;
+    if (c.hp.num_labels && (normalize || c.pool.n_dense)) {
+        rc = sembed_fail(SEMBED_EINVAL, SC_FN, "a cross-encoder (%s) scores pairs: normalization and Dense layers do not apply",
+                         c.hp.source_arch);
+        goto done;
+    }
     char name[256];
     if (p->name) snprintf(name, sizeof name, "%s", p->name);
     else default_name(root, name, sizeof name);

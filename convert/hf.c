@@ -115,6 +115,45 @@ int sc_hf_config(struct sc_ctx *c, const char *dir, bool required) {
     h->distil = distil;
     h->roberta = roberta;
     h->position_offset = 0;
+    h->num_labels = 0;
+    size_t al = strlen(arch);
+    if (al > 25 && !strcmp(arch + al - 25, "ForSequenceClassification")) {
+        if (distil) {
+            rc = sembed_fail(SEMBED_EARCH, SC_FN, "%s/%s: %s (a pre_classifier + ReLU head) is not supported: BERT, RoBERTa and XLM-RoBERTa classifiers are",
+                             dir, file, arch);
+            goto done;
+        }
+        // Labels: id2label's size (what transformers writes), else num_labels, else its default 2.
+        int64_t nl = 2;
+        struct json_object *id2 = sj_get(o, "id2label");
+        if (id2 && json_object_is_type(id2, json_type_object)) nl = json_object_object_length(id2);
+        else sj_get_int(o, "num_labels", &nl);
+        if (nl < 1 || nl > 4096) {
+            rc = sembed_fail(SEMBED_EINVAL, SC_FN, "%s/%s: %lld labels (1..4096 supported)", dir, file, (long long)nl);
+            goto done;
+        }
+        h->num_labels = (uint32_t)nl;
+        // sentence-transformers CrossEncoder: its activation, saved as
+        // sbert_ce_default_activation_function (v2-v3) or sentence_transformers.activation_fn (v4+);
+        // absent, it applies Sigmoid to one label and nothing to more.
+        const char *fn_name = NULL;
+        struct json_object *st = sj_get(o, "sentence_transformers");
+        if (sj_get_str(o, "sbert_ce_default_activation_function", &fn_name) != 0 &&
+            !(st && json_object_is_type(st, json_type_object) && sj_get_str(st, "activation_fn", &fn_name) == 0))
+            fn_name = NULL;
+        const char *act_out = nl == 1 ? "sigmoid" : "identity";
+        if (fn_name) {
+            if (strstr(fn_name, "Sigmoid")) act_out = "sigmoid";
+            else if (strstr(fn_name, "Identity")) act_out = "identity";
+            else if (strstr(fn_name, "Softmax")) act_out = "softmax";
+            else {
+                rc = sembed_fail(SEMBED_EUNSUPPORTED, SC_FN, "%s/%s: cross-encoder activation \"%s\" is not supported (Sigmoid, Identity, Softmax)",
+                                 dir, file, fn_name);
+                goto done;
+            }
+        }
+        snprintf(h->cls_activation, sizeof h->cls_activation, "%s", act_out);
+    }
     if (roberta) {
         int64_t pad_id = 1; // RobertaConfig's default pad_token_id
         if (sj_get_int(o, "pad_token_id", &pad_id) == 0 && (pad_id < 0 || pad_id > 1000000)) {
@@ -701,8 +740,12 @@ static const struct { const char *from, *to; } g_distil_layer[] = {
 enum { KEEP, DROP_SILENT, DROP_HEAD };
 
 // Raw checkpoint name -> canonical name in out (or a drop verdict).
-static int canonical_name(const char *raw, bool distil, bool roberta, char *out, size_t cap) {
+static int canonical_name(const char *raw, bool distil, bool roberta, bool classifier, char *out, size_t cap) {
     const char *n = raw;
+    if (classifier && starts(n, "classifier.")) { // the sequence-classification head, kept by name
+        snprintf(out, cap, "%s", n);
+        return KEEP;
+    }
     if (roberta && starts(n, "roberta.")) n += 8;
     if (roberta && starts(n, "lm_head.")) return DROP_HEAD; // RobertaForMaskedLM's head
     if (!distil && !roberta && starts(n, "bert.")) n += 5;
@@ -744,7 +787,7 @@ int sc_hf_canonicalize(struct sc_ctx *c, bool keep_mlm) {
     for (size_t i = 0; i < s->n; i++) {
         struct sc_tensor t = s->t[i];
         int v = starts(t.name, "pooling.dense.") ? (snprintf(name, sizeof name, "%s", t.name), KEEP)
-                                                  : canonical_name(t.name, c->hp.distil, c->hp.roberta, name, sizeof name);
+                                                  : canonical_name(t.name, c->hp.distil, c->hp.roberta, c->hp.num_labels > 0, name, sizeof name);
         if (v == KEEP && !keep_mlm && starts(name, "cls.")) v = DROP_HEAD;
         if (v != KEEP) {
             if (v == DROP_HEAD) dropped_head = true;
@@ -839,6 +882,19 @@ int sc_hf_validate(struct sc_ctx *c, bool keep_mlm, bool *has_pooler, bool *has_
     rc = expect_linear(c, seen, "pooler.dense", H, H, false);
     if (rc && rc != SEMBED_ENOTFOUND) goto done;
     *has_pooler = rc == 0;
+    if (h->num_labels) { // BertForSequenceClassification: pooler + classifier; RoBERTa: classifier.dense + out_proj
+        if (h->roberta) {
+            if ((rc = expect_linear(c, seen, "classifier.dense", H, H, true)) ||
+                (rc = expect_linear(c, seen, "classifier.out_proj", h->num_labels, H, true)))
+                goto done;
+        } else {
+            if (!*has_pooler) {
+                rc = sembed_fail(SEMBED_EMISSING, SC_FN, "%s: a BERT classifier needs the pooler (pooler.dense.*), which is missing", h->source_arch);
+                goto done;
+            }
+            if ((rc = expect_linear(c, seen, "classifier", h->num_labels, H, true))) goto done;
+        }
+    }
     *has_mlm = false;
     if (keep_mlm) {
         rc = expect_linear(c, seen, "cls.predictions.transform.dense", H, H, false);

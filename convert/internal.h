@@ -20,6 +20,8 @@ struct sc_hparams {
     bool distil;           /* DistilBERT naming */
     bool roberta;          /* RoBERTa / XLM-RoBERTa / CamemBERT naming ("roberta." prefix) */
     uint32_t position_offset; /* first position id: pad_token_id + 1 for RoBERTa, 0 for BERT */
+    uint32_t num_labels;   /* *ForSequenceClassification: scores per input (0: an encoder) */
+    char cls_activation[12]; /* sigmoid | identity | softmax */
     bool from_config;      /* config.json was found */
     uint32_t vocab_size, hidden_size, num_layers, num_heads, intermediate_size, max_position_embeddings,
         type_vocab_size;

@@ -383,6 +383,52 @@ static int load_pooling(struct loader *ld) {
     return SEMBED_OK;
 }
 
+// A sequence-classification head (docs/format.md "classifier.*"): the file is a cross-encoder,
+// its output per input is num_labels scores instead of an embedding.
+static int load_classifier(struct loader *ld) {
+    struct sembed_model *m = ld->m;
+    const struct sembed_file *f = m->file;
+    uint32_t nl = 0;
+    int rc = sembed_file_get_u32(f, "classifier.num_labels", &nl);
+    if (rc == SEMBED_ENOTFOUND) return SEMBED_OK;
+    if (rc) return sembed_fail(rc, ld->fn, "key 'classifier.num_labels': %s", sembed_strerror(rc));
+    if (nl < 1 || nl > 4096) return sembed_fail(SEMBED_ECORRUPT, ld->fn, "classifier.num_labels = %u is not in 1..4096", nl);
+    if (m->n_dense) return sembed_fail(SEMBED_ECORRUPT, ld->fn, "a classifier head and pooling.dense layers in one file");
+    const char *head = NULL, *act = NULL;
+    if ((rc = sembed_file_get_str(f, "classifier.head", &head, NULL)))
+        return sembed_fail(rc == SEMBED_ENOTFOUND ? SEMBED_EMISSING : rc, ld->fn, "key 'classifier.head': %s", sembed_strerror(rc));
+    if ((rc = sembed_file_get_str(f, "classifier.activation", &act, NULL)))
+        return sembed_fail(rc == SEMBED_ENOTFOUND ? SEMBED_EMISSING : rc, ld->fn, "key 'classifier.activation': %s",
+                           sembed_strerror(rc));
+    if (!strcmp(act, "sigmoid")) m->cls_out = SE_CLS_OUT_SIGMOID;
+    else if (!strcmp(act, "identity")) m->cls_out = SE_CLS_OUT_IDENTITY;
+    else if (!strcmp(act, "softmax")) m->cls_out = SE_CLS_OUT_SOFTMAX;
+    else return sembed_fail(SEMBED_EUNSUPPORTED, ld->fn, "classifier.activation '%s': expected sigmoid, identity or softmax", act);
+    if (!(m->cls_lin = calloc(2, sizeof *m->cls_lin))) return SEMBED_ENOMEM;
+    const enum sk_mode enc_mode = ld->mode;
+    ld->mode = SK_MODE_F32;
+    if (!strcmp(head, "bert")) { // BertForSequenceClassification: pooler (tanh) -> classifier
+        if (!m->pooler) rc = sembed_fail(SEMBED_EMISSING, ld->fn, "classifier.head 'bert' needs the pooler (pooler.dense.*)");
+        else rc = load_linear(ld, "classifier", (int)nl, (int)m->H, true, &m->cls_lin[0]);
+        m->cls_act[0] = SK_ACT_NONE;
+        m->n_cls = 1;
+    } else if (!strcmp(head, "roberta")) { // RobertaClassificationHead: dense (tanh) -> out_proj
+        rc = load_linear(ld, "classifier.dense", (int)m->H, (int)m->H, true, &m->cls_lin[0]);
+        if (!rc) rc = load_linear(ld, "classifier.out_proj", (int)nl, (int)m->H, true, &m->cls_lin[1]);
+        m->cls_act[0] = SK_ACT_TANH;
+        m->cls_act[1] = SK_ACT_NONE;
+        m->n_cls = 2;
+    } else {
+        rc = sembed_fail(SEMBED_EUNSUPPORTED, ld->fn, "classifier.head '%s': expected bert or roberta", head);
+    }
+    ld->mode = enc_mode;
+    if (rc) return rc;
+    m->num_labels = nl;
+    m->dim = nl;
+    if (nl > m->max_dim) m->max_dim = nl;
+    return SEMBED_OK;
+}
+
 static int load_all(struct loader *ld) {
     struct sembed_model *m = ld->m;
     int rc;
@@ -404,7 +450,8 @@ static int load_all(struct loader *ld) {
     if (!m->layers) return SEMBED_ENOMEM;
     for (uint32_t l = 0; l < m->L; l++)
         if ((rc = load_layer(ld, l))) return rc;
-    return load_pooling(ld);
+    rc = load_pooling(ld);
+    return rc ? rc : load_classifier(ld);
 }
 
 // AUTO: int8 when the file's Linear weights are int8 (`sembed convert --dtype q8`), else f32.
@@ -472,11 +519,12 @@ static size_t model_lins(const struct sembed_model *m, struct se_lin **v, size_t
     }
     if (m->pooler) PUT(m->pooler);
     for (uint32_t i = 0; m->dense && i < m->n_dense; i++) PUT(&m->dense[i]);
+    for (uint32_t i = 0; m->cls_lin && i < m->n_cls; i++) PUT(&m->cls_lin[i]);
 #undef PUT
     return n;
 }
 
-static size_t model_n_lins(const struct sembed_model *m) { return (size_t)m->L * 7 + 1 + m->n_dense; }
+static size_t model_n_lins(const struct sembed_model *m) { return (size_t)m->L * 7 + 1 + m->n_dense + 2; }
 
 static int pack_lin(struct se_lin *L) {
     if (L->k || L->n_out <= 0) return SEMBED_OK;
@@ -568,11 +616,13 @@ SEMBED_API void sembed_model_free(struct sembed_model *m) {
         }
         if (m->pooler) sk_linear_free(m->pooler->k);
         for (uint32_t i = 0; m->dense && i < m->n_dense; i++) sk_linear_free(m->dense[i].k);
+        for (uint32_t i = 0; m->cls_lin && i < m->n_cls; i++) sk_linear_free(m->cls_lin[i].k);
     }
     free(m->layers);
     free(m->pooler);
     free(m->dense);
     free(m->dense_act);
+    free(m->cls_lin);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     sembed_tokenizer_free(m->tok);
@@ -589,6 +639,7 @@ SEMBED_API uint32_t sembed_model_max_length(const struct sembed_model *m) { retu
 SEMBED_API enum sembed_pooling sembed_model_pooling(const struct sembed_model *m) { return m->pooling; }
 SEMBED_API bool sembed_model_normalize(const struct sembed_model *m) { return m->normalize; }
 SEMBED_API bool sembed_model_has_pooler(const struct sembed_model *m) { return m->pooler != NULL; }
+SEMBED_API uint32_t sembed_model_num_labels(const struct sembed_model *m) { return m ? m->num_labels : 0; }
 SEMBED_API enum sembed_compute sembed_model_compute(const struct sembed_model *m) { return m->compute; }
 SEMBED_API const struct sembed_tokenizer *sembed_model_tokenizer(const struct sembed_model *m) { return m->tok; }
 SEMBED_API const struct sembed_file *sembed_model_file(const struct sembed_model *m) { return m->file; }

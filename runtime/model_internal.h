@@ -66,6 +66,13 @@ struct sembed_model {
     uint32_t n_dense;
     struct se_lin *dense;
     enum sk_act *dense_act;
+    // Sequence-classification head (cross-encoders): classifier.num_labels > 0. BERT: pooler ->
+    // classifier; RoBERTa: [CLS] -> classifier.dense (tanh) -> classifier.out_proj. dim = num_labels.
+    uint32_t num_labels;
+    uint32_t n_cls;            // Linear layers of the head after the [CLS] row (and the pooler): 1 or 2
+    struct se_lin *cls_lin;    // [2], allocated with the head
+    enum sk_act cls_act[2];
+    int cls_out;               // SE_CLS_OUT_*: what turns logits into scores
     uint32_t dim;     // floats per final embedding
     uint32_t max_dim; // widest vector in the pooling pipeline (H or a Dense width)
     enum sembed_pooling pooling;
@@ -92,6 +99,7 @@ struct sembed_context {
     const struct sembed_model *m;
     enum sembed_pooling pooling;
     bool normalize;
+    bool cls_raw; // classifier models: leave the logits raw (sembed_rerank's raw_logits)
     uint32_t max_length, batch_size, batch_tokens;
     enum sembed_truncate truncate;
     int n_threads;
@@ -130,6 +138,8 @@ int se_encoder_forward(struct sembed_context *ctx, const struct se_batch *b, flo
 // b->n_seq rows of m->dim floats (row stride m->dim).
 // The model must be packed (se_encoder_forward does it).
 void se_pool(struct sembed_context *ctx, const struct se_batch *b, float *out);
+
+enum { SE_CLS_OUT_IDENTITY = 0, SE_CLS_OUT_SIGMOID = 1, SE_CLS_OUT_SOFTMAX = 2 };
 
 // model.c: the sk_act of a pooling.dense activation name; -1 if unknown.
 int se_dense_act_from_name(const char *name);
