@@ -420,8 +420,8 @@ static int load_model_weights(struct sc_ctx *c, const char *file, const char *mo
 static int merge_graph_hparams(struct sc_ctx *c) {
     struct sc_hparams *h = &c->hp;
     const struct sc_source *s = &c->src;
-    if (h->roberta)
-        return sembed_fail(SEMBED_EUNSUPPORTED, SC_FN, "%s: ONNX graphs of RoBERTa-family models are not imported yet "
+    if (h->roberta || h->mpnet)
+        return sembed_fail(SEMBED_EUNSUPPORTED, SC_FN, "%s: ONNX graphs of RoBERTa-family and MPNet models are not imported yet "
                            "(convert the safetensors / pytorch_model.bin checkpoint instead)", h->source_arch);
     struct { const char *name; uint32_t *cfg; uint32_t graph; } f[] = {
         {"num_layers", &h->num_layers, s->num_layers}, {"hidden_size", &h->hidden_size, s->hidden_size},
@@ -455,10 +455,12 @@ static int merge_graph_hparams(struct sc_ctx *c) {
 static enum sembed_dtype out_dtype(const struct sc_tensor *t, enum sembed_dtype target) {
     if (t->dtype == SEMBED_DTYPE_Q8_ROW || t->dtype == SEMBED_DTYPE_I8) return t->dtype; // imported int8 stays int8
     if (t->n_dims == 1) return SEMBED_DTYPE_F32; // biases, LayerNorms
+    if (!strncmp(t->name, "encoder.relative_attention_bias", 31)) return SEMBED_DTYPE_F32; // MPNet's bias table: small, f32
     if (target != SEMBED_DTYPE_Q8_ROW) return target;
     if (!strcmp(t->name, "embeddings.word_embeddings.weight")) return SEMBED_DTYPE_F16;
     if (!strncmp(t->name, "embeddings.", 11)) return SEMBED_DTYPE_F32;
     if (!strncmp(t->name, "classifier.", 11)) return SEMBED_DTYPE_F32; // the head runs f32 and is small
+    if (!strncmp(t->name, "encoder.relative_attention_bias", 31)) return SEMBED_DTYPE_F32; // MPNet's bias table
     return SEMBED_DTYPE_Q8_ROW; // Linear weights [out, in]
 }
 
@@ -578,6 +580,7 @@ static int canonical_order(struct sc_ctx *c, struct sc_tensor ***out) {
             TAKE("encoder.layer.%u.%s.weight", l, parts[i]);
             TAKE("encoder.layer.%u.%s.bias", l, parts[i]);
         }
+    TAKE("encoder.relative_attention_bias.weight");
     TAKE("pooler.dense.weight");
     TAKE("pooler.dense.bias");
     for (uint32_t d = 0; d < c->pool.n_dense; d++) {
@@ -646,6 +649,10 @@ static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struc
     CK(sembed_writer_add_u32(w, "bert.max_position_embeddings", h->max_position_embeddings));
     CK(sembed_writer_add_u32(w, "bert.type_vocab_size", h->type_vocab_size));
     if (h->position_offset) CK(sembed_writer_add_u32(w, "bert.position_offset", h->position_offset));
+    if (h->rel_buckets) {
+        CK(sembed_writer_add_u32(w, "bert.relative_attention_buckets", h->rel_buckets));
+        CK(sembed_writer_add_u32(w, "bert.relative_attention_max_distance", h->rel_max_distance));
+    }
     CK(sembed_writer_add_f32(w, "bert.layer_norm_eps", h->layer_norm_eps));
     CK(sembed_writer_add_str(w, "bert.hidden_act", h->hidden_act));
     CK(sembed_writer_add_f32(w, "bert.hidden_dropout", h->hidden_dropout));
@@ -672,7 +679,7 @@ static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struc
     CK(sembed_writer_add_tokenizer_index(w, (const char *const *)t->vocab, t->n_vocab, t->prefix));
     if (h->num_labels) {
         CK(sembed_writer_add_u32(w, "classifier.num_labels", h->num_labels));
-        CK(sembed_writer_add_str(w, "classifier.head", h->roberta ? "roberta" : "bert"));
+        CK(sembed_writer_add_str(w, "classifier.head", h->roberta || h->mpnet ? "roberta" : "bert"));
         CK(sembed_writer_add_str(w, "classifier.activation", h->cls_activation));
     }
     CK(sembed_writer_add_str(w, "pooling.mode", pool_mode));

@@ -106,14 +106,19 @@ int sc_hf_config(struct sc_ctx *c, const char *dir, bool required) {
     bool roberta = !strcmp(model_type, "roberta") || !strcmp(model_type, "xlm-roberta") ||
                    !strcmp(model_type, "camembert") ||
                    (!*model_type && (!strncmp(arch, "Roberta", 7) || !strncmp(arch, "XLMRoberta", 10)));
-    if (!bert && !distil && !roberta) {
-        rc = sembed_fail(SEMBED_EARCH, SC_FN, "%s/%s: architecture %s (model_type \"%s\") is not supported: BERT, DistilBERT, RoBERTa and XLM-RoBERTa are",
+    // MPNet: RoBERTa-style positions, no token types, one relative-position bias for all layers.
+    bool mpnet = !strcmp(model_type, "mpnet") || (!*model_type && !strncmp(arch, "MPNet", 5));
+    if (!bert && !distil && !roberta && !mpnet) {
+        rc = sembed_fail(SEMBED_EARCH, SC_FN, "%s/%s: architecture %s (model_type \"%s\") is not supported: BERT, DistilBERT, RoBERTa, XLM-RoBERTa and MPNet are",
                          dir, file, *arch ? arch : "(none)", model_type);
         goto done;
     }
-    snprintf(h->source_arch, sizeof h->source_arch, "%s", *arch ? arch : (distil ? "DistilBertModel" : roberta ? "RobertaModel" : "BertModel"));
+    snprintf(h->source_arch, sizeof h->source_arch, "%s",
+             *arch ? arch : (distil ? "DistilBertModel" : roberta ? "RobertaModel" : mpnet ? "MPNetModel" : "BertModel"));
     h->distil = distil;
     h->roberta = roberta;
+    h->mpnet = mpnet;
+    h->rel_buckets = h->rel_max_distance = 0;
     h->position_offset = 0;
     h->num_labels = 0;
     size_t al = strlen(arch);
@@ -154,8 +159,18 @@ int sc_hf_config(struct sc_ctx *c, const char *dir, bool required) {
         }
         snprintf(h->cls_activation, sizeof h->cls_activation, "%s", act_out);
     }
-    if (roberta) {
-        int64_t pad_id = 1; // RobertaConfig's default pad_token_id
+    if (mpnet) {
+        int64_t nb = 32; // MPNetConfig's default relative_attention_num_buckets
+        if (sj_get_int(o, "relative_attention_num_buckets", &nb) == 0 && (nb < 4 || nb > 1024 || nb % 2)) {
+            rc = sembed_fail(SEMBED_EINVAL, SC_FN, "%s/%s: relative_attention_num_buckets %lld (an even number in 4..1024 is supported)",
+                             dir, file, (long long)nb);
+            goto done;
+        }
+        h->rel_buckets = (uint32_t)nb;
+        h->rel_max_distance = 128; // fixed in transformers' MPNetEncoder.compute_position_bias
+    }
+    if (roberta || mpnet) {
+        int64_t pad_id = 1; // RobertaConfig's and MPNetConfig's default pad_token_id
         if (sj_get_int(o, "pad_token_id", &pad_id) == 0 && (pad_id < 0 || pad_id > 1000000)) {
             rc = sembed_fail(SEMBED_EINVAL, SC_FN, "%s/%s: pad_token_id %lld is out of range", dir, file, (long long)pad_id);
             goto done;
@@ -183,8 +198,8 @@ int sc_hf_config(struct sc_ctx *c, const char *dir, bool required) {
             (rc = get_u32(o, "intermediate_size", file, &h->intermediate_size, true)) ||
             (rc = get_u32(o, "max_position_embeddings", file, &h->max_position_embeddings, true)))
             goto done;
-        h->type_vocab_size = 2;
-        get_u32(o, "type_vocab_size", file, &h->type_vocab_size, false);
+        h->type_vocab_size = mpnet ? 0 : 2;
+        if (!mpnet) get_u32(o, "type_vocab_size", file, &h->type_vocab_size, false);
         h->layer_norm_eps = 1e-12f;
         if (sj_get_num(o, "layer_norm_eps", &d) == 0) h->layer_norm_eps = (float)d;
         sj_get_str(o, "hidden_act", &act);
@@ -740,8 +755,34 @@ static const struct { const char *from, *to; } g_distil_layer[] = {
 enum { KEEP, DROP_SILENT, DROP_HEAD };
 
 // Raw checkpoint name -> canonical name in out (or a drop verdict).
-static int canonical_name(const char *raw, bool distil, bool roberta, bool classifier, char *out, size_t cap) {
+// MPNet -> BERT names within one layer (transformers/models/mpnet/modeling_mpnet.py).
+static const struct { const char *from, *to; } g_mpnet_layer[] = {
+    {"attention.attn.q.", "attention.self.query."},
+    {"attention.attn.k.", "attention.self.key."},
+    {"attention.attn.v.", "attention.self.value."},
+    {"attention.attn.o.", "attention.output.dense."},
+    {"attention.LayerNorm.", "attention.output.LayerNorm."},
+};
+
+static int canonical_name(const char *raw, bool distil, bool roberta, bool mpnet, bool classifier, char *out, size_t cap) {
     const char *n = raw;
+    if (mpnet) {
+        unsigned layer;
+        int used = 0;
+        if (starts(n, "mpnet.")) n += 6;
+        if (starts(n, "lm_head.")) return DROP_HEAD;
+        if (classifier && starts(n, "classifier.")) { snprintf(out, cap, "%s", n); return KEEP; }
+        if (ends(n, "position_ids")) return DROP_SILENT;
+        if (sscanf(n, "encoder.layer.%u.%n", &layer, &used) == 1 && used > 0)
+            for (size_t i = 0; i < sizeof g_mpnet_layer / sizeof g_mpnet_layer[0]; i++)
+                if (starts(n + used, g_mpnet_layer[i].from)) {
+                    snprintf(out, cap, "encoder.layer.%u.%s%s", layer, g_mpnet_layer[i].to,
+                             n + used + strlen(g_mpnet_layer[i].from));
+                    return KEEP;
+                }
+        snprintf(out, cap, "%s", n);
+        return KEEP;
+    }
     if (classifier && starts(n, "classifier.")) { // the sequence-classification head, kept by name
         snprintf(out, cap, "%s", n);
         return KEEP;
@@ -787,7 +828,7 @@ int sc_hf_canonicalize(struct sc_ctx *c, bool keep_mlm) {
     for (size_t i = 0; i < s->n; i++) {
         struct sc_tensor t = s->t[i];
         int v = starts(t.name, "pooling.dense.") ? (snprintf(name, sizeof name, "%s", t.name), KEEP)
-                                                  : canonical_name(t.name, c->hp.distil, c->hp.roberta, c->hp.num_labels > 0, name, sizeof name);
+                                                  : canonical_name(t.name, c->hp.distil, c->hp.roberta, c->hp.mpnet, c->hp.num_labels > 0, name, sizeof name);
         if (v == KEEP && !keep_mlm && starts(name, "cls.")) v = DROP_HEAD;
         if (v != KEEP) {
             if (v == DROP_HEAD) dropped_head = true;
@@ -879,11 +920,13 @@ int sc_hf_validate(struct sc_ctx *c, bool keep_mlm, bool *has_pooler, bool *has_
         snprintf(n, sizeof n, "encoder.layer.%u.output.LayerNorm", l);
         if ((rc = expect_ln(c, seen, n, H))) goto done;
     }
+    if (h->rel_buckets && (rc = expect(c, seen, "encoder.relative_attention_bias.weight", h->rel_buckets, h->num_heads, true)))
+        goto done;
     rc = expect_linear(c, seen, "pooler.dense", H, H, false);
     if (rc && rc != SEMBED_ENOTFOUND) goto done;
     *has_pooler = rc == 0;
     if (h->num_labels) { // BertForSequenceClassification: pooler + classifier; RoBERTa: classifier.dense + out_proj
-        if (h->roberta) {
+        if (h->roberta || h->mpnet) { // RobertaClassificationHead / MPNetClassificationHead
             if ((rc = expect_linear(c, seen, "classifier.dense", H, H, true)) ||
                 (rc = expect_linear(c, seen, "classifier.out_proj", h->num_labels, H, true)))
                 goto done;
@@ -922,7 +965,7 @@ int sc_hf_validate(struct sc_ctx *c, bool keep_mlm, bool *has_pooler, bool *has_
     for (size_t i = 0; i < c->src.n; i++)
         if (!seen[i]) {
             rc = sembed_fail(SEMBED_EARCH, SC_FN, "unexpected tensor '%s' for %s with %u layers: not a plain %s checkpoint", c->src.t[i].name,
-                             h->source_arch, h->num_layers, h->distil ? "DistilBERT" : h->roberta ? "RoBERTa" : "BERT");
+                             h->source_arch, h->num_layers, h->distil ? "DistilBERT" : h->roberta ? "RoBERTa" : h->mpnet ? "MPNet" : "BERT");
             break;
         }
 done:

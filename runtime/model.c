@@ -429,6 +429,56 @@ static int load_classifier(struct loader *ld) {
     return SEMBED_OK;
 }
 
+// MPNet's relative_position_bucket (transformers/models/mpnet/modeling_mpnet.py): half of the
+// buckets per direction, exact below a quarter of them, log-spaced up to max_distance. The log
+// step is evaluated in float, as the PyTorch reference does on float32 tensors.
+int32_t se_rel_bucket(int32_t d, uint32_t num_buckets, uint32_t max_distance) {
+    int32_t half = (int32_t)num_buckets / 2, ret = 0, n = -d;
+    if (n < 0) ret += half;
+    n = n < 0 ? -n : n;
+    int32_t max_exact = half / 2;
+    if (n < max_exact) return ret + n;
+    float r = logf((float)n / (float)max_exact) / (float)log((double)max_distance / (double)max_exact) *
+              (float)(half - max_exact);
+    int32_t large = max_exact + (int32_t)r;
+    return ret + (large < half - 1 ? large : half - 1);
+}
+
+static int load_rel_bias(struct loader *ld) {
+    struct sembed_model *m = ld->m;
+    const struct sembed_file *f = m->file;
+    uint32_t nb = 0, maxd = 128;
+    int rc = sembed_file_get_u32(f, "bert.relative_attention_buckets", &nb);
+    if (rc == SEMBED_ENOTFOUND) return SEMBED_OK;
+    if (rc) return sembed_fail(rc, ld->fn, "key 'bert.relative_attention_buckets': %s", sembed_strerror(rc));
+    rc = sembed_file_get_u32(f, "bert.relative_attention_max_distance", &maxd);
+    if (rc && rc != SEMBED_ENOTFOUND)
+        return sembed_fail(rc, ld->fn, "key 'bert.relative_attention_max_distance': %s", sembed_strerror(rc));
+    if (nb < 4 || nb > 1024 || nb % 2 || maxd < nb / 4 + 1 || maxd > (1u << 20))
+        return sembed_fail(SEMBED_ECORRUPT, ld->fn, "bert.relative_attention_buckets %u / max_distance %u: need an even "
+                           "bucket count in 4..1024 and a distance above a quarter of it", nb, maxd);
+    struct sembed_tensor t;
+    const char *name = "encoder.relative_attention_bias.weight";
+    if ((rc = find_shaped(ld, name, 2, nb, m->n_heads, &t))) return rc;
+    const int64_t n = (int64_t)nb * m->n_heads;
+    if (t.dtype != SEMBED_DTYPE_F32 && t.dtype != SEMBED_DTYPE_F16 && t.dtype != SEMBED_DTYPE_BF16)
+        return sembed_fail(SEMBED_EDTYPE, ld->fn, "tensor '%s': %s; expected f32, f16 or bf16", name, sembed_dtype_name(t.dtype));
+    if (t.nbytes != sembed_dtype_nbytes(t.dtype, 2, (int64_t[]){nb, m->n_heads}))
+        return sembed_fail(SEMBED_ECORRUPT, ld->fn, "tensor '%s': %llu bytes for [%u, %u]", name,
+                           (unsigned long long)t.nbytes, nb, m->n_heads);
+    const float *v;
+    if ((rc = own_vec(m, (size_t)n, &v))) return rc;
+    float *dst = (float *)(uintptr_t)v;
+    for (int64_t i = 0; i < n; i++) dst[i] = decode_at(t.dtype, t.data, (size_t)i);
+    const int32_t ML = (int32_t)m->max_length;
+    m->rel_bucket = malloc((size_t)(2 * ML - 1) * sizeof *m->rel_bucket);
+    if (!m->rel_bucket) return SEMBED_ENOMEM;
+    for (int32_t d = -(ML - 1); d <= ML - 1; d++) m->rel_bucket[d + ML - 1] = se_rel_bucket(d, nb, maxd);
+    m->rel_bias = v;
+    m->rel_buckets = nb;
+    return SEMBED_OK;
+}
+
 static int load_all(struct loader *ld) {
     struct sembed_model *m = ld->m;
     int rc;
@@ -450,6 +500,7 @@ static int load_all(struct loader *ld) {
     if (!m->layers) return SEMBED_ENOMEM;
     for (uint32_t l = 0; l < m->L; l++)
         if ((rc = load_layer(ld, l))) return rc;
+    if ((rc = load_rel_bias(ld))) return rc;
     rc = load_pooling(ld);
     return rc ? rc : load_classifier(ld);
 }
@@ -623,6 +674,7 @@ SEMBED_API void sembed_model_free(struct sembed_model *m) {
     free(m->dense);
     free(m->dense_act);
     free(m->cls_lin);
+    free(m->rel_bucket);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     sembed_tokenizer_free(m->tok);
@@ -777,6 +829,8 @@ SEMBED_API int sembed_context_create(const struct sembed_model *m, const struct 
     ctx->n_threads = nt;
     size_t att_f32 = sk_attention_scratch_size((int)ml, (int)(m->H / m->n_heads));
     size_t att_q16 = m->compute == SEMBED_COMPUTE_INT8 ? sk_attention_q16_scratch_size((int)ml, (int)(m->H / m->n_heads)) : 0;
+    size_t att_rel = m->rel_buckets ? (size_t)ml * ml * sizeof(float) : 0; // MPNet: one score matrix per thread
+    if (att_rel > att_f32) att_f32 = att_rel;
     ctx->att_scratch_bytes = ((att_f32 > att_q16 ? att_f32 : att_q16) + 63) & ~(size_t)63;
     int rc = context_scratch(m, bt, bs, &ctx->scratch_bytes);
     if (rc) {

@@ -57,6 +57,11 @@ struct sembed_model {
     struct sembed_tokenizer *tok;
     uint32_t vocab, H, L, n_heads, I, max_pos, type_vocab, max_length;
     uint32_t pos_offset; // bert.position_offset: position id of a sequence's first token (RoBERTa: pad id + 1)
+    // MPNet: one relative-position bias table shared by every layer, added to the attention
+    // scores: bias(h, i, j) = rel_bias[rel_bucket[j - i + max_length - 1] * n_heads + h].
+    uint32_t rel_buckets;      // 0: no relative attention bias
+    const float *rel_bias;     // [rel_buckets, n_heads] f32
+    int32_t *rel_bucket;       // [2 * max_length - 1], owned
     float eps;
     enum sk_act act;
     struct se_table word, pos, type; // type.data == NULL when type_vocab == 0
@@ -140,6 +145,9 @@ int se_encoder_forward(struct sembed_context *ctx, const struct se_batch *b, flo
 void se_pool(struct sembed_context *ctx, const struct se_batch *b, float *out);
 
 enum { SE_CLS_OUT_IDENTITY = 0, SE_CLS_OUT_SIGMOID = 1, SE_CLS_OUT_SOFTMAX = 2 };
+
+// model.c: MPNet's (T5-style, bidirectional) bucket of the relative position d = key - query.
+int32_t se_rel_bucket(int32_t d, uint32_t num_buckets, uint32_t max_distance);
 
 // model.c: the sk_act of a pooling.dense activation name; -1 if unknown.
 int se_dense_act_from_name(const char *name);

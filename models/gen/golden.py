@@ -171,6 +171,7 @@ def main():
                     help="dtype of the embedding tables")
     ap.add_argument("--act", default="gelu", choices=["gelu", "gelu_tanh", "relu"])
     ap.add_argument("--type-vocab", type=int, default=2)
+    ap.add_argument("--rel-buckets", type=int, default=0, help="MPNet relative attention bias buckets (32)")
     ap.add_argument("--position-offset", type=int, default=0,
                     help="RoBERTa-style first position id (padding_idx + 1, 2 for RoBERTa); adds that many positions")
     ap.add_argument("--no-pooler", action="store_true")
@@ -205,6 +206,7 @@ def main():
     m = twin.random_model(args.shape, vocab_size=len(vocab_list), seed=args.seed,
                           with_pooler=not args.no_pooler, hidden_act=args.act,
                           type_vocab_size=args.type_vocab, position_offset=args.position_offset,
+                          relative_attention_num_buckets=args.rel_buckets,
                           max_position_embeddings=512 + args.position_offset)
     c = m.config
     dense = []
@@ -232,6 +234,9 @@ def main():
         w.add("bert." + key, val, "u32")
     if args.position_offset:
         w.add("bert.position_offset", args.position_offset, "u32")
+    if args.rel_buckets:
+        w.add("bert.relative_attention_buckets", args.rel_buckets, "u32")
+        w.add("bert.relative_attention_max_distance", 128, "u32")
     w.add("bert.layer_norm_eps", c.layer_norm_eps, "f32")
     w.add("bert.hidden_act", args.act)
     w.add("bert.has_pooler", not args.no_pooler)
@@ -255,7 +260,9 @@ def main():
     # Store every parameter; copy back what a reader decodes so the twin computes with exactly it.
     with torch.no_grad():
         for name, p in m.named_parameters():
-            if name.endswith("_embeddings.weight"):
+            if name.endswith("relative_attention_bias.weight"):
+                dt = "f32"
+            elif name.endswith("_embeddings.weight"):
                 dt = args.emb_dtype
             elif p.dim() == 2:
                 dt = args.dtype
