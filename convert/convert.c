@@ -420,6 +420,9 @@ static int load_model_weights(struct sc_ctx *c, const char *file, const char *mo
 static int merge_graph_hparams(struct sc_ctx *c) {
     struct sc_hparams *h = &c->hp;
     const struct sc_source *s = &c->src;
+    if (h->roberta || h->mpnet)
+        return sembed_fail(SEMBED_EUNSUPPORTED, SC_FN, "%s: ONNX graphs of RoBERTa-family and MPNet models are not imported yet "
+                           "(convert the safetensors / pytorch_model.bin checkpoint instead)", h->source_arch);
     struct { const char *name; uint32_t *cfg; uint32_t graph; } f[] = {
         {"num_layers", &h->num_layers, s->num_layers}, {"hidden_size", &h->hidden_size, s->hidden_size},
         {"num_heads", &h->num_heads, s->num_heads}, {"intermediate_size", &h->intermediate_size, s->intermediate_size},
@@ -452,9 +455,12 @@ static int merge_graph_hparams(struct sc_ctx *c) {
 static enum sembed_dtype out_dtype(const struct sc_tensor *t, enum sembed_dtype target) {
     if (t->dtype == SEMBED_DTYPE_Q8_ROW || t->dtype == SEMBED_DTYPE_I8) return t->dtype; // imported int8 stays int8
     if (t->n_dims == 1) return SEMBED_DTYPE_F32; // biases, LayerNorms
+    if (!strncmp(t->name, "encoder.relative_attention_bias", 31)) return SEMBED_DTYPE_F32; // MPNet's bias table: small, f32
     if (target != SEMBED_DTYPE_Q8_ROW) return target;
     if (!strcmp(t->name, "embeddings.word_embeddings.weight")) return SEMBED_DTYPE_F16;
     if (!strncmp(t->name, "embeddings.", 11)) return SEMBED_DTYPE_F32;
+    if (!strncmp(t->name, "classifier.", 11)) return SEMBED_DTYPE_F32; // the head runs f32 and is small
+    if (!strncmp(t->name, "encoder.relative_attention_bias", 31)) return SEMBED_DTYPE_F32; // MPNet's bias table
     return SEMBED_DTYPE_Q8_ROW; // Linear weights [out, in]
 }
 
@@ -574,12 +580,19 @@ static int canonical_order(struct sc_ctx *c, struct sc_tensor ***out) {
             TAKE("encoder.layer.%u.%s.weight", l, parts[i]);
             TAKE("encoder.layer.%u.%s.bias", l, parts[i]);
         }
+    TAKE("encoder.relative_attention_bias.weight");
     TAKE("pooler.dense.weight");
     TAKE("pooler.dense.bias");
     for (uint32_t d = 0; d < c->pool.n_dense; d++) {
         TAKE("pooling.dense.%u.weight", d);
         TAKE("pooling.dense.%u.bias", d);
     }
+    TAKE("classifier.weight");
+    TAKE("classifier.bias");
+    TAKE("classifier.dense.weight");
+    TAKE("classifier.dense.bias");
+    TAKE("classifier.out_proj.weight");
+    TAKE("classifier.out_proj.bias");
     TAKE("cls.predictions.transform.dense.weight");
     TAKE("cls.predictions.transform.dense.bias");
     TAKE("cls.predictions.transform.LayerNorm.weight");
@@ -618,7 +631,7 @@ static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struc
     uint64_t mml = h->max_position_embeddings;
     if (c->pool.st_max_seq_length) mml = c->pool.st_max_seq_length;
     else if (t->model_max_length) mml = t->model_max_length;
-    if (mml > h->max_position_embeddings) mml = h->max_position_embeddings;
+    if (mml > h->max_position_embeddings - h->position_offset) mml = h->max_position_embeddings - h->position_offset;
 #define CK(x) do { if ((rc = (x))) return rc; } while (0)
     CK(sembed_writer_add_str(w, "general.architecture", "bert"));
     CK(sembed_writer_add_str(w, "general.name", name));
@@ -635,6 +648,11 @@ static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struc
     CK(sembed_writer_add_u32(w, "bert.intermediate_size", h->intermediate_size));
     CK(sembed_writer_add_u32(w, "bert.max_position_embeddings", h->max_position_embeddings));
     CK(sembed_writer_add_u32(w, "bert.type_vocab_size", h->type_vocab_size));
+    if (h->position_offset) CK(sembed_writer_add_u32(w, "bert.position_offset", h->position_offset));
+    if (h->rel_buckets) {
+        CK(sembed_writer_add_u32(w, "bert.relative_attention_buckets", h->rel_buckets));
+        CK(sembed_writer_add_u32(w, "bert.relative_attention_max_distance", h->rel_max_distance));
+    }
     CK(sembed_writer_add_f32(w, "bert.layer_norm_eps", h->layer_norm_eps));
     CK(sembed_writer_add_str(w, "bert.hidden_act", h->hidden_act));
     CK(sembed_writer_add_f32(w, "bert.hidden_dropout", h->hidden_dropout));
@@ -659,6 +677,11 @@ static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struc
     CK(sembed_writer_add_u32(w, "tokenizer.model_max_length", (uint32_t)mml));
     // The WordPiece lookup tables prebuilt, so a load uses them in place (docs/format.md).
     CK(sembed_writer_add_tokenizer_index(w, (const char *const *)t->vocab, t->n_vocab, t->prefix));
+    if (h->num_labels) {
+        CK(sembed_writer_add_u32(w, "classifier.num_labels", h->num_labels));
+        CK(sembed_writer_add_str(w, "classifier.head", h->roberta || h->mpnet ? "roberta" : "bert"));
+        CK(sembed_writer_add_str(w, "classifier.activation", h->cls_activation));
+    }
     CK(sembed_writer_add_str(w, "pooling.mode", pool_mode));
     CK(sembed_writer_add_bool(w, "pooling.normalize", normalize));
     CK(sembed_writer_add_u32(w, "pooling.dense_count", c->pool.n_dense));
@@ -798,10 +821,15 @@ int sc_convert_ex(const struct sembed_convert_params *p, const struct sc_convert
     if ((rc = sc_hf_validate(&c, p->keep_mlm_head, &has_pooler, &has_mlm))) goto done;
     if ((rc = canonical_order(&c, &order))) goto done;
     // 3. pooling: explicit flag > what the source declares > mean (sentence-transformers' default).
-    const char *mode = p->pooling ? p->pooling : c.pool.mode[0] ? c.pool.mode : "mean";
+    const char *mode = p->pooling ? p->pooling : c.pool.mode[0] ? c.pool.mode : c.hp.num_labels ? (has_pooler ? "cls" : "cls_before_pooler") : "mean";
     if (!strcmp(mode, "cls") && !has_pooler)
         SEMBED_LOG_WARNF("pooling cls on a model without pooler: the runtime uses the raw [CLS] state (cls_before_pooler)");
     bool normalize = p->normalize >= 0 ? p->normalize != 0 : c.pool.normalize > 0;
+    if (c.hp.num_labels && (normalize || c.pool.n_dense)) {
+        rc = sembed_fail(SEMBED_EINVAL, SC_FN, "a cross-encoder (%s) scores pairs: normalization and Dense layers do not apply",
+                         c.hp.source_arch);
+        goto done;
+    }
     char name[256];
     if (p->name) snprintf(name, sizeof name, "%s", p->name);
     else default_name(root, name, sizeof name);

@@ -101,13 +101,82 @@ int sc_hf_config(struct sc_ctx *c, const char *dir, bool required) {
     }
     bool bert = !strcmp(model_type, "bert") || (!*model_type && !strncmp(arch, "Bert", 4));
     bool distil = !strcmp(model_type, "distilbert") || (!*model_type && !strncmp(arch, "DistilBert", 10));
-    if (!bert && !distil) {
-        rc = sembed_fail(SEMBED_EARCH, SC_FN, "%s/%s: architecture %s (model_type \"%s\") is not supported: only BERT and DistilBERT",
+    // RoBERTa-family bodies are BERT's post-LN encoder with position ids that start past the
+    // padding index (transformers' create_position_ids_from_input_ids) and one token type.
+    bool roberta = !strcmp(model_type, "roberta") || !strcmp(model_type, "xlm-roberta") ||
+                   !strcmp(model_type, "camembert") ||
+                   (!*model_type && (!strncmp(arch, "Roberta", 7) || !strncmp(arch, "XLMRoberta", 10)));
+    // MPNet: RoBERTa-style positions, no token types, one relative-position bias for all layers.
+    bool mpnet = !strcmp(model_type, "mpnet") || (!*model_type && !strncmp(arch, "MPNet", 5));
+    if (!bert && !distil && !roberta && !mpnet) {
+        rc = sembed_fail(SEMBED_EARCH, SC_FN, "%s/%s: architecture %s (model_type \"%s\") is not supported: BERT, DistilBERT, RoBERTa, XLM-RoBERTa and MPNet are",
                          dir, file, *arch ? arch : "(none)", model_type);
         goto done;
     }
-    snprintf(h->source_arch, sizeof h->source_arch, "%s", *arch ? arch : (distil ? "DistilBertModel" : "BertModel"));
+    snprintf(h->source_arch, sizeof h->source_arch, "%s",
+             *arch ? arch : (distil ? "DistilBertModel" : roberta ? "RobertaModel" : mpnet ? "MPNetModel" : "BertModel"));
     h->distil = distil;
+    h->roberta = roberta;
+    h->mpnet = mpnet;
+    h->rel_buckets = h->rel_max_distance = 0;
+    h->position_offset = 0;
+    h->num_labels = 0;
+    size_t al = strlen(arch);
+    if (al > 25 && !strcmp(arch + al - 25, "ForSequenceClassification")) {
+        if (distil) {
+            rc = sembed_fail(SEMBED_EARCH, SC_FN, "%s/%s: %s (a pre_classifier + ReLU head) is not supported: BERT, RoBERTa and XLM-RoBERTa classifiers are",
+                             dir, file, arch);
+            goto done;
+        }
+        // Labels: id2label's size (what transformers writes), else num_labels, else its default 2.
+        int64_t nl = 2;
+        struct json_object *id2 = sj_get(o, "id2label");
+        if (id2 && json_object_is_type(id2, json_type_object)) nl = json_object_object_length(id2);
+        else sj_get_int(o, "num_labels", &nl);
+        if (nl < 1 || nl > 4096) {
+            rc = sembed_fail(SEMBED_EINVAL, SC_FN, "%s/%s: %lld labels (1..4096 supported)", dir, file, (long long)nl);
+            goto done;
+        }
+        h->num_labels = (uint32_t)nl;
+        // sentence-transformers CrossEncoder: its activation, saved as
+        // sbert_ce_default_activation_function (v2-v3) or sentence_transformers.activation_fn (v4+);
+        // absent, it applies Sigmoid to one label and nothing to more.
+        const char *fn_name = NULL;
+        struct json_object *st = sj_get(o, "sentence_transformers");
+        if (sj_get_str(o, "sbert_ce_default_activation_function", &fn_name) != 0 &&
+            !(st && json_object_is_type(st, json_type_object) && sj_get_str(st, "activation_fn", &fn_name) == 0))
+            fn_name = NULL;
+        const char *act_out = nl == 1 ? "sigmoid" : "identity";
+        if (fn_name) {
+            if (strstr(fn_name, "Sigmoid")) act_out = "sigmoid";
+            else if (strstr(fn_name, "Identity")) act_out = "identity";
+            else if (strstr(fn_name, "Softmax")) act_out = "softmax";
+            else {
+                rc = sembed_fail(SEMBED_EUNSUPPORTED, SC_FN, "%s/%s: cross-encoder activation \"%s\" is not supported (Sigmoid, Identity, Softmax)",
+                                 dir, file, fn_name);
+                goto done;
+            }
+        }
+        snprintf(h->cls_activation, sizeof h->cls_activation, "%s", act_out);
+    }
+    if (mpnet) {
+        int64_t nb = 32; // MPNetConfig's default relative_attention_num_buckets
+        if (sj_get_int(o, "relative_attention_num_buckets", &nb) == 0 && (nb < 4 || nb > 1024 || nb % 2)) {
+            rc = sembed_fail(SEMBED_EINVAL, SC_FN, "%s/%s: relative_attention_num_buckets %lld (an even number in 4..1024 is supported)",
+                             dir, file, (long long)nb);
+            goto done;
+        }
+        h->rel_buckets = (uint32_t)nb;
+        h->rel_max_distance = 128; // fixed in transformers' MPNetEncoder.compute_position_bias
+    }
+    if (roberta || mpnet) {
+        int64_t pad_id = 1; // RobertaConfig's and MPNetConfig's default pad_token_id
+        if (sj_get_int(o, "pad_token_id", &pad_id) == 0 && (pad_id < 0 || pad_id > 1000000)) {
+            rc = sembed_fail(SEMBED_EINVAL, SC_FN, "%s/%s: pad_token_id %lld is out of range", dir, file, (long long)pad_id);
+            goto done;
+        }
+        h->position_offset = (uint32_t)pad_id + 1;
+    }
     h->from_config = true;
     bool b;
     if (sj_get_bool(o, "is_decoder", &b) == 0 && b) {
@@ -129,8 +198,8 @@ int sc_hf_config(struct sc_ctx *c, const char *dir, bool required) {
             (rc = get_u32(o, "intermediate_size", file, &h->intermediate_size, true)) ||
             (rc = get_u32(o, "max_position_embeddings", file, &h->max_position_embeddings, true)))
             goto done;
-        h->type_vocab_size = 2;
-        get_u32(o, "type_vocab_size", file, &h->type_vocab_size, false);
+        h->type_vocab_size = mpnet ? 0 : 2;
+        if (!mpnet) get_u32(o, "type_vocab_size", file, &h->type_vocab_size, false);
         h->layer_norm_eps = 1e-12f;
         if (sj_get_num(o, "layer_norm_eps", &d) == 0) h->layer_norm_eps = (float)d;
         sj_get_str(o, "hidden_act", &act);
@@ -157,10 +226,11 @@ int sc_hf_config(struct sc_ctx *c, const char *dir, bool required) {
     }
     if ((rc = map_act(file, act, h->hidden_act))) goto done;
     if (!h->hidden_size || !h->num_heads || h->hidden_size % h->num_heads || !h->num_layers || !h->vocab_size ||
-        !h->intermediate_size || !h->max_position_embeddings || !(h->layer_norm_eps > 0.0f)) {
-        rc = sembed_fail(SEMBED_EINVAL, SC_FN, "%s/%s: inconsistent sizes (hidden %u, heads %u, layers %u, vocab %u, intermediate %u, positions %u, eps %g)",
+        !h->intermediate_size || !h->max_position_embeddings || !(h->layer_norm_eps > 0.0f) ||
+        h->position_offset + 2 > h->max_position_embeddings) {
+        rc = sembed_fail(SEMBED_EINVAL, SC_FN, "%s/%s: inconsistent sizes (hidden %u, heads %u, layers %u, vocab %u, intermediate %u, positions %u, position offset %u, eps %g)",
                          dir, file, h->hidden_size, h->num_heads, h->num_layers, h->vocab_size, h->intermediate_size,
-                         h->max_position_embeddings, (double)h->layer_norm_eps);
+                         h->max_position_embeddings, h->position_offset, (double)h->layer_norm_eps);
         goto done;
     }
     rc = SEMBED_OK;
@@ -685,9 +755,41 @@ static const struct { const char *from, *to; } g_distil_layer[] = {
 enum { KEEP, DROP_SILENT, DROP_HEAD };
 
 // Raw checkpoint name -> canonical name in out (or a drop verdict).
-static int canonical_name(const char *raw, bool distil, char *out, size_t cap) {
+// MPNet -> BERT names within one layer (transformers/models/mpnet/modeling_mpnet.py).
+static const struct { const char *from, *to; } g_mpnet_layer[] = {
+    {"attention.attn.q.", "attention.self.query."},
+    {"attention.attn.k.", "attention.self.key."},
+    {"attention.attn.v.", "attention.self.value."},
+    {"attention.attn.o.", "attention.output.dense."},
+    {"attention.LayerNorm.", "attention.output.LayerNorm."},
+};
+
+static int canonical_name(const char *raw, bool distil, bool roberta, bool mpnet, bool classifier, char *out, size_t cap) {
     const char *n = raw;
-    if (!distil && starts(n, "bert.")) n += 5;
+    if (mpnet) {
+        unsigned layer;
+        int used = 0;
+        if (starts(n, "mpnet.")) n += 6;
+        if (starts(n, "lm_head.")) return DROP_HEAD;
+        if (classifier && starts(n, "classifier.")) { snprintf(out, cap, "%s", n); return KEEP; }
+        if (ends(n, "position_ids")) return DROP_SILENT;
+        if (sscanf(n, "encoder.layer.%u.%n", &layer, &used) == 1 && used > 0)
+            for (size_t i = 0; i < sizeof g_mpnet_layer / sizeof g_mpnet_layer[0]; i++)
+                if (starts(n + used, g_mpnet_layer[i].from)) {
+                    snprintf(out, cap, "encoder.layer.%u.%s%s", layer, g_mpnet_layer[i].to,
+                             n + used + strlen(g_mpnet_layer[i].from));
+                    return KEEP;
+                }
+        snprintf(out, cap, "%s", n);
+        return KEEP;
+    }
+    if (classifier && starts(n, "classifier.")) { // the sequence-classification head, kept by name
+        snprintf(out, cap, "%s", n);
+        return KEEP;
+    }
+    if (roberta && starts(n, "roberta.")) n += 8;
+    if (roberta && starts(n, "lm_head.")) return DROP_HEAD; // RobertaForMaskedLM's head
+    if (!distil && !roberta && starts(n, "bert.")) n += 5;
     if (distil && starts(n, "distilbert.")) n += 11;
     if (ends(n, "position_ids") || ends(n, "token_type_ids")) return DROP_SILENT; // HF buffers
     if (!distil) {
@@ -726,7 +828,7 @@ int sc_hf_canonicalize(struct sc_ctx *c, bool keep_mlm) {
     for (size_t i = 0; i < s->n; i++) {
         struct sc_tensor t = s->t[i];
         int v = starts(t.name, "pooling.dense.") ? (snprintf(name, sizeof name, "%s", t.name), KEEP)
-                                                  : canonical_name(t.name, c->hp.distil, name, sizeof name);
+                                                  : canonical_name(t.name, c->hp.distil, c->hp.roberta, c->hp.mpnet, c->hp.num_labels > 0, name, sizeof name);
         if (v == KEEP && !keep_mlm && starts(name, "cls.")) v = DROP_HEAD;
         if (v != KEEP) {
             if (v == DROP_HEAD) dropped_head = true;
@@ -818,9 +920,24 @@ int sc_hf_validate(struct sc_ctx *c, bool keep_mlm, bool *has_pooler, bool *has_
         snprintf(n, sizeof n, "encoder.layer.%u.output.LayerNorm", l);
         if ((rc = expect_ln(c, seen, n, H))) goto done;
     }
+    if (h->rel_buckets && (rc = expect(c, seen, "encoder.relative_attention_bias.weight", h->rel_buckets, h->num_heads, true)))
+        goto done;
     rc = expect_linear(c, seen, "pooler.dense", H, H, false);
     if (rc && rc != SEMBED_ENOTFOUND) goto done;
     *has_pooler = rc == 0;
+    if (h->num_labels) { // BertForSequenceClassification: pooler + classifier; RoBERTa: classifier.dense + out_proj
+        if (h->roberta || h->mpnet) { // RobertaClassificationHead / MPNetClassificationHead
+            if ((rc = expect_linear(c, seen, "classifier.dense", H, H, true)) ||
+                (rc = expect_linear(c, seen, "classifier.out_proj", h->num_labels, H, true)))
+                goto done;
+        } else {
+            if (!*has_pooler) {
+                rc = sembed_fail(SEMBED_EMISSING, SC_FN, "%s: a BERT classifier needs the pooler (pooler.dense.*), which is missing", h->source_arch);
+                goto done;
+            }
+            if ((rc = expect_linear(c, seen, "classifier", h->num_labels, H, true))) goto done;
+        }
+    }
     *has_mlm = false;
     if (keep_mlm) {
         rc = expect_linear(c, seen, "cls.predictions.transform.dense", H, H, false);
@@ -848,7 +965,7 @@ int sc_hf_validate(struct sc_ctx *c, bool keep_mlm, bool *has_pooler, bool *has_
     for (size_t i = 0; i < c->src.n; i++)
         if (!seen[i]) {
             rc = sembed_fail(SEMBED_EARCH, SC_FN, "unexpected tensor '%s' for %s with %u layers: not a plain %s checkpoint", c->src.t[i].name,
-                             h->source_arch, h->num_layers, h->distil ? "DistilBERT" : "BERT");
+                             h->source_arch, h->num_layers, h->distil ? "DistilBERT" : h->roberta ? "RoBERTa" : h->mpnet ? "MPNet" : "BERT");
             break;
         }
 done:

@@ -18,6 +18,12 @@
 struct sc_hparams {
     char source_arch[64];  /* architectures[0] or model_type, e.g. "BertModel" */
     bool distil;           /* DistilBERT naming */
+    bool roberta;          /* RoBERTa / XLM-RoBERTa / CamemBERT naming ("roberta." prefix) */
+    bool mpnet;            /* MPNet naming ("mpnet." prefix, attention.attn.q/k/v/o) */
+    uint32_t rel_buckets, rel_max_distance; /* MPNet's shared relative attention bias (0: none) */
+    uint32_t position_offset; /* first position id: pad_token_id + 1 for RoBERTa, 0 for BERT */
+    uint32_t num_labels;   /* *ForSequenceClassification: scores per input (0: an encoder) */
+    char cls_activation[12]; /* sigmoid | identity | softmax */
     bool from_config;      /* config.json was found */
     uint32_t vocab_size, hidden_size, num_layers, num_heads, intermediate_size, max_position_embeddings,
         type_vocab_size;

@@ -59,6 +59,10 @@ SEMBED_API int sembed_embed_inputs(struct sembed_context *ctx, const struct semb
             ctx->slot_cut[i] = cut;
             if (ctx->slot_rc[i] == SEMBED_OK && (ctx->slot_len[i] < 1 || ctx->slot_len[i] > ML))
                 ctx->slot_rc[i] = SEMBED_ECORRUPT; // tokenizer contract broken: never run out of bounds
+            // A model with fewer than two token types (RoBERTa, XLM-R, DistilBERT) gives a pair's
+            // second text type 0, as RobertaProcessing does; never index past its type table.
+            if (ctx->slot_rc[i] == SEMBED_OK && ctx->m->type_vocab < 2)
+                memset(ctx->slot_types + (size_t)i * ML, 0, ctx->slot_len[i] * sizeof(int32_t));
         }
         for (uint32_t i = 0; i < cnt; i++) {
             int rc = ctx->slot_rc[i];
@@ -77,6 +81,34 @@ SEMBED_API int sembed_embed_inputs(struct sembed_context *ctx, const struct semb
 
 SEMBED_API int sembed_embed_texts(struct sembed_context *ctx, const char *const *texts, size_t n, float *out) {
     return sembed_embed_pairs(ctx, texts, NULL, n, out);
+}
+
+SEMBED_API int sembed_rerank(struct sembed_context *ctx, const char *query, const char *const *docs, size_t n,
+                             bool raw_logits, float *scores) {
+    static const char fn[] = "sembed_rerank";
+    if (!ctx) return SEMBED_EINVAL;
+    if (!ctx->m->num_labels)
+        return sembed_fail(SEMBED_EUNSUPPORTED, fn, "the model has no classifier head (classifier.num_labels): "
+                           "it embeds, it does not score pairs");
+    if (n == 0) return SEMBED_OK;
+    if (!query || !docs || !scores) return sembed_fail(SEMBED_EINVAL, fn, "query, documents or scores is NULL");
+    enum { CHUNK = 64 };
+    struct sembed_input buf[CHUNK];
+    int rc = SEMBED_OK;
+    ctx->cls_raw = raw_logits;
+    for (size_t start = 0; start < n && rc == SEMBED_OK; start += CHUNK) {
+        size_t cnt = n - start < CHUNK ? n - start : CHUNK;
+        for (size_t i = 0; i < cnt; i++) {
+            if (!docs[start + i]) {
+                ctx->cls_raw = false;
+                return sembed_fail(SEMBED_EINVAL, fn, "document %zu is NULL", start + i);
+            }
+            buf[i] = (struct sembed_input){query, SIZE_MAX, docs[start + i], SIZE_MAX};
+        }
+        rc = sembed_embed_inputs(ctx, buf, cnt, scores + start * ctx->m->num_labels);
+    }
+    ctx->cls_raw = false;
+    return rc;
 }
 
 SEMBED_API int sembed_embed_pairs(struct sembed_context *ctx, const char *const *a, const char *const *b, size_t n,

@@ -59,7 +59,7 @@ static void embed(struct sembed_context *ctx, const struct se_batch *b, int nt) 
             float *row = x + (size_t)t * H;
             // (word + position) + type, the order HF adds them in
             table_row(&m->word, b->ids[t], row, false);
-            table_row(&m->pos, t - b->offs[s], row, true);
+            table_row(&m->pos, (int32_t)m->pos_offset + t - b->offs[s], row, true);
             if (m->type.data) table_row(&m->type, b->types[t], row, true);
             sk_layernorm(row, row, H, m->emb_ln_g, m->emb_ln_b, m->eps);
         }
@@ -77,8 +77,36 @@ static void layernorm_rows(const struct sembed_context *ctx, int T, const float 
 // Scaled dot-product attention per (sequence, head): qkv [T, 3H] -> att [T, H], through the
 // kernels' fused attention (scores stay in one cache-sized block; bit-identical to
 // Q K^T -> softmax -> P V through sk_gemm_f32 on the same ISA).
+// MPNet: scores = Q K^T / sqrt(d) + bias(h, j - i), softmax, P V, per (sequence, head), f32 in
+// every compute mode (the shared relative-position bias does not fit the fused kernels).
+static void attention_rel(struct sembed_context *ctx, const struct se_batch *b, int nt) {
+    const struct sembed_model *m = ctx->m;
+    const int H = (int)m->H, nh = (int)m->n_heads, hd = H / nh, ld = 3 * H, ML = (int)m->max_length;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int items = b->n_seq * nh;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int it = 0; it < items; it++) {
+        const int s = it / nh, h = it % nh;
+        const int t0 = b->offs[s], n = b->offs[s + 1] - t0;
+        float *S = (float *)(void *)((unsigned char *)ctx->scores + (size_t)omp_get_thread_num() * ctx->att_scratch_bytes);
+        const float *Q = ctx->big + (size_t)t0 * ld + (size_t)h * hd;
+        sk_gemm_f32(false, true, n, n, hd, scale, Q, ld, Q + H, ld, 0.0f, S, n, 1);
+        for (int i = 0; i < n; i++) {
+            float *row = S + (size_t)i * n;
+            const int32_t *bk = m->rel_bucket + (ML - 1 - i); // bk[j] = bucket of (j - i)
+            for (int j = 0; j < n; j++) row[j] += m->rel_bias[(size_t)bk[j] * nh + h];
+            sk_softmax(row, n);
+        }
+        sk_gemm_f32(false, false, n, hd, n, 1.0f, S, n, Q + 2 * H, ld, 0.0f, ctx->att + (size_t)t0 * H + (size_t)h * hd, H, 1);
+    }
+}
+
 static void attention(struct sembed_context *ctx, const struct se_batch *b, int nt) {
     const struct sembed_model *m = ctx->m;
+    if (m->rel_bias) {
+        attention_rel(ctx, b, nt);
+        return;
+    }
     const int H = (int)m->H, nh = (int)m->n_heads, hd = H / nh, ld = 3 * H;
     const float scale = 1.0f / sqrtf((float)hd);
     const int items = b->n_seq * nh;

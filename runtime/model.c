@@ -269,6 +269,12 @@ static int load_hparams(struct loader *ld) {
         (rc = get_u32_req(ld, "bert.max_position_embeddings", 2, SE_MAX_POS, &m->max_pos)) ||
         (rc = get_u32_req(ld, "bert.type_vocab_size", 0, SE_MAX_TYPES, &m->type_vocab)))
         return rc;
+    rc = sembed_file_get_u32(f, "bert.position_offset", &m->pos_offset);
+    if (rc == SEMBED_ENOTFOUND) m->pos_offset = 0;
+    else if (rc) return sembed_fail(rc, ld->fn, "key 'bert.position_offset': %s", sembed_strerror(rc));
+    else if (m->pos_offset > m->max_pos - 2)
+        return sembed_fail(SEMBED_ECORRUPT, ld->fn, "bert.position_offset %u leaves fewer than 2 of the %u positions",
+                           m->pos_offset, m->max_pos);
     if (m->H % m->n_heads != 0)
         return sembed_fail(SEMBED_ECORRUPT, ld->fn, "bert.hidden_size %u is not a multiple of bert.num_heads %u", m->H,
                            m->n_heads);
@@ -286,14 +292,15 @@ static int load_hparams(struct loader *ld) {
     else if (!strcmp(act, "relu")) m->act = SK_ACT_RELU;
     else return sembed_fail(SEMBED_EUNSUPPORTED, ld->fn, "bert.hidden_act '%s': expected gelu, gelu_tanh or relu", act);
 
-    m->max_length = m->max_pos;
+    m->max_length = m->max_pos - m->pos_offset; // positions usable from the offset on
     uint32_t mml;
     rc = sembed_file_get_u32(f, "tokenizer.model_max_length", &mml);
     if (rc == SEMBED_OK) {
         if (mml < 2) return sembed_fail(SEMBED_ECORRUPT, ld->fn, "tokenizer.model_max_length = %u is below 2", mml);
-        if (mml > m->max_pos)
-            SEMBED_LOG_WARNF("tokenizer.model_max_length %u exceeds bert.max_position_embeddings %u; using %u", mml,
-                             m->max_pos, m->max_pos);
+        if (mml > m->max_length)
+            SEMBED_LOG_WARNF("tokenizer.model_max_length %u exceeds the %u positions of bert.max_position_embeddings %u "
+                             "past bert.position_offset %u; using %u", mml, m->max_length, m->max_pos, m->pos_offset,
+                             m->max_length);
         else m->max_length = mml;
     } else if (rc != SEMBED_ENOTFOUND) {
         return sembed_fail(rc, ld->fn, "key 'tokenizer.model_max_length': %s", sembed_strerror(rc));
@@ -376,6 +383,102 @@ static int load_pooling(struct loader *ld) {
     return SEMBED_OK;
 }
 
+// A sequence-classification head (docs/format.md "classifier.*"): the file is a cross-encoder,
+// its output per input is num_labels scores instead of an embedding.
+static int load_classifier(struct loader *ld) {
+    struct sembed_model *m = ld->m;
+    const struct sembed_file *f = m->file;
+    uint32_t nl = 0;
+    int rc = sembed_file_get_u32(f, "classifier.num_labels", &nl);
+    if (rc == SEMBED_ENOTFOUND) return SEMBED_OK;
+    if (rc) return sembed_fail(rc, ld->fn, "key 'classifier.num_labels': %s", sembed_strerror(rc));
+    if (nl < 1 || nl > 4096) return sembed_fail(SEMBED_ECORRUPT, ld->fn, "classifier.num_labels = %u is not in 1..4096", nl);
+    if (m->n_dense) return sembed_fail(SEMBED_ECORRUPT, ld->fn, "a classifier head and pooling.dense layers in one file");
+    const char *head = NULL, *act = NULL;
+    if ((rc = sembed_file_get_str(f, "classifier.head", &head, NULL)))
+        return sembed_fail(rc == SEMBED_ENOTFOUND ? SEMBED_EMISSING : rc, ld->fn, "key 'classifier.head': %s", sembed_strerror(rc));
+    if ((rc = sembed_file_get_str(f, "classifier.activation", &act, NULL)))
+        return sembed_fail(rc == SEMBED_ENOTFOUND ? SEMBED_EMISSING : rc, ld->fn, "key 'classifier.activation': %s",
+                           sembed_strerror(rc));
+    if (!strcmp(act, "sigmoid")) m->cls_out = SE_CLS_OUT_SIGMOID;
+    else if (!strcmp(act, "identity")) m->cls_out = SE_CLS_OUT_IDENTITY;
+    else if (!strcmp(act, "softmax")) m->cls_out = SE_CLS_OUT_SOFTMAX;
+    else return sembed_fail(SEMBED_EUNSUPPORTED, ld->fn, "classifier.activation '%s': expected sigmoid, identity or softmax", act);
+    if (!(m->cls_lin = calloc(2, sizeof *m->cls_lin))) return SEMBED_ENOMEM;
+    const enum sk_mode enc_mode = ld->mode;
+    ld->mode = SK_MODE_F32;
+    if (!strcmp(head, "bert")) { // BertForSequenceClassification: pooler (tanh) -> classifier
+        if (!m->pooler) rc = sembed_fail(SEMBED_EMISSING, ld->fn, "classifier.head 'bert' needs the pooler (pooler.dense.*)");
+        else rc = load_linear(ld, "classifier", (int)nl, (int)m->H, true, &m->cls_lin[0]);
+        m->cls_act[0] = SK_ACT_NONE;
+        m->n_cls = 1;
+    } else if (!strcmp(head, "roberta")) { // RobertaClassificationHead: dense (tanh) -> out_proj
+        rc = load_linear(ld, "classifier.dense", (int)m->H, (int)m->H, true, &m->cls_lin[0]);
+        if (!rc) rc = load_linear(ld, "classifier.out_proj", (int)nl, (int)m->H, true, &m->cls_lin[1]);
+        m->cls_act[0] = SK_ACT_TANH;
+        m->cls_act[1] = SK_ACT_NONE;
+        m->n_cls = 2;
+    } else {
+        rc = sembed_fail(SEMBED_EUNSUPPORTED, ld->fn, "classifier.head '%s': expected bert or roberta", head);
+    }
+    ld->mode = enc_mode;
+    if (rc) return rc;
+    m->num_labels = nl;
+    m->dim = nl;
+    if (nl > m->max_dim) m->max_dim = nl;
+    return SEMBED_OK;
+}
+
+// MPNet's relative_position_bucket (transformers/models/mpnet/modeling_mpnet.py): half of the
+// buckets per direction, exact below a quarter of them, log-spaced up to max_distance. The log
+// step is evaluated in float, as the PyTorch reference does on float32 tensors.
+int32_t se_rel_bucket(int32_t d, uint32_t num_buckets, uint32_t max_distance) {
+    int32_t half = (int32_t)num_buckets / 2, ret = 0, n = -d;
+    if (n < 0) ret += half;
+    n = n < 0 ? -n : n;
+    int32_t max_exact = half / 2;
+    if (n < max_exact) return ret + n;
+    float r = logf((float)n / (float)max_exact) / (float)log((double)max_distance / (double)max_exact) *
+              (float)(half - max_exact);
+    int32_t large = max_exact + (int32_t)r;
+    return ret + (large < half - 1 ? large : half - 1);
+}
+
+static int load_rel_bias(struct loader *ld) {
+    struct sembed_model *m = ld->m;
+    const struct sembed_file *f = m->file;
+    uint32_t nb = 0, maxd = 128;
+    int rc = sembed_file_get_u32(f, "bert.relative_attention_buckets", &nb);
+    if (rc == SEMBED_ENOTFOUND) return SEMBED_OK;
+    if (rc) return sembed_fail(rc, ld->fn, "key 'bert.relative_attention_buckets': %s", sembed_strerror(rc));
+    rc = sembed_file_get_u32(f, "bert.relative_attention_max_distance", &maxd);
+    if (rc && rc != SEMBED_ENOTFOUND)
+        return sembed_fail(rc, ld->fn, "key 'bert.relative_attention_max_distance': %s", sembed_strerror(rc));
+    if (nb < 4 || nb > 1024 || nb % 2 || maxd < nb / 4 + 1 || maxd > (1u << 20))
+        return sembed_fail(SEMBED_ECORRUPT, ld->fn, "bert.relative_attention_buckets %u / max_distance %u: need an even "
+                           "bucket count in 4..1024 and a distance above a quarter of it", nb, maxd);
+    struct sembed_tensor t;
+    const char *name = "encoder.relative_attention_bias.weight";
+    if ((rc = find_shaped(ld, name, 2, nb, m->n_heads, &t))) return rc;
+    const int64_t n = (int64_t)nb * m->n_heads;
+    if (t.dtype != SEMBED_DTYPE_F32 && t.dtype != SEMBED_DTYPE_F16 && t.dtype != SEMBED_DTYPE_BF16)
+        return sembed_fail(SEMBED_EDTYPE, ld->fn, "tensor '%s': %s; expected f32, f16 or bf16", name, sembed_dtype_name(t.dtype));
+    if (t.nbytes != sembed_dtype_nbytes(t.dtype, 2, (int64_t[]){nb, m->n_heads}))
+        return sembed_fail(SEMBED_ECORRUPT, ld->fn, "tensor '%s': %llu bytes for [%u, %u]", name,
+                           (unsigned long long)t.nbytes, nb, m->n_heads);
+    const float *v;
+    if ((rc = own_vec(m, (size_t)n, &v))) return rc;
+    float *dst = (float *)(uintptr_t)v;
+    for (int64_t i = 0; i < n; i++) dst[i] = decode_at(t.dtype, t.data, (size_t)i);
+    const int32_t ML = (int32_t)m->max_length;
+    m->rel_bucket = malloc((size_t)(2 * ML - 1) * sizeof *m->rel_bucket);
+    if (!m->rel_bucket) return SEMBED_ENOMEM;
+    for (int32_t d = -(ML - 1); d <= ML - 1; d++) m->rel_bucket[d + ML - 1] = se_rel_bucket(d, nb, maxd);
+    m->rel_bias = v;
+    m->rel_buckets = nb;
+    return SEMBED_OK;
+}
+
 static int load_all(struct loader *ld) {
     struct sembed_model *m = ld->m;
     int rc;
@@ -397,7 +500,9 @@ static int load_all(struct loader *ld) {
     if (!m->layers) return SEMBED_ENOMEM;
     for (uint32_t l = 0; l < m->L; l++)
         if ((rc = load_layer(ld, l))) return rc;
-    return load_pooling(ld);
+    if ((rc = load_rel_bias(ld))) return rc;
+    rc = load_pooling(ld);
+    return rc ? rc : load_classifier(ld);
 }
 
 // AUTO: int8 when the file's Linear weights are int8 (`sembed convert --dtype q8`), else f32.
@@ -465,11 +570,12 @@ static size_t model_lins(const struct sembed_model *m, struct se_lin **v, size_t
     }
     if (m->pooler) PUT(m->pooler);
     for (uint32_t i = 0; m->dense && i < m->n_dense; i++) PUT(&m->dense[i]);
+    for (uint32_t i = 0; m->cls_lin && i < m->n_cls; i++) PUT(&m->cls_lin[i]);
 #undef PUT
     return n;
 }
 
-static size_t model_n_lins(const struct sembed_model *m) { return (size_t)m->L * 7 + 1 + m->n_dense; }
+static size_t model_n_lins(const struct sembed_model *m) { return (size_t)m->L * 7 + 1 + m->n_dense + 2; }
 
 static int pack_lin(struct se_lin *L) {
     if (L->k || L->n_out <= 0) return SEMBED_OK;
@@ -561,11 +667,14 @@ SEMBED_API void sembed_model_free(struct sembed_model *m) {
         }
         if (m->pooler) sk_linear_free(m->pooler->k);
         for (uint32_t i = 0; m->dense && i < m->n_dense; i++) sk_linear_free(m->dense[i].k);
+        for (uint32_t i = 0; m->cls_lin && i < m->n_cls; i++) sk_linear_free(m->cls_lin[i].k);
     }
     free(m->layers);
     free(m->pooler);
     free(m->dense);
     free(m->dense_act);
+    free(m->cls_lin);
+    free(m->rel_bucket);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     sembed_tokenizer_free(m->tok);
@@ -582,6 +691,7 @@ SEMBED_API uint32_t sembed_model_max_length(const struct sembed_model *m) { retu
 SEMBED_API enum sembed_pooling sembed_model_pooling(const struct sembed_model *m) { return m->pooling; }
 SEMBED_API bool sembed_model_normalize(const struct sembed_model *m) { return m->normalize; }
 SEMBED_API bool sembed_model_has_pooler(const struct sembed_model *m) { return m->pooler != NULL; }
+SEMBED_API uint32_t sembed_model_num_labels(const struct sembed_model *m) { return m ? m->num_labels : 0; }
 SEMBED_API enum sembed_compute sembed_model_compute(const struct sembed_model *m) { return m->compute; }
 SEMBED_API const struct sembed_tokenizer *sembed_model_tokenizer(const struct sembed_model *m) { return m->tok; }
 SEMBED_API const struct sembed_file *sembed_model_file(const struct sembed_model *m) { return m->file; }
@@ -719,6 +829,8 @@ SEMBED_API int sembed_context_create(const struct sembed_model *m, const struct 
     ctx->n_threads = nt;
     size_t att_f32 = sk_attention_scratch_size((int)ml, (int)(m->H / m->n_heads));
     size_t att_q16 = m->compute == SEMBED_COMPUTE_INT8 ? sk_attention_q16_scratch_size((int)ml, (int)(m->H / m->n_heads)) : 0;
+    size_t att_rel = m->rel_buckets ? (size_t)ml * ml * sizeof(float) : 0; // MPNet: one score matrix per thread
+    if (att_rel > att_f32) att_f32 = att_rel;
     ctx->att_scratch_bytes = ((att_f32 > att_q16 ? att_f32 : att_q16) + 63) & ~(size_t)63;
     int rc = context_scratch(m, bt, bs, &ctx->scratch_bytes);
     if (rc) {

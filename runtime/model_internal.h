@@ -56,6 +56,12 @@ struct sembed_model {
     struct sembed_file *owned_file; // set when loaded from a path
     struct sembed_tokenizer *tok;
     uint32_t vocab, H, L, n_heads, I, max_pos, type_vocab, max_length;
+    uint32_t pos_offset; // bert.position_offset: position id of a sequence's first token (RoBERTa: pad id + 1)
+    // MPNet: one relative-position bias table shared by every layer, added to the attention
+    // scores: bias(h, i, j) = rel_bias[rel_bucket[j - i + max_length - 1] * n_heads + h].
+    uint32_t rel_buckets;      // 0: no relative attention bias
+    const float *rel_bias;     // [rel_buckets, n_heads] f32
+    int32_t *rel_bucket;       // [2 * max_length - 1], owned
     float eps;
     enum sk_act act;
     struct se_table word, pos, type; // type.data == NULL when type_vocab == 0
@@ -65,6 +71,13 @@ struct sembed_model {
     uint32_t n_dense;
     struct se_lin *dense;
     enum sk_act *dense_act;
+    // Sequence-classification head (cross-encoders): classifier.num_labels > 0. BERT: pooler ->
+    // classifier; RoBERTa: [CLS] -> classifier.dense (tanh) -> classifier.out_proj. dim = num_labels.
+    uint32_t num_labels;
+    uint32_t n_cls;            // Linear layers of the head after the [CLS] row (and the pooler): 1 or 2
+    struct se_lin *cls_lin;    // [2], allocated with the head
+    enum sk_act cls_act[2];
+    int cls_out;               // SE_CLS_OUT_*: what turns logits into scores
     uint32_t dim;     // floats per final embedding
     uint32_t max_dim; // widest vector in the pooling pipeline (H or a Dense width)
     enum sembed_pooling pooling;
@@ -91,6 +104,7 @@ struct sembed_context {
     const struct sembed_model *m;
     enum sembed_pooling pooling;
     bool normalize;
+    bool cls_raw; // classifier models: leave the logits raw (sembed_rerank's raw_logits)
     uint32_t max_length, batch_size, batch_tokens;
     enum sembed_truncate truncate;
     int n_threads;
@@ -129,6 +143,11 @@ int se_encoder_forward(struct sembed_context *ctx, const struct se_batch *b, flo
 // b->n_seq rows of m->dim floats (row stride m->dim).
 // The model must be packed (se_encoder_forward does it).
 void se_pool(struct sembed_context *ctx, const struct se_batch *b, float *out);
+
+enum { SE_CLS_OUT_IDENTITY = 0, SE_CLS_OUT_SIGMOID = 1, SE_CLS_OUT_SOFTMAX = 2 };
+
+// model.c: MPNet's (T5-style, bidirectional) bucket of the relative position d = key - query.
+int32_t se_rel_bucket(int32_t d, uint32_t num_buckets, uint32_t max_distance);
 
 // model.c: the sk_act of a pooling.dense activation name; -1 if unknown.
 int se_dense_act_from_name(const char *name);

@@ -30,11 +30,49 @@ static void max_rows(const float *a, int t0, int n, int H, float *out) {
     }
 }
 
+// Cross-encoder head: [CLS] -> (BERT: pooler) -> head Linear layers -> scores (sigmoid / softmax
+// unless raw), as transformers' *ForSequenceClassification and sentence-transformers' CrossEncoder.
+static void classify(struct sembed_context *ctx, const struct se_batch *b, float *out) {
+    const struct sembed_model *m = ctx->m;
+    const int H = (int)m->H, n = b->n_seq, nt = ctx->n_threads, nl = (int)m->num_labels;
+    float *cur = ctx->pool_a, *nxt = ctx->pool_b;
+    for (int s = 0; s < n; s++) memcpy(cur + (size_t)s * H, ctx->x + (size_t)b->offs[s] * H, (size_t)H * sizeof(float));
+    if (m->n_cls == 1) { // BERT: the pooler feeds the classifier
+        sk_linear_forward(m->pooler->k, n, cur, H, nxt, H, SK_ACT_TANH, NULL, 0, ctx->lin_scratch, nt);
+        float *t = cur; cur = nxt; nxt = t;
+    }
+    int width = H;
+    for (uint32_t i = 0; i < m->n_cls; i++) {
+        int w = sk_linear_n_out(m->cls_lin[i].k);
+        sk_linear_forward(m->cls_lin[i].k, n, cur, width, nxt, w, m->cls_act[i], NULL, 0, ctx->lin_scratch, nt);
+        float *t = cur; cur = nxt; nxt = t;
+        width = w;
+    }
+    for (int s = 0; s < n; s++) {
+        const float *v = cur + (size_t)s * nl;
+        float *o = out + (size_t)s * nl;
+        if (ctx->cls_raw || m->cls_out == SE_CLS_OUT_IDENTITY) {
+            memcpy(o, v, (size_t)nl * sizeof(float));
+        } else if (m->cls_out == SE_CLS_OUT_SIGMOID) {
+            for (int j = 0; j < nl; j++) o[j] = (float)(1.0 / (1.0 + exp(-(double)v[j])));
+        } else { // softmax over the labels, max-subtracted
+            double mx = v[0], sum = 0.0;
+            for (int j = 1; j < nl; j++) mx = v[j] > mx ? v[j] : mx;
+            for (int j = 0; j < nl; j++) sum += exp((double)v[j] - mx);
+            for (int j = 0; j < nl; j++) o[j] = (float)(exp((double)v[j] - mx) / sum);
+        }
+    }
+}
+
 void se_pool(struct sembed_context *ctx, const struct se_batch *b, float *out) {
     const struct sembed_model *m = ctx->m;
     const int H = (int)m->H, n = b->n_seq, nt = ctx->n_threads;
     float *cur = ctx->pool_a, *nxt = ctx->pool_b;
     int width = H;
+    if (m->num_labels) {
+        classify(ctx, b, out);
+        return;
+    }
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (n > 1)
     for (int s = 0; s < n; s++) {
         const int t0 = b->offs[s], len = b->offs[s + 1] - t0;

@@ -18,6 +18,7 @@
 #include "runtime/kernels/kernels.h"
 #include "sembed/convert.h"
 #include "sembed/model.h"
+#include "sembed/model.h"
 #include "sembed/semb.h"
 #include "sembed/tokenizer.h"
 #include "testutil.h"
@@ -476,6 +477,62 @@ Test(convert, distilbert_maps_to_bert_names, .timeout = 300) {
     free(src);
 }
 
+Test(convert, roberta_positions_start_past_padding, .timeout = 300) {
+    NEED_FIXTURES(fx, "bert-tiny", "small", 128, NULL);
+    char *src = tu_path(fx, "roberta"), *dir = tu_mkdtemp();
+    struct expected e = load_expected(fx, "roberta");
+    struct sembed_file *f = convert_open(src, dir, "r.semb", SEMBED_DTYPE_F32, false);
+    int n = compare_expected(f, &e, NULL, 0);
+    cr_assert_eq(n, 7 + 2 * 16, "compared %d tensors", n); // embeddings 3 tables + LN, pooler, 16 per layer
+    cr_assert_eq(sembed_file_n_tensors(f), n, "the lm_head must not be converted");
+    expect_u32(f, "bert.type_vocab_size", 1);
+    expect_u32(f, "bert.position_offset", 2);
+    expect_u32(f, "bert.max_position_embeddings", 130);
+    expect_u32(f, "tokenizer.model_max_length", 128);
+    expect_str(f, "bert.source_architecture", "RobertaForMaskedLM");
+    sembed_file_free(f);
+    // The runtime takes 128 tokens at most: positions 2..129.
+    struct sembed_model *m = NULL;
+    char *path = tu_path(dir, "r.semb");
+    cr_assert_eq(sembed_model_load(path, NULL, &m), 0);
+    cr_assert_eq(sembed_model_max_length(m), 128, "max_length %u", sembed_model_max_length(m));
+    sembed_model_free(m);
+    free(path);
+    expected_free(&e);
+    tu_rmtree(dir);
+    free(dir);
+    free(src);
+}
+
+Test(convert, mpnet_maps_to_bert_names, .timeout = 300) {
+    NEED_FIXTURES(fx, "bert-tiny", "small", 128, NULL);
+    char *src = tu_path(fx, "mpnet"), *dir = tu_mkdtemp();
+    struct expected e = load_expected(fx, "mpnet");
+    struct sembed_file *f = convert_open(src, dir, "p.semb", SEMBED_DTYPE_Q8_ROW, false);
+    struct sembed_tensor t;
+    cr_assert_eq(sembed_file_find_tensor(f, "encoder.relative_attention_bias.weight", &t), 0);
+    cr_assert_eq(t.dtype, SEMBED_DTYPE_F32, "the bias table stays f32 in a q8 file, got %s", sembed_dtype_name(t.dtype));
+    cr_assert(t.n_dims == 2 && t.dims[0] == 32 && t.dims[1] == 2, "bias table shape");
+    expect_u32(f, "bert.relative_attention_buckets", 32);
+    expect_u32(f, "bert.relative_attention_max_distance", 128);
+    expect_u32(f, "bert.position_offset", 2);
+    expect_u32(f, "bert.type_vocab_size", 0);
+    expect_str(f, "bert.source_architecture", "MPNetForMaskedLM");
+    // word + position tables, embedding LayerNorm (2), the bias table, pooler (2), 16 per layer
+    cr_assert_eq(sembed_file_n_tensors(f), 7 + 2 * 16, "%u tensors: the lm_head must not be converted",
+                 (unsigned)sembed_file_n_tensors(f));
+    sembed_file_free(f);
+    // f32: every tensor equals the checkpoint's under its BERT name.
+    f = convert_open(src, dir, "p32.semb", SEMBED_DTYPE_F32, false);
+    int n = compare_expected(f, &e, NULL, 0);
+    cr_assert_eq(n, (int)sembed_file_n_tensors(f), "compared %d of %u tensors", n, (unsigned)sembed_file_n_tensors(f));
+    sembed_file_free(f);
+    expected_free(&e);
+    tu_rmtree(dir);
+    free(dir);
+    free(src);
+}
+
 // q8: Linear weights int8 + per-row scale with |w - q*s| <= s/2; word table f16; the rest f32.
 static void check_q8(const char *fx, const char *variant) {
     char *src = tu_path(fx, variant), *dir = tu_mkdtemp();
@@ -682,12 +739,12 @@ Test(convert, hostile_safetensors_refused_without_output) {
 Test(convert, refuses_other_architectures) {
     char *dir = tu_mkdtemp();
     char *cfg = tu_path(dir, "config.json");
-    const char *j = "{\"architectures\": [\"RobertaModel\"], \"model_type\": \"roberta\", \"hidden_size\": 8}";
+    const char *j = "{\"architectures\": [\"ElectraModel\"], \"model_type\": \"electra\", \"hidden_size\": 8}";
     tu_write_file(cfg, j, strlen(j));
     char *out = tu_path(dir, "o.semb");
     int rc = convert(dir, out, SEMBED_DTYPE_F32, false);
     cr_assert_eq(rc, SEMBED_EARCH, "got %s\n%s", sembed_strerror(rc), g_log);
-    cr_assert(strstr(g_log, "RobertaModel") && strstr(g_log, "roberta"), "error does not name the architecture:\n%s", g_log);
+    cr_assert(strstr(g_log, "ElectraModel") && strstr(g_log, "electra"), "error does not name the architecture:\n%s", g_log);
     cr_assert(!tu_file_exists(out));
     free(out);
     free(cfg);

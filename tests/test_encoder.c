@@ -266,6 +266,19 @@ static void check_parity(const char *name, const char *args, bool public_api) {
 #define MINILM_ARGS \
     "--shape minilm-l6 --singles 6 --pairs 4 --long 1 --max-length 96 --dense 256:tanh --normalize --seed 1"
 #define BASE_ARGS "--shape bert-base --singles 3 --pairs 2 --pooling cls"
+// RoBERTa / XLM-R bodies: positions start at padding_idx + 1 = 2, one token type.
+#define ROBERTA_ARGS \
+    "--shape bert-tiny --position-offset 2 --type-vocab 1 --no-pooler --singles 6 --pairs 3 --long 1 --max-length 64 --seed 5"
+// MPNet: RoBERTa positions, no token types, a relative-position bias shared by all layers; one long
+// input (> 128 tokens) reaches the log-spaced buckets and the clamp at max_distance.
+#define MPNET_ARGS \
+    "--shape bert-tiny --rel-buckets 32 --position-offset 2 --type-vocab 0 --no-pooler --singles 6 --pairs 3 --long 2 " \
+    "--max-length 256 --seed 7"
+#define MPNET_Q8_ARGS \
+    "--shape minilm-l6 --rel-buckets 32 --position-offset 2 --type-vocab 0 --dtype q8_row --pooling mean --normalize " \
+    "--singles 4 --pairs 2 --long 1 --max-length 200 --seed 8"
+#define ROBERTA_Q8_ARGS \
+    "--shape minilm-l6 --position-offset 2 --type-vocab 1 --dtype q8_row --pooling mean --normalize --singles 4 --pairs 2 --seed 6"
 
 Test(encoder, parity_bert_tiny, .timeout = 300) { check_parity("tiny", TINY_ARGS, true); }
 Test(encoder, parity_bert_tiny_gelu_tanh_f16_no_pooler_no_types, .timeout = 300) {
@@ -275,6 +288,10 @@ Test(encoder, parity_bert_tiny_relu_bf16_dense, .timeout = 300) { check_parity("
 Test(encoder, parity_bert_tiny_q8_row_weights, .timeout = 300) { check_parity("tiny_q8", TINY_Q8_ARGS, true); }
 Test(encoder, parity_minilm_l6, .timeout = 900) { check_parity("minilm", MINILM_ARGS, false); }
 Test(encoder, parity_bert_base, .timeout = 1800) { check_parity("base", BASE_ARGS, false); }
+Test(encoder, parity_roberta_tiny, .timeout = 300) { check_parity("roberta", ROBERTA_ARGS, true); }
+Test(encoder, parity_mpnet_tiny, .timeout = 300) { check_parity("mpnet", MPNET_ARGS, true); }
+Test(encoder, parity_mpnet_minilm_shape_q8_row, .timeout = 900) { check_parity("mpnet_q8", MPNET_Q8_ARGS, false); }
+Test(encoder, parity_roberta_minilm_shape_q8_row, .timeout = 900) { check_parity("roberta_q8", ROBERTA_Q8_ARGS, false); }
 
 // Text -> embedding equals golden ids -> embedding, bit for bit (tokenizer + plumbing), and the
 // tokenizer gives the golden ids (exact for these ASCII sentences, incl. longest_first truncation).
@@ -536,4 +553,25 @@ Test(encoder, hostile_models, .timeout = 600) {
         cr_expect_null(m, "%s: *out must be NULL on failure", cases[i].mutation);
         if (rc == 0) sembed_model_free(m);
     }
+}
+
+// MPNet's bucket function against the PyTorch reference for every distance up to +-2047 (the
+// parity tests reach 255): the float log step and the clamp must agree to the bucket.
+Test(encoder, mpnet_relative_buckets_match_reference, .timeout = 120) {
+    if (!have_torch()) cr_skip_test("/usr/bin/python3 with torch and numpy is not available");
+    char *cmd = NULL, *out = NULL;
+    cr_assert(asprintf(&cmd, "/usr/bin/python3 -c \"import sys, torch; sys.path.insert(0, '%s/models/gen'); import twin; "
+                             "d = torch.arange(-2047, 2048); print(' '.join(str(int(x)) for x in twin.relative_position_bucket(d, 32, 128)))\"",
+                       tu_source_dir()) > 0);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", cmd);
+    char *p = out;
+    for (int32_t d = -2047; d <= 2047; d++) {
+        char *end = NULL;
+        long want = strtol(p, &end, 10);
+        cr_assert(end != p, "short reference output at d = %d", d);
+        p = end;
+        cr_assert_eq(se_rel_bucket(d, 32, 128), want, "d = %d: bucket %d, reference %ld", d, se_rel_bucket(d, 32, 128), want);
+    }
+    free(cmd);
+    free(out);
 }

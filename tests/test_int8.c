@@ -157,6 +157,20 @@ Test(int8, accuracy_minilm_l6, .timeout = 900) {
     free(p);
 }
 
+// The other families' bodies under the same bounds: RoBERTa / XLM-R positions, MPNet's bias.
+Test(int8, accuracy_roberta_minilm_shape, .timeout = 900) {
+    char *p = fixture("i8_roberta", "golden.py", "--shape minilm-l6 --dtype f16 --position-offset 2 --type-vocab 1 --no-pooler --seed 17");
+    check_accuracy("roberta (minilm shape)", p, 200);
+    free(p);
+}
+
+Test(int8, accuracy_mpnet_minilm_shape, .timeout = 900) {
+    char *p = fixture("i8_mpnet", "golden.py",
+                      "--shape minilm-l6 --dtype f16 --position-offset 2 --type-vocab 0 --rel-buckets 32 --no-pooler --seed 18");
+    check_accuracy("mpnet (minilm shape)", p, 200);
+    free(p);
+}
+
 Test(int8, accuracy_bert_base, .timeout = 1800) {
     char *p = fixture("i8_base", "golden.py", "--shape bert-base --dtype f16 --emb-dtype f16 --seed 13");
     check_accuracy("bert-base", p, 64);

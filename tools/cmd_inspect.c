@@ -93,6 +93,24 @@ static void human(uint64_t b, char *buf, size_t n) {
     else snprintf(buf, n, "%" PRIu64 " B", b);
 }
 
+// One line on what the file is: the encoder family (from its keys), its source architecture, a
+// cross-encoder's head, and the tokenizer model.
+static void print_summary(const struct sembed_file *f) {
+    const char *src = NULL, *tok = NULL, *act = NULL;
+    uint32_t off = 0, buckets = 0, types = 2, labels = 0;
+    sembed_file_get_str(f, "bert.source_architecture", &src, NULL);
+    sembed_file_get_str(f, "tokenizer.model", &tok, NULL);
+    sembed_file_get_u32(f, "bert.position_offset", &off);
+    sembed_file_get_u32(f, "bert.relative_attention_buckets", &buckets);
+    sembed_file_get_u32(f, "bert.type_vocab_size", &types);
+    sembed_file_get_u32(f, "classifier.num_labels", &labels);
+    sembed_file_get_str(f, "classifier.activation", &act, NULL);
+    const char *family = buckets ? "MPNet" : off ? "RoBERTa / XLM-R" : types == 0 ? "DistilBERT-style BERT" : "BERT";
+    printf("model:       %s encoder%s%s%s", family, src ? " (" : "", src ? src : "", src ? ")" : "");
+    if (labels) printf(", cross-encoder: %u label%s, %s", labels, labels == 1 ? "" : "s", act ? act : "?");
+    printf("; tokenizer %s\n", tok ? tok : "(none)");
+}
+
 static void print_text(const struct sembed_file *f, const char *path, const int *status) {
     int64_t nkv = sembed_file_n_kv(f), nt = sembed_file_n_tensors(f);
     char hb[32];
@@ -100,6 +118,7 @@ static void print_text(const struct sembed_file *f, const char *path, const int 
     printf("file:        %s\n", path);
     printf("format:      semb version %u, little-endian, %" PRIu64 " bytes (%s)\n", sembed_file_version(f), sembed_file_size(f), hb);
     printf("data offset: %" PRIu64 "\n", sembed_file_data_offset(f));
+    print_summary(f);
     printf("\nmetadata (%" PRId64 " keys):\n", nkv);
     for (int64_t i = 0; i < nkv; i++) {
         const char *key = sembed_file_kv_key(f, i);

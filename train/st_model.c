@@ -297,6 +297,10 @@ int st_model_from_file(const struct sembed_file *f, bool want_pooler, bool want_
         (rc = get_u32_req(f, "bert.max_position_embeddings", &c.max_pos)) ||
         (rc = get_u32_req(f, "bert.type_vocab_size", &c.type_vocab)))
         return rc;
+    uint32_t pos_offset = 0;
+    if (sembed_file_get_u32(f, "bert.position_offset", &pos_offset) == 0 && pos_offset != 0)
+        return sembed_fail(SEMBED_EUNSUPPORTED, "sembed_train", "bert.position_offset %u (a RoBERTa-family model): "
+                           "training these is not supported yet; embedding them is", pos_offset);
     if ((rc = sembed_file_get_f32(f, "bert.layer_norm_eps", &c.ln_eps)))
         return sembed_fail(rc, "sembed_train", "model metadata 'bert.layer_norm_eps': %s", sembed_strerror(rc));
     const char *act = NULL;

@@ -112,6 +112,10 @@ SEMBED_API uint32_t sembed_model_max_length(const struct sembed_model *m);  /* t
 SEMBED_API enum sembed_pooling sembed_model_pooling(const struct sembed_model *m); /* the file's pooling.mode */
 SEMBED_API bool sembed_model_normalize(const struct sembed_model *m);              /* the file's pooling.normalize */
 SEMBED_API bool sembed_model_has_pooler(const struct sembed_model *m);
+/* Cross-encoders (a sequence-classification head, classifier.* in docs/format.md): the number of
+ * scores per input; 0 for an embedding model. For such a model sembed_model_dim() == num_labels
+ * and the embed calls return scores. */
+SEMBED_API uint32_t sembed_model_num_labels(const struct sembed_model *m);
 /* The arithmetic in effect (F32 or INT8; AUTO resolved at load). */
 SEMBED_API enum sembed_compute sembed_model_compute(const struct sembed_model *m);
 SEMBED_API const struct sembed_tokenizer *sembed_model_tokenizer(const struct sembed_model *m);
@@ -171,6 +175,14 @@ SEMBED_API int sembed_embed_texts(struct sembed_context *ctx, const char *const 
 /* NUL-terminated pairs a[i], b[i] (b[i] may be NULL: that input is a single text). */
 SEMBED_API int sembed_embed_pairs(struct sembed_context *ctx, const char *const *a, const char *const *b, size_t n,
                                   float *out);
+
+/* Score n (query, document) pairs with a cross-encoder: each pair is one input
+ * ([CLS] query [SEP] doc [SEP], truncated longest-first), and scores[i * num_labels + k] receives
+ * label k's score for docs[i]: the checkpoint's activation (sigmoid for one-label rerankers,
+ * classifier.activation) unless raw_logits. Results do not depend on n or on the other documents.
+ * SEMBED_EUNSUPPORTED when the model has no classifier head. */
+SEMBED_API int sembed_rerank(struct sembed_context *ctx, const char *query, const char *const *docs, size_t n,
+                             bool raw_logits, float *scores);
 
 /* Already tokenized input: ids including [CLS]/[SEP] (n of them, 1..max_length), token types
  * (NULL = all 0). No truncation: longer than the context's max_length is SEMBED_ETOOLONG; an id

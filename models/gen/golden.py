@@ -110,7 +110,7 @@ def read_sentences(path):
     return rows
 
 
-def pick_inputs(rows, n_singles, n_pairs, n_long, vocab, max_len):
+def pick_inputs(rows, n_singles, n_pairs, n_long, vocab, max_len, n_types=2):
     """Mixed lengths: walk the file with a stride so short and long sentences both appear."""
     texts = []
     step = max(1, len(rows) // max(1, n_singles + n_pairs + 1))
@@ -126,6 +126,8 @@ def pick_inputs(rows, n_singles, n_pairs, n_long, vocab, max_len):
     ins = []
     for a, b in texts:
         ids, tt = model_input(encode(a, vocab), None if b is None else encode(b, vocab), vocab, max_len)
+        if n_types < 2:  # one token type (RoBERTa-style): every token is type 0
+            tt = [0] * len(tt)
         ins.append((a, b, ids, tt))
     return ins
 
@@ -169,6 +171,9 @@ def main():
                     help="dtype of the embedding tables")
     ap.add_argument("--act", default="gelu", choices=["gelu", "gelu_tanh", "relu"])
     ap.add_argument("--type-vocab", type=int, default=2)
+    ap.add_argument("--rel-buckets", type=int, default=0, help="MPNet relative attention bias buckets (32)")
+    ap.add_argument("--position-offset", type=int, default=0,
+                    help="RoBERTa-style first position id (padding_idx + 1, 2 for RoBERTa); adds that many positions")
     ap.add_argument("--no-pooler", action="store_true")
     ap.add_argument("--dense", default="", help="Dense layers after pooling, e.g. '256:tanh,128:identity'")
     ap.add_argument("--pooling", default="mean", choices=MODES)
@@ -200,7 +205,9 @@ def main():
     torch.set_num_threads(1)
     m = twin.random_model(args.shape, vocab_size=len(vocab_list), seed=args.seed,
                           with_pooler=not args.no_pooler, hidden_act=args.act,
-                          type_vocab_size=args.type_vocab)
+                          type_vocab_size=args.type_vocab, position_offset=args.position_offset,
+                          relative_attention_num_buckets=args.rel_buckets,
+                          max_position_embeddings=512 + args.position_offset)
     c = m.config
     dense = []
     in_dim = c.hidden_size
@@ -225,6 +232,11 @@ def main():
                      ("max_position_embeddings", c.max_position_embeddings),
                      ("type_vocab_size", c.type_vocab_size)]:
         w.add("bert." + key, val, "u32")
+    if args.position_offset:
+        w.add("bert.position_offset", args.position_offset, "u32")
+    if args.rel_buckets:
+        w.add("bert.relative_attention_buckets", args.rel_buckets, "u32")
+        w.add("bert.relative_attention_max_distance", 128, "u32")
     w.add("bert.layer_norm_eps", c.layer_norm_eps, "f32")
     w.add("bert.hidden_act", args.act)
     w.add("bert.has_pooler", not args.no_pooler)
@@ -237,7 +249,7 @@ def main():
         w.add(f"tokenizer.{key}_token", tok)
     w.add("tokenizer.continuing_prefix", "##")
     w.add("tokenizer.max_input_chars_per_word", 100, "u32")
-    w.add("tokenizer.model_max_length", min(512, c.max_position_embeddings), "u32")
+    w.add("tokenizer.model_max_length", min(512, c.max_position_embeddings - c.position_offset), "u32")
     w.add("pooling.mode", args.pooling)
     w.add("pooling.normalize", bool(args.normalize))
     if dense:
@@ -248,7 +260,9 @@ def main():
     # Store every parameter; copy back what a reader decodes so the twin computes with exactly it.
     with torch.no_grad():
         for name, p in m.named_parameters():
-            if name.endswith("_embeddings.weight"):
+            if name.endswith("relative_attention_bias.weight"):
+                dt = "f32"
+            elif name.endswith("_embeddings.weight"):
                 dt = args.emb_dtype
             elif p.dim() == 2:
                 dt = args.dtype
@@ -268,7 +282,7 @@ def main():
         return 0
 
     rows = read_sentences(args.sts)
-    ins = pick_inputs(rows, args.singles, args.pairs, args.long, vocab, args.max_length)
+    ins = pick_inputs(rows, args.singles, args.pairs, args.long, vocab, args.max_length, c.type_vocab_size)
     B, T = len(ins), max(len(x[2]) for x in ins)
     ids = torch.zeros(B, T, dtype=torch.long)
     tt = torch.zeros(B, T, dtype=torch.long)

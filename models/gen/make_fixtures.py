@@ -339,6 +339,58 @@ def main():
         write_safetensors(os.path.join(d, "model.safetensors"), {distil_name(k): v for k, v in dsd.items()})
         write_expected(mkdir(out, "expected"), "distil", dsd)
 
+    if want("roberta"):
+        # RobertaForMaskedLM layout: "roberta." prefix, positions past padding_idx 1, one token type,
+        # an lm_head the converter drops.
+        rm = twin.random_model(a.shape, vocab_size=len(vocab), seed=a.seed + 2, type_vocab_size=1,
+                               position_offset=2, max_position_embeddings=a.max_pos + 2)
+        rsd = {k: v.detach().clone() for k, v in rm.state_dict().items()}
+        d = mkdir(out, "roberta")
+        cfg = rm.config.hf_config()
+        cfg["architectures"] = ["RobertaForMaskedLM"]
+        write_config(d, cfg)
+        write_tokenizer(d, vocab, max_len=a.max_pos)
+        full = {"roberta." + k: v for k, v in rsd.items()}
+        H = rm.config.hidden_size
+        full["roberta.embeddings.position_ids"] = torch.arange(a.max_pos + 2).unsqueeze(0)
+        full["lm_head.dense.weight"] = 0.02 * torch.randn(H, H)
+        full["lm_head.dense.bias"] = torch.zeros(H)
+        full["lm_head.layer_norm.weight"] = torch.ones(H)
+        full["lm_head.layer_norm.bias"] = torch.zeros(H)
+        full["lm_head.bias"] = torch.zeros(len(vocab))
+        write_safetensors(os.path.join(d, "model.safetensors"), full)
+        write_expected(mkdir(out, "expected"), "roberta", rsd)
+
+    if want("mpnet"):
+        # MPNetForMaskedLM layout: "mpnet." prefix, attention.attn.{q,k,v,o}, attention.LayerNorm, the
+        # shared encoder.relative_attention_bias, no token types, an lm_head the converter drops.
+        pm = twin.random_model(a.shape, vocab_size=len(vocab), seed=a.seed + 3, type_vocab_size=0,
+                               position_offset=2, max_position_embeddings=a.max_pos + 2,
+                               relative_attention_num_buckets=32, layer_norm_eps=1e-5)
+        psd = {k: v.detach().clone() for k, v in pm.state_dict().items()}
+        ren = [(".attention.self.query.", ".attention.attn.q."), (".attention.self.key.", ".attention.attn.k."),
+               (".attention.self.value.", ".attention.attn.v."), (".attention.output.dense.", ".attention.attn.o."),
+               (".attention.output.LayerNorm.", ".attention.LayerNorm.")]
+
+        def mpnet_name(k):
+            for x, y in ren:
+                k = k.replace(x, y)
+            return "mpnet." + k
+        d = mkdir(out, "mpnet")
+        cfg = pm.config.hf_config()
+        cfg["architectures"] = ["MPNetForMaskedLM"]
+        write_config(d, cfg)
+        write_tokenizer(d, vocab, max_len=a.max_pos)
+        full = {mpnet_name(k): v for k, v in psd.items()}
+        H = pm.config.hidden_size
+        full["lm_head.dense.weight"] = 0.02 * torch.randn(H, H)
+        full["lm_head.dense.bias"] = torch.zeros(H)
+        full["lm_head.layer_norm.weight"] = torch.ones(H)
+        full["lm_head.layer_norm.bias"] = torch.zeros(H)
+        full["lm_head.bias"] = torch.zeros(len(vocab))
+        write_safetensors(os.path.join(d, "model.safetensors"), full)
+        write_expected(mkdir(out, "expected"), "mpnet", psd)
+
     if want("legacy"):
         d = base_folder("legacy", fast=False)
         torch.save({k: sd[k] for k in list(sd)[:3]}, os.path.join(d, "pytorch_model.bin"), _use_new_zipfile_serialization=False)

@@ -23,6 +23,11 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import twin  # noqa: E402
 
+# Other families on BERT shapes (the bert-base-uncased vocabulary stands in for theirs: the body is
+# what is measured): RoBERTa / XLM-R positions (offset 2, one token type), MPNet (+ relative bias).
+FAMILIES = {"roberta-base": ("bert-base", dict(type_vocab_size=1, position_offset=2)),
+            "mpnet-base": ("bert-base", dict(type_vocab_size=0, position_offset=2, relative_attention_num_buckets=32,
+                                             layer_norm_eps=1e-5))}
 EXTRA_SHAPES = {"micro": dict(num_layers=2, hidden_size=32, num_heads=2, intermediate_size=128),
                 "nano": dict(num_layers=1, hidden_size=8, num_heads=2, intermediate_size=16)}  # fuzz seeds
 DEFAULT_VOCAB = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -95,9 +100,11 @@ def main():
     a = ap.parse_args()
 
     vocab = load_vocab(a.vocab, a.vocab_size)
-    shape = EXTRA_SHAPES.get(a.shape, a.shape)
-    m = twin.random_model(shape, vocab_size=len(vocab), seed=a.seed, with_pooler=not a.no_pooler,
-                          max_position_embeddings=a.max_pos, hidden_act=a.act, layer_norm_eps=a.eps)
+    shape, fam = FAMILIES.get(a.shape, (EXTRA_SHAPES.get(a.shape, a.shape), {}))
+    fam = dict(fam)
+    kw = dict(max_position_embeddings=a.max_pos + fam.get("position_offset", 0), hidden_act=a.act,
+              layer_norm_eps=fam.pop("layer_norm_eps", a.eps), **fam)
+    m = twin.random_model(shape, vocab_size=len(vocab), seed=a.seed, with_pooler=not a.no_pooler, **kw)
     os.makedirs(a.out, exist_ok=True)
 
     sd = {k: v for k, v in m.state_dict().items()}

@@ -21,7 +21,8 @@ SHAPES = {
 class Config:
     def __init__(self, vocab_size=30522, hidden_size=128, num_layers=2, num_heads=2,
                  intermediate_size=512, max_position_embeddings=512, type_vocab_size=2,
-                 layer_norm_eps=1e-12, hidden_act="gelu", hidden_dropout=0.1, attention_dropout=0.1):
+                 layer_norm_eps=1e-12, hidden_act="gelu", hidden_dropout=0.1, attention_dropout=0.1,
+                 position_offset=0, relative_attention_num_buckets=0):
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -33,9 +34,31 @@ class Config:
         self.hidden_act = hidden_act
         self.hidden_dropout = hidden_dropout
         self.attention_dropout = attention_dropout
+        # RoBERTa / XLM-R: a sequence's first position id is padding_idx + 1 (HF computes
+        # cumsum(mask) * mask + padding_idx, which is that for every real token of an input).
+        self.position_offset = position_offset
+        # MPNet: a [buckets, heads] bias shared by all layers, indexed by the bucket of key - query.
+        self.relative_attention_num_buckets = relative_attention_num_buckets
 
     def hf_config(self):
-        """config.json contents as HuggingFace writes them for BertModel."""
+        """config.json contents as HuggingFace writes them for BertModel (RobertaModel when
+        position_offset > 0: pad_token_id = position_offset - 1)."""
+        if self.relative_attention_num_buckets:
+            cfg = self._bert_config()
+            for k in ("type_vocab_size", "position_embedding_type"):
+                cfg.pop(k)
+            cfg.update({"architectures": ["MPNetModel"], "model_type": "mpnet", "pad_token_id": self.position_offset - 1,
+                        "bos_token_id": 0, "eos_token_id": 2,
+                        "relative_attention_num_buckets": self.relative_attention_num_buckets})
+            return cfg
+        if self.position_offset:
+            cfg = self._bert_config()
+            cfg.update({"architectures": ["RobertaModel"], "model_type": "roberta",
+                        "pad_token_id": self.position_offset - 1, "bos_token_id": 0, "eos_token_id": 2})
+            return cfg
+        return self._bert_config()
+
+    def _bert_config(self):
         return {
             "architectures": ["BertModel"], "model_type": "bert",
             "vocab_size": self.vocab_size, "hidden_size": self.hidden_size,
@@ -69,9 +92,10 @@ class Embeddings(nn.Module):
             self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.hidden_dropout)
+        self.position_offset = c.position_offset
 
     def forward(self, ids, tt):
-        pos = torch.arange(ids.shape[1]).unsqueeze(0)
+        pos = torch.arange(ids.shape[1]).unsqueeze(0) + self.position_offset
         x = self.word_embeddings(ids) + self.position_embeddings(pos)
         if hasattr(self, "token_type_embeddings"):
             x = x + self.token_type_embeddings(tt)
@@ -145,6 +169,24 @@ class Encoder(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.layer = nn.ModuleList([Layer(c) for _ in range(c.num_layers)])
+        if c.relative_attention_num_buckets:
+            self.relative_attention_bias = nn.Embedding(c.relative_attention_num_buckets, c.num_heads)
+
+
+def relative_position_bucket(rel, num_buckets=32, max_distance=128):
+    """MPNet's bucketing of key - query distances (T5-style, both directions), on int64 tensors,
+    the log step in float32 as the reference computes it."""
+    ret = 0
+    n = -rel
+    num_buckets //= 2
+    ret = ret + (n < 0).to(torch.long) * num_buckets
+    n = torch.abs(n)
+    max_exact = num_buckets // 2
+    is_small = n < max_exact
+    large = max_exact + (torch.log(n.float() / max_exact) / math.log(max_distance / max_exact)
+                         * (num_buckets - max_exact)).to(torch.long)
+    large = torch.min(large, torch.full_like(large, num_buckets - 1))
+    return ret + torch.where(is_small, n, large)
 
 
 class Pooler(nn.Module):
@@ -172,6 +214,11 @@ class BertModel(nn.Module):
         if mask is None:
             mask = torch.ones_like(ids)
         mask_add = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        if hasattr(self.encoder, "relative_attention_bias"):
+            T = ids.shape[1]
+            rel = torch.arange(T)[None, :] - torch.arange(T)[:, None]  # key - query
+            bucket = relative_position_bucket(rel, self.config.relative_attention_num_buckets)
+            mask_add = mask_add + self.encoder.relative_attention_bias(bucket).permute(2, 0, 1).unsqueeze(0)
         x = self.embeddings(ids, tt)
         hs = [x]
         for layer in self.encoder.layer:
@@ -191,7 +238,9 @@ def random_model(shape="bert-tiny", vocab_size=30522, seed=0, with_pooler=True, 
     m = BertModel(c, with_pooler=with_pooler)
     with torch.no_grad():
         for name, p in m.named_parameters():
-            if name.endswith("LayerNorm.weight"):
+            if name.endswith("relative_attention_bias.weight"):
+                p.normal_(0.0, 1.0)  # large enough that a wrong bucket shows
+            elif name.endswith("LayerNorm.weight"):
                 p.copy_(1.0 + 0.1 * torch.randn_like(p))
             elif name.endswith("bias") or name.endswith("LayerNorm.bias"):
                 p.copy_(0.02 * torch.randn_like(p))

@@ -41,6 +41,8 @@ MODELS = {
     "bert-tiny": "L2 H128 A2 I512",
     "minilm-l6": "L6 H384 A12 I1536",
     "bert-base": "L12 H768 A12 I3072",
+    "roberta-base": "L12 H768 A12 I3072, RoBERTa / XLM-R positions (offset 2, one token type)",
+    "mpnet-base": "L12 H768 A12 I3072, MPNet (relative attention bias, no token types)",
 }
 SHAPES = ["1x16", "1x128", "32x32", "64x128"]
 
@@ -580,7 +582,7 @@ def check_noamx(a, tools):
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default=",".join(MODELS), help="comma list of: " + ", ".join(MODELS))
+    ap.add_argument("--models", default="bert-tiny,minilm-l6,bert-base", help="comma list of: " + ", ".join(MODELS))
     ap.add_argument("--shapes", default=",".join(SHAPES), help="comma list of BATCHxTOKENS (default: %(default)s)")
     ap.add_argument("--configs", default=",".join(CONFIGS), help="comma list (see --list); default: all")
     ap.add_argument("--threads", type=int, default=2)
