@@ -13,8 +13,8 @@ cmds=$(printf '%s\n' "$help" | awk '/^commands:/{on=1; next} on && /^$/{exit} on
 # Options of one subcommand: the -x / --long tokens at the start of its option lines
 # ("  -m, --model FILE   ...", "      --normalize   ...").
 opts_of() {
-  "$sembed" "$1" --help 2>&1 | grep -E '^ {2,8}-' | sed -E 's/^ +//; s/  .*$//' |
-    grep -oE '(^|[ ,])--?[A-Za-z0-9][A-Za-z0-9-]*' | sed -E 's/^[ ,]//' | sort -u | tr '\n' ' ' | sed 's/ $//'
+  { "$sembed" "$1" --help 2>&1 || true; } | { grep -E '^ {2,8}-' || true; } | sed -E 's/^ +//; s/  .*$//' |
+    { grep -oE '(^|[ ,])--?[A-Za-z0-9][A-Za-z0-9-]*' || true; } | sed -E 's/^[ ,]//' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
@@ -30,7 +30,8 @@ trap 'rm -f "$tmp"' EXIT
   echo "    case \${COMP_WORDS[1]} in"
   for c in $cmds; do
     o=$(opts_of "$c")
-    [ -n "$o" ] || { echo "gen-completion.sh: no options found in '$sembed $c --help'" >&2; exit 1; }
+    # No options found: a warning, not a failed build (tests/test_repo.c fails naming it).
+    [ -n "$o" ] || echo "gen-completion.sh: WARNING: no options found in '$sembed $c --help'" >&2
     echo "    $c) opts=\"$o\" ;;"
   done
   echo "    *) return 0 ;;"
