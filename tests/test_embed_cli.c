@@ -17,12 +17,15 @@ static char *tmpdir;
 static void setup(void) {
     if (tu_run("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1", NULL) != 0)
         cr_skip_test("/usr/bin/python3 with torch and numpy is not available");
+    TU_DATA_FILE_OR_SKIP(vocab, "vocab/bert-base-uncased/vocab.txt");
+    TU_DATA_FILE_OR_SKIP(sts, "sts/STSBenchmark/sts-dev.csv");
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 %s/models/gen/golden.py --out-dir %s/golden --name cli_tiny --shape bert-tiny "
-             "--dense 48:tanh --normalize --singles 2 --pairs 1 --vocab %s/vocab/bert-base-uncased/vocab.txt "
-             "--sts %s/sts/STSBenchmark/sts-dev.csv",
-             tu_source_dir(), SEMBED_BINARY_DIR, tu_data_dir(), tu_data_dir());
+             "--dense 48:tanh --normalize --singles 2 --pairs 1 --vocab '%s' --sts '%s'",
+             tu_source_dir(), SEMBED_BINARY_DIR, vocab, sts);
+    free(vocab);
+    free(sts);
     cr_assert_eq(tu_run(cmd, NULL), 0, "golden.py failed: %s", cmd);
     snprintf(model_path, sizeof model_path, "%s/golden/cli_tiny.semb", SEMBED_BINARY_DIR);
     tmpdir = tu_mkdtemp();

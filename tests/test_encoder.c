@@ -38,11 +38,14 @@ static bool have_torch(void) {
 static void golden_open(struct golden *gd, const char *name, const char *args) {
     if (!have_torch()) cr_skip_test("/usr/bin/python3 with torch and numpy is not available");
     memset(gd, 0, sizeof *gd);
+    TU_DATA_FILE_OR_SKIP(vocab, "vocab/bert-base-uncased/vocab.txt");
+    TU_DATA_FILE_OR_SKIP(sts, "sts/STSBenchmark/sts-dev.csv");
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 %s/models/gen/golden.py --out-dir %s/golden --name %s "
-             "--vocab %s/vocab/bert-base-uncased/vocab.txt --sts %s/sts/STSBenchmark/sts-dev.csv %s",
-             tu_source_dir(), SEMBED_BINARY_DIR, name, tu_data_dir(), tu_data_dir(), args);
+             "/usr/bin/python3 %s/models/gen/golden.py --out-dir %s/golden --name %s --vocab '%s' --sts '%s' %s",
+             tu_source_dir(), SEMBED_BINARY_DIR, name, vocab, sts, args);
+    free(vocab);
+    free(sts);
     int st = tu_run(cmd, NULL);
     cr_assert_eq(st, 0, "golden.py failed (exit %d): %s", st, cmd);
     char path[1024];
@@ -360,11 +363,11 @@ Test(encoder, batch_invariance, .timeout = 600) {
     struct golden gd;
     golden_open(&gd, "tiny", TINY_ARGS);
     struct sembed_model *m = load_model(gd.model_path);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/sts/STSBenchmark/sts-dev.csv", tu_data_dir());
+    TU_DATA_FILE_OR_SKIP(path, "sts/STSBenchmark/sts-dev.csv");
     size_t len;
     char *csv = tu_read_file(path, &len);
     cr_assert(csv, "cannot read %s", path);
+    free(path);
     enum { N = 200 };
     struct sembed_input in[N];
     uint32_t n = 0;
@@ -538,11 +541,14 @@ Test(encoder, hostile_models, .timeout = 600) {
         snprintf(name, sizeof name, "hostile_%zu", i);
         snprintf(args, sizeof args, "--shape bert-tiny --model-only --singles 0 --pairs 1 --mutate '%s'", cases[i].mutation);
         if (!have_torch()) cr_skip_test("/usr/bin/python3 with torch and numpy is not available");
+        TU_DATA_FILE_OR_SKIP(vocab, "vocab/bert-base-uncased/vocab.txt");
+        TU_DATA_FILE_OR_SKIP(sts, "sts/STSBenchmark/sts-dev.csv");
         char cmd[4096];
         snprintf(cmd, sizeof cmd,
-                 "/usr/bin/python3 %s/models/gen/golden.py --out-dir %s/golden --name %s "
-                 "--vocab %s/vocab/bert-base-uncased/vocab.txt --sts %s/sts/STSBenchmark/sts-dev.csv %s",
-                 tu_source_dir(), SEMBED_BINARY_DIR, name, tu_data_dir(), tu_data_dir(), args);
+                 "/usr/bin/python3 %s/models/gen/golden.py --out-dir %s/golden --name %s --vocab '%s' --sts '%s' %s",
+                 tu_source_dir(), SEMBED_BINARY_DIR, name, vocab, sts, args);
+        free(vocab);
+        free(sts);
         cr_assert_eq(tu_run(cmd, NULL), 0, "golden.py failed: %s", cmd);
         char path[1024];
         snprintf(path, sizeof path, "%s/golden/%s.semb", SEMBED_BINARY_DIR, name);

@@ -27,14 +27,7 @@ static void setup(void) {
 }
 static void teardown(void) { sembed_log_set(NULL, NULL); }
 
-static char *data_path(const char *rel) {
-    char *p = tu_path(tu_data_dir(), rel);
-    if (!tu_file_exists(p)) {
-        free(p);
-        return NULL;
-    }
-    return p;
-}
+static char *data_path(const char *rel) { return tu_data_file(rel); }
 
 static struct ev_task *load_ok(const char *path, enum ev_format fmt) {
     struct ev_task *t = NULL;
@@ -45,7 +38,7 @@ static struct ev_task *load_ok(const char *path, enum ev_format fmt) {
 
 #define NEED_DATA(var, rel)                                                        \
     char *var = data_path(rel);                                                    \
-    if (!var) cr_skip_test("%s/%s is not present", tu_data_dir(), rel)
+    if (!var) cr_skip_test("%s is not present (looked at %s)", rel, tu_data_where(rel))
 
 // ---------------------------------------------------------------- real files
 

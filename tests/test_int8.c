@@ -29,11 +29,15 @@ static bool have_torch(void) {
 // golden.py arguments `args`; heap path.
 static char *fixture(const char *name, const char *script_args, const char *args) {
     if (!have_torch()) cr_skip_test("/usr/bin/python3 with torch and numpy is not available");
+    TU_DATA_FILE_OR_SKIP(vocab, "vocab/bert-base-uncased/vocab.txt");
+    TU_DATA_FILE_OR_SKIP(sts, "sts/STSBenchmark/sts-dev.csv");
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 %s/models/gen/%s --out-dir %s/golden --name %s --model-only --singles 0 --pairs 1 "
-             "--vocab %s/vocab/bert-base-uncased/vocab.txt --sts %s/sts/STSBenchmark/sts-dev.csv %s",
-             tu_source_dir(), script_args, SEMBED_BINARY_DIR, name, tu_data_dir(), tu_data_dir(), args);
+             "--vocab '%s' --sts '%s' %s",
+             tu_source_dir(), script_args, SEMBED_BINARY_DIR, name, vocab, sts, args);
+    free(vocab);
+    free(sts);
     int st = tu_run(cmd, NULL);
     cr_assert_eq(st, 0, "fixture generator failed (exit %d): %s", st, cmd);
     char *path = NULL;
@@ -43,11 +47,11 @@ static char *fixture(const char *name, const char *script_args, const char *args
 
 // Up to n distinct sentences of STS-B dev (both columns), in file order. *buf owns the text.
 static uint32_t sts_sentences(const char **out, uint32_t n, char **buf) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/sts/STSBenchmark/sts-dev.csv", tu_data_dir());
+    TU_DATA_FILE_OR_SKIP(path, "sts/STSBenchmark/sts-dev.csv");
     size_t len;
     char *csv = tu_read_file(path, &len);
     cr_assert(csv, "cannot read %s", path);
+    free(path);
     uint32_t k = 0;
     for (char *line = csv; line && *line && k < n;) {
         char *nl = strchr(line, '\n');

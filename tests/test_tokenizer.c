@@ -26,7 +26,11 @@ struct vocab {
     size_t n;
 };
 
-static char *vocab_path(void) { return tu_path(tu_data_dir(), "vocab/bert-base-uncased/vocab.txt"); }
+// The bert-base-uncased vocabulary (vendored in data/, so always found in a checkout).
+static char *vocab_path(void) {
+    TU_DATA_FILE_OR_SKIP(p, "vocab/bert-base-uncased/vocab.txt");
+    return p;
+}
 
 // vocab.txt: token i = line i without its '\n'.
 static int vocab_load(struct vocab *v) {
@@ -327,8 +331,8 @@ Test(tokenizer, input_template_and_truncation) {
 /* ------------------------------------------------------------------ golden cases */
 
 Test(tokenizer, golden_bge_46_cases) {
-    char *inp_path = tu_path(tu_data_dir(), "vocab/bert-base-uncased/ggml-vocab-bert-bge.gguf.inp");
-    char *out_path = tu_path(tu_data_dir(), "vocab/bert-base-uncased/ggml-vocab-bert-bge.gguf.out");
+    TU_DATA_FILE_OR_SKIP(inp_path, "vocab/bert-base-uncased/ggml-vocab-bert-bge.gguf.inp");
+    TU_DATA_FILE_OR_SKIP(out_path, "vocab/bert-base-uncased/ggml-vocab-bert-bge.gguf.out");
     size_t inp_len = 0, out_len = 0;
     char *inp = tu_read_file(inp_path, &inp_len), *out = tu_read_file(out_path, &out_len);
     cr_assert(inp && out, "cannot read %s / %s", inp_path, out_path);
@@ -520,13 +524,14 @@ Test(tokenizer, unicode_classes_match_hf_for_every_code_point, .timeout = 600) {
 
 /* ------------------------------------------------------------------ corpus parity with HF */
 
-// Builds (once, cached in the build dir until its scripts change) the corpus from ../shared/data.
+// Builds (once, cached in the build dir until its scripts change) the corpus from the data
+// folders (vendored data/ and ../shared/data where present: tu_data_dirs).
 static void build_corpus(char **corpus, char **pairs) {
     char *js = src_file("tests/tokenizer/corpus.js"), *hard = src_file("tests/tokenizer/hard_cases.txt");
     *corpus = tu_path(work_dir(), "corpus.txt");
     *pairs = tu_path(work_dir(), "pairs.tsv");
     char *cmd = NULL;
-    cr_assert(asprintf(&cmd, "node '%s' '%s' '%s' '%s' 2>&1", js, tu_data_dir(), hard, work_dir()) > 0);
+    cr_assert(asprintf(&cmd, "node '%s' '%s' '%s' '%s' 2>&1", js, tu_data_dirs(), hard, work_dir()) > 0);
     const char *deps[] = {js, hard, NULL};
     make_if_stale(*corpus, deps, cmd);
     free(cmd);
@@ -821,10 +826,15 @@ Test(tokenizer, cli_tokenize) {
 
 /* ------------------------------------------------------------------ the prebuilt index */
 
-// Lines of the text sample the index tests tokenize: ../shared/data's wiki1m head (capped) and
-// the hand-written hard cases (accents, CJK, punctuation, long words, invalid UTF-8).
+// Lines of the text sample the index tests tokenize: the wiki1m head of ../shared/data (capped),
+// or the vendored STS-B dev lines where that is absent, and the hand-written hard cases (accents,
+// CJK, punctuation, long words, invalid UTF-8).
 static char **sample_lines(size_t *n) {
-    char *p1 = tu_path(tu_data_dir(), "train/wiki1m_head.txt"), *p2 = tu_path(tu_source_dir(), "tests/tokenizer/hard_cases.txt");
+    char *p1 = tu_data_file("train/wiki1m_head.txt");
+    if (!p1) p1 = tu_data_file("sts/STSBenchmark/sts-dev.csv");
+    if (!p1) cr_skip_test("neither train/wiki1m_head.txt nor sts/STSBenchmark/sts-dev.csv found (%s)",
+                          tu_data_dirs());
+    char *p2 = tu_path(tu_source_dir(), "tests/tokenizer/hard_cases.txt");
     char *a = tu_read_file(p1, NULL), *b = tu_read_file(p2, NULL);
     cr_assert(a && b, "cannot read %s or %s", p1, p2);
     free(p1);

@@ -63,6 +63,61 @@ const char *tu_data_dir(void) {
     return buf;
 }
 
+// The folders tu_data_file searches, in order; n set to their count.
+static const char *const *data_dirs(int *n) {
+    static char vendored[4096], shared[4096];
+    static const char *dirs[3];
+    int k = 0;
+    const char *e = getenv("SEMBED_DATA_DIR");
+    if (e && *e) dirs[k++] = e;
+    snprintf(vendored, sizeof vendored, "%s/data", SEMBED_SOURCE_DIR);
+    snprintf(shared, sizeof shared, "%s/../shared/data", SEMBED_SOURCE_DIR);
+    dirs[k++] = vendored;
+    dirs[k++] = shared;
+    *n = k;
+    return dirs;
+}
+
+char *tu_data_file(const char *rel) {
+    int n;
+    const char *const *dirs = data_dirs(&n);
+    for (int i = 0; i < n; i++) {
+        char *p = tu_path(dirs[i], rel);
+        struct stat st;
+        if (p && stat(p, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) return p;
+        free(p);
+    }
+    return NULL;
+}
+
+const char *tu_data_where(const char *rel) {
+    static char buf[8192];
+    int n;
+    const char *const *dirs = data_dirs(&n);
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && len < sizeof buf; i++) {
+        int w = snprintf(buf + len, sizeof buf - len, "%s%s/%s", i ? ", " : "", dirs[i], rel);
+        if (w < 0) break;
+        len += (size_t)w;
+    }
+    return buf;
+}
+
+const char *tu_data_dirs(void) {
+    static char buf[8192];
+    int n;
+    const char *const *dirs = data_dirs(&n);
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && len < sizeof buf; i++) {
+        int w = snprintf(buf + len, sizeof buf - len, "%s%s", i ? ":" : "", dirs[i]);
+        if (w < 0) break;
+        len += (size_t)w;
+    }
+    return buf;
+}
+
 int tu_run(const char *cmd, char **out) {
     FILE *p = popen(cmd, "r");
     if (!p) return -1;

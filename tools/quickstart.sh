@@ -23,5 +23,6 @@ echo
   "The stock market fell sharply today." "Stock prices fell sharply." \
   "A dog runs in the park." "A puppy is running on the grass."
 echo
-STS=../shared/data/sts/STSBenchmark/sts-dev.csv
-if [ -f "$STS" ]; then "$S" eval -m "$MODEL" --sts "$STS"; fi
+# STS-B dev ships in data/ (data/README.md); tools/datafile.sh says where it looked if it is gone.
+STS=$(tools/datafile.sh sts/STSBenchmark/sts-dev.csv) || { echo "quickstart: no STS-B dev to evaluate on" >&2; exit 1; }
+"$S" eval -m "$MODEL" --sts "$STS"

@@ -3,8 +3,8 @@ written as a .semb model, plus the PyTorch twin's outputs on real sentences, wri
 .semb file (tensors + x.golden.* metadata) that tests read with sembed's own reader.
 
     /usr/bin/python3 models/gen/golden.py --shape bert-tiny --out-dir build/golden --name tiny \
-        --vocab ../shared/data/vocab/bert-base-uncased/vocab.txt \
-        --sts ../shared/data/sts/STSBenchmark/sts-dev.csv --singles 6 --pairs 4
+        --vocab data/vocab/bert-base-uncased/vocab.txt \
+        --sts data/sts/STSBenchmark/sts-dev.csv --singles 6 --pairs 4
 
 Writes <out-dir>/<name>.semb and <out-dir>/<name>.golden.semb. If both exist and were made with the
 same arguments (<name>.args), nothing is recomputed (bert-base takes a while and 440 MB).

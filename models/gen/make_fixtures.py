@@ -38,7 +38,10 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import twin  # noqa: E402
 
-REAL_VOCAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../shared/data/vocab/bert-base-uncased/vocab.txt")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+from datafile import data_file  # noqa: E402  (data/README.md: $SEMBED_DATA_DIR, data/, ../shared/data)
+
+REAL_VOCAB = data_file("vocab/bert-base-uncased/vocab.txt", required=False) or "data/vocab/bert-base-uncased/vocab.txt"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 

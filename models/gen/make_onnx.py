@@ -30,8 +30,10 @@ FAMILIES = {"roberta-base": ("bert-base", dict(type_vocab_size=1, position_offse
                                              layer_norm_eps=1e-5))}
 EXTRA_SHAPES = {"micro": dict(num_layers=2, hidden_size=32, num_heads=2, intermediate_size=128),
                 "nano": dict(num_layers=1, hidden_size=8, num_heads=2, intermediate_size=16)}  # fuzz seeds
-DEFAULT_VOCAB = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                             "../../../shared/data/vocab/bert-base-uncased/vocab.txt")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+from datafile import data_file  # noqa: E402  (data/README.md: $SEMBED_DATA_DIR, data/, ../shared/data)
+
+DEFAULT_VOCAB = data_file("vocab/bert-base-uncased/vocab.txt", required=False) or "data/vocab/bert-base-uncased/vocab.txt"
 
 
 def load_vocab(path, size):

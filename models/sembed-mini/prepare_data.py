@@ -218,6 +218,9 @@ def main():
                          "identical substitution pairs do not swamp the human-written pairs (default 8000)")
     args = ap.parse_args()
     data, out = os.path.abspath(args.data), args.out
+    if not os.path.exists(os.path.join(data, "train", "wiki1m_head.txt")):
+        sys.exit("prepare_data: %s/train/wiki1m_head.txt not found: the training text is not in the repository; "
+                 "models/sembed-mini/recipe.sh's header says what to get and where (--data or SEMBED_DATA_DIR)" % data)
     os.makedirs(out, exist_ok=True)
     rng = random.Random(args.seed)
     if not os.path.exists(os.path.join(args.wordnet, "data.noun")):

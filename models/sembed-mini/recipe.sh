@@ -19,6 +19,21 @@
 # used for any choice; STS-B train, SICK trial/test and STS13-16 are never read (see
 # prepare_data.py for the decontamination of the training text).
 #
+# Data (DATA, one folder; data/ in the repository holds only vocab and STS-B dev):
+#@   vocab/bert-base-uncased/vocab.txt   bert-base-uncased's vocabulary (copy data/vocab/ from the repository)
+#@   sts/STSBenchmark/sts-dev.csv        STS-B dev, SentEval layout (copy data/sts/ from the repository)
+#@   sts/STS12-en-test/STS.{input,gs}.<set>.txt  SemEval-2012 STS test sets in SentEval layout
+#@                                       (SentEval's data/downstream/get_transfer_data.bash fetches them)
+#@   train/wiki1m_head.txt               the first 11,914 lines of SimCSE's wiki1m_for_simcse.txt
+#@                                       (princeton-nlp/SimCSE, data/download_wiki.sh; CC BY-SA)
+#@   train/sick/SICK_{train,trial}.txt   SICK 2014 (SemEval-2014 task 1; Zenodo record 2787612; CC BY-NC-SA 3.0)
+#@   train/msr-para/msr-para-train.tsv   Microsoft Research Paraphrase Corpus training file
+#@                                       (Quality, #1 ID, #2 ID, #1 String, #2 String; microsoft.com download 52398)
+#@   train/rte/rte{1,2,3}_{dev,test}.xml PASCAL RTE 1-3 challenge data sets
+#@   train/sentence_polarity/rt-polarity.{pos,neg}   Pang & Lee sentence polarity v1.0 (Cornell movie-review data)
+#@   train/subjectivity/{plot,quote}.tok.gt9.5000    Pang & Lee subjectivity v1.0 (same site)
+#@   /usr/share/wordnet/data.*           apt-get install wordnet-base
+#
 # Environment (defaults in brackets):
 #   SEMBED [build/sembed]  DATA [../shared/data]  OUT [build-recipe]  THREADS [2]  SEED [1]
 #   shape:  LAYERS [6] HIDDEN [192] HEADS [3] INTERMEDIATE [768] MAX_POSITION [64]
@@ -34,7 +49,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 SEMBED="${SEMBED:-$ROOT/build/sembed}"
-DATA="${DATA:-${SEMBED_DATA_DIR:-$ROOT/../shared/data}}"
+DATA="${DATA:-${SEMBED_DATA_DIR:-$ROOT/../shared/data}}"   # the workspace's full data set beside the repository
 OUT="${OUT:-$ROOT/build-recipe}"
 THREADS="${THREADS:-2}"
 SEED="${SEED:-1}"
@@ -51,10 +66,30 @@ VOCAB="$DATA/vocab/bert-base-uncased/vocab.txt"
 SHIP="$HERE/sembed-mini.semb"
 
 [ -x "$SEMBED" ] || { echo "recipe: $SEMBED not found (build first, or set SEMBED=)" >&2; exit 1; }
-[ -f "$DEV" ] || { echo "recipe: $DEV not found (set DATA=)" >&2; exit 1; }
 mkdir -p "$OUT"/{data,logs,ckpt,results,svg}
 
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
+# The training text is not in the repository (data/README.md): check for all of it up front and
+# say what to get and where, rather than failing an hour in.
+if stage data || stage mlm || stage eval; then
+    missing=()
+    for rel in sts/STSBenchmark/sts-dev.csv vocab/bert-base-uncased/vocab.txt \
+        sts/STS12-en-test/STS.input.MSRpar.txt train/wiki1m_head.txt train/sick/SICK_train.txt \
+        train/msr-para/msr-para-train.tsv train/rte/rte1_dev.xml train/sentence_polarity/rt-polarity.pos \
+        train/sentence_polarity/rt-polarity.neg train/subjectivity/plot.tok.gt9.5000 \
+        train/subjectivity/quote.tok.gt9.5000; do
+        [ -f "$DATA/$rel" ] || missing+=("$rel")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        {
+            echo "recipe: the training and evaluation data are not in DATA=$DATA; missing:"
+            printf '  %s\n' "${missing[@]}"
+            echo "Lay them out in one folder and set DATA= (or SEMBED_DATA_DIR=). What to get and where:"
+            sed -n 's/^#@ \{0,1\}//p' "$HERE/recipe.sh"
+        } >&2
+        exit 1
+    fi
+fi
 run() { echo "+ $*" >&2; "$@"; }
 
 common=(--threads "$THREADS" --seed "$SEED" --eval-sts "$DEV" --pooler "$POOLER")

@@ -1,16 +1,20 @@
 #!/usr/bin/env node
-// Builds the tokenizer parity corpus at test time from ../shared/data (never committed) plus the
-// committed hard cases and generated lines that sweep Unicode.
+// Builds the tokenizer parity corpus at test time from the data files (data/README.md: the
+// vendored data/ and, where it exists, the larger ../shared/data) plus the committed hard cases
+// and generated lines that sweep Unicode.
 //
-//   node corpus.js DATA_DIR HARD_CASES OUT_DIR
+//   node corpus.js DATA_DIRS HARD_CASES OUT_DIR
 //
+// DATA_DIRS: folders separated by ':', searched in order for each source file; a source found in
+// none of them is left out with a line on stderr (the corpus is then smaller, never wrong).
 // Writes OUT_DIR/corpus.txt (one text per line, raw bytes: ill-formed UTF-8 from the sources is
 // kept as is) and OUT_DIR/pairs.tsv (text TAB text from the paired data sets). Prints counts.
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const [dataDir, hardFile, outDir] = process.argv.slice(2);
-if (!outDir) { process.stderr.write('usage: node corpus.js DATA_DIR HARD_CASES OUT_DIR\n'); process.exit(2); }
+const [dataDirs, hardFile, outDir] = process.argv.slice(2);
+if (!outDir) { process.stderr.write('usage: node corpus.js DATA_DIRS HARD_CASES OUT_DIR\n'); process.exit(2); }
+const dirs = dataDirs.split(':').filter((d) => d !== '');
 
 const NL = 0x0a, TAB = 0x09;
 const singles = [];  // Buffers, no '\n'
@@ -45,7 +49,13 @@ function add(name, b) {
   singles.push(b);
 }
 function addPair(name, a, b) { add(name, a); add(name, b); pairs.push([noTab(a), noTab(b)]); }
-function read(rel) { return fs.readFileSync(path.join(dataDir, rel)); }
+// The first of dirs holding rel; null (and a line on stderr) when none does.
+function locate(rel) {
+  for (const d of dirs) if (fs.existsSync(path.join(d, rel))) return path.join(d, rel);
+  process.stderr.write(`corpus.js: ${rel} not found in ${dirs.join(', ')}: left out\n`);
+  return null;
+}
+function read(rel) { const p = locate(rel); return p ? fs.readFileSync(p) : Buffer.alloc(0); }
 
 // Plain sentence files.
 for (const f of ['train/wiki1m_head.txt', 'train/sentence_polarity/rt-polarity.pos',
@@ -79,7 +89,9 @@ function unxml(s) {
     return String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
   });
 }
-for (const f of fs.readdirSync(path.join(dataDir, 'train/rte')).filter((n) => n.endsWith('.xml')).sort()) {
+const rteDir = dirs.map((d) => path.join(d, 'train/rte')).find((d) => fs.existsSync(d));
+if (!rteDir) process.stderr.write(`corpus.js: train/rte not found in ${dirs.join(', ')}: left out\n`);
+for (const f of rteDir ? fs.readdirSync(rteDir).filter((n) => n.endsWith('.xml')).sort() : []) {
   const x = read(path.join('train/rte', f)).toString('utf8');
   const re = /<t>([\s\S]*?)<\/t>\s*<h>([\s\S]*?)<\/h>/g;
   let m;

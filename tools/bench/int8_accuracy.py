@@ -54,8 +54,10 @@ from st_read import read_safetensors  # noqa: E402
 
 FP32_MIN_COS = 0.9999          # sembed fp32 vs ORT fp32: below this the pipelines differ
 GOAL_MEAN, GOAL_MIN = 0.999, 0.995   # issue 5's int8 targets (reported, not asserted)
-DEFAULT_STS = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "sts", "STSBenchmark", "sts-dev.csv"))
-DEFAULT_VOCAB = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "vocab", "bert-base-uncased", "vocab.txt"))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from datafile import data_file  # noqa: E402  (data/README.md: $SEMBED_DATA_DIR, data/, ../shared/data)
+DEFAULT_STS = data_file("sts/STSBenchmark/sts-dev.csv", required=False) or os.path.join(ROOT, "data", "sts", "STSBenchmark", "sts-dev.csv")
+DEFAULT_VOCAB = data_file("vocab/bert-base-uncased/vocab.txt", required=False) or os.path.join(ROOT, "data", "vocab", "bert-base-uncased", "vocab.txt")
 HF_ACT = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "relu": "relu"}
 
 

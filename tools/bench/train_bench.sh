@@ -26,8 +26,8 @@ warmup=2
 threads=2
 batch=64
 sembed=
-data=$src/../shared/data/train/wiki1m_head.txt
-vocab=$src/../shared/data/vocab/bert-base-uncased/vocab.txt
+data=$("$src/tools/datafile.sh" train/wiki1m_head.txt 2>/dev/null || echo "$src/../shared/data/train/wiki1m_head.txt")
+vocab=$("$src/tools/datafile.sh" vocab/bert-base-uncased/vocab.txt 2>/dev/null || echo "$src/data/vocab/bert-base-uncased/vocab.txt")
 py=/usr/bin/python3
 blas=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3
 
@@ -47,7 +47,9 @@ while [ $# -gt 0 ]; do
 done
 [ "$steps" -ge 1 ] && [ "$warmup" -ge 1 ] || { echo "train_bench.sh: --steps and --warmup must be >= 1" >&2; exit 2; }
 for f in "$data" "$vocab" /usr/bin/time; do
-    [ -e "$f" ] || { echo "train_bench.sh: missing $f" >&2; exit 1; }
+    [ -e "$f" ] || { echo "train_bench.sh: missing $f" >&2
+        [ "$f" != "$data" ] || echo "train_bench.sh: the training text is not in the repository: pass --data FILE (one sentence a line), e.g. the first 11,914 lines of SimCSE's wiki1m_for_simcse.txt (models/sembed-mini/recipe.sh's header says where to get it)" >&2
+        exit 1; }
 done
 
 if [ -z "$sembed" ]; then
