@@ -7,7 +7,7 @@ included, by sembed (CLI and C API) and its peers at their best practice (tools/
     /usr/bin/python3 tools/bench/corpus.py --models minilm-l6 -n 2000 --reps 1   # a quick check
     /usr/bin/python3 tools/bench/corpus.py --sentences my.txt             # your own text, one per line
 
-Sentences: the first N of the wiki text and STS-B train sentences of ../shared/data, alternating, as
+Sentences: the first N of the wiki text and STS-B train sentences (tools/datafile.py finds them), alternating, as
 they come (or --sentences FILE). Models: the random twins of tools/bench/run.py (real shapes, real
 bert-base-uncased vocabulary). Every configuration runs in its own process; each job is repeated
 --reps times and the median is reported. Writes tools/bench/results/<date>_corpus[_tag].{json,md}.
@@ -42,21 +42,20 @@ CONFIGS = {
 
 
 def data_candidates():
-    """Where the default sentences come from: the workspace's shared data, else the repository's
-    vendored copies (data/), whichever exists."""
-    for base in (os.path.join(ROOT, "..", "shared", "data"), os.path.join(ROOT, "data")):
-        wiki = os.path.join(base, "train", "wiki1m_head.txt")
-        sts = os.path.join(base, "sts", "STSBenchmark", "sts-train.csv")
-        if os.path.exists(wiki) or os.path.exists(sts):
-            return [p for p in (wiki, sts) if os.path.exists(p)]
-    return []
+    """Where the default sentences come from: tools/datafile.py's search ($SEMBED_DATA_DIR, the
+    repository's data/, ../shared/data), each file wherever it is found."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    from datafile import data_file
+    found = [data_file(rel, required=False) for rel in ("train/wiki1m_head.txt", "sts/STSBenchmark/sts-train.csv")]
+    return [p for p in found if p]
 
 
 def default_sentences(n):
     srcs = data_candidates()
     if not srcs:
-        harness.die("corpus: no sentences: neither ../shared/data nor data/ has wiki1m_head.txt or sts-train.csv; "
-                    "pass --sentences FILE (one sentence per line)", 1)
+        harness.die("corpus: no sentences: train/wiki1m_head.txt and sts/STSBenchmark/sts-train.csv are in none of "
+                    "$SEMBED_DATA_DIR, data/, ../shared/data (data/README.md says where to get them); "
+                    "or pass --sentences FILE (one sentence per line)", 1)
     lists = []
     for p in srcs:
         with open(p, encoding="utf-8", errors="replace") as f:
