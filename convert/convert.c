@@ -303,6 +303,12 @@ done:
     return rc;
 }
 
+int sc_torch_load_memory(const void *buf, size_t len, struct sc_source *dst) {
+    struct sc_ctx c;  // no mappings: nothing to release pages of
+    memset(&c, 0, sizeof c);
+    return load_torch_zip(&c, "<memory>", buf, len, dst);
+}
+
 int sc_load_weights(struct sc_ctx *c, const char *path, struct sc_source *dst) {
     const void *buf = NULL;
     size_t len = 0;

@@ -29,6 +29,7 @@ parser_files() {
     fuzz_safetensors) echo "formats/safetensors.c formats/jsonx.c" ;;
     fuzz_semb) echo "formats/semb_read.c formats/semb_tokindex.c formats/semb_common.c" ;;
     fuzz_zip) echo "formats/zip.c" ;;
+    fuzz_torch) echo "formats/zip.c formats/pickle.c" ;;
     *) echo "" ;;
   esac
 }
