@@ -62,7 +62,10 @@ for t in "${TARGETS[@]}"; do
     out="$B/report/$t/$(echo "$f" | tr / _).unreached.txt"
     # llvm-cov show lines: "  <line>|  <count>|<source>"; count 0 = never executed.
     "$LLVMCOV" show "$B/tests/fuzz/$t" -instr-profile="$B/prof/$name.profdata" "$f" -show-line-counts 2>/dev/null |
-      awk -F'|' '$2 ~ /^ *0$/ { sub(/^ +/, "", $1); print $1 ":" substr($0, index($0, $3)) }' >"$out"
-    echo "  unreached lines of $f: $(wc -l <"$out") (listed in $out)"
+      awk -F'|' '$2 ~ /^ *0$/ { n = $1; sub(/^ +/, "", n); r = substr($0, index($0, "|") + 1); print n ":" substr(r, index(r, "|") + 1) }' >"$out"
+    echo "  $f: $(wc -l <"$out") unreached lines (listed in $out); functions with unreached lines:"
+    # per function: name, lines, missed lines (llvm-cov report --show-functions columns 5 and 6)
+    "$LLVMCOV" report --show-functions "$B/tests/fuzz/$t" -instr-profile="$B/prof/$name.profdata" "$f" 2>/dev/null |
+      awk '$1 != "Name" && $1 != "TOTAL" && NF >= 10 && $6 > 0 { sub(/^[^:]*\.c:/, "", $1); printf "      %-36s %4d of %4d lines unreached\n", $1, $6, $5 }'
   done
 done
