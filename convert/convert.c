@@ -19,6 +19,7 @@
 #include "convert/calibrate.h"
 #include "convert/internal.h"
 #include "convert/onnx_import.h"
+#include "formats/checked.h"
 #include "formats/jsonx.h"
 #include "formats/log.h"
 #include "formats/pickle.h"
@@ -174,7 +175,9 @@ static int load_safetensors(struct sc_ctx *c, const char *path, const void *buf,
 
 // Copy a strided view into a contiguous heap buffer (PyTorch allows non-contiguous saved views).
 static int gather_strided(const uint8_t *base, size_t es, const struct sp_tensor *t, uint64_t numel, void **out) {
-    uint8_t *dst = malloc(numel * es > 0 ? numel * es : 1);
+    size_t nb;  // numel and every offset below were bounded by the storage size (load_torch_zip)
+    if (!ck_array_bytes(numel, es, &nb)) return SEMBED_ENOMEM;
+    uint8_t *dst = malloc(nb ? nb : 1);
     if (!dst) return SEMBED_ENOMEM;
     int64_t idx[SP_MAX_DIMS] = {0};
     for (uint64_t k = 0; k < numel; k++) {
@@ -239,8 +242,9 @@ static int load_torch_zip(struct sc_ctx *c, const char *path, const void *buf, s
             if ((rc = sz_check_crc(&z, (size_t)mi, sdata, ssize))) goto done;
             release_pages(c, sdata, ssize);
         } else {
-            uint64_t want = t->storage_numel * es;
-            if ((rc = sz_extract(&z, (size_t)mi, want > SIZE_MAX ? SIZE_MAX : (size_t)want, &sdata, &ssize, &sowned))) goto done;
+            uint64_t want;
+            if (!ck_mul_u64(t->storage_numel, es, &want) || want > SIZE_MAX) want = SIZE_MAX;  // then the extract refuses the member
+            if ((rc = sz_extract(&z, (size_t)mi, (size_t)want, &sdata, &ssize, &sowned))) goto done;
         }
         if (t->storage_numel > ssize / es) {
             free(sowned);
@@ -248,23 +252,26 @@ static int load_torch_zip(struct sc_ctx *c, const char *path, const void *buf, s
                              (unsigned long long)t->storage_numel, member, ssize);
             goto done;
         }
-        // Bounds of the view: offset + sum (size_d - 1) * stride_d < numel, strides >= 0.
+        // Bounds of the view: offset + sum (size_d - 1) * stride_d < numel, strides >= 0. Sizes and
+        // strides are the pickle's choice: every product and sum is checked (issue 20 audit: four
+        // sizes of 2^16 once wrapped numel to 0 and passed the bound below).
         uint64_t numel = 1, last = t->offset;
-        bool contiguous = true;
-        int64_t expect_stride = 1;
-        for (int d = (int)t->n_dims - 1; d >= 0; d--) {
+        bool contiguous = true, ok = true;
+        uint64_t expect_stride = 1;
+        for (int d = (int)t->n_dims - 1; d >= 0 && ok; d--) {
             if (t->sizes[d] <= 0 || t->strides[d] < 0 || t->sizes[d] > (int64_t)t->storage_numel ||
                 (uint64_t)t->strides[d] > t->storage_numel) {
                 free(sowned);
                 rc = sembed_fail(SEMBED_EDIMS, SC_FN, "%s: tensor '%s': invalid size/stride in dim %d", path, t->name, d);
                 goto done;
             }
-            numel *= (uint64_t)t->sizes[d];
-            last += (uint64_t)(t->sizes[d] - 1) * (uint64_t)t->strides[d];
-            if (t->sizes[d] != 1 && t->strides[d] != expect_stride) contiguous = false;
-            expect_stride *= t->sizes[d];
+            uint64_t span;
+            ok = ck_mul_u64(numel, (uint64_t)t->sizes[d], &numel) &&
+                 ck_mul_u64((uint64_t)(t->sizes[d] - 1), (uint64_t)t->strides[d], &span) && ck_add_u64(last, span, &last);
+            if (t->sizes[d] != 1 && (uint64_t)t->strides[d] != expect_stride) contiguous = false;
+            if (!ck_mul_u64(expect_stride, (uint64_t)t->sizes[d], &expect_stride)) contiguous = false;
         }
-        if (numel > t->storage_numel || last >= t->storage_numel) {
+        if (!ok || numel > t->storage_numel || last >= t->storage_numel) {
             free(sowned);
             rc = sembed_fail(SEMBED_EBOUNDS, SC_FN, "%s: tensor '%s': view [offset %llu, last element %llu] outside its storage of %llu elements",
                              path, t->name, (unsigned long long)t->offset, (unsigned long long)last, (unsigned long long)t->storage_numel);
@@ -280,7 +287,7 @@ static int load_torch_zip(struct sc_ctx *c, const char *path, const void *buf, s
             sowned = NULL;
         } else if (sowned) {
             // Deflated storage: the tensor owns the inflated buffer (copy if several share it).
-            owned = malloc(numel * es);
+            owned = malloc(numel * es);  // numel <= storage_numel <= ssize / es: no overflow
             if (!owned) { free(sowned); rc = SEMBED_ENOMEM; goto done; }
             memcpy(owned, data, numel * es);
             data = owned;
@@ -294,6 +301,12 @@ done:
     free(pkl_owned);
     sz_close(&z);
     return rc;
+}
+
+int sc_torch_load_memory(const void *buf, size_t len, struct sc_source *dst) {
+    struct sc_ctx c;  // no mappings: nothing to release pages of
+    memset(&c, 0, sizeof c);
+    return load_torch_zip(&c, "<memory>", buf, len, dst);
 }
 
 int sc_load_weights(struct sc_ctx *c, const char *path, struct sc_source *dst) {

@@ -81,6 +81,9 @@ int sc_map_file(struct sc_ctx *c, const char *path, const void **data, size_t *l
 int sc_note_file(struct sc_ctx *c, const char *path);
 /* Load a weight file of any supported container (sniffed) into dst with its raw names. */
 int sc_load_weights(struct sc_ctx *c, const char *path, struct sc_source *dst);
+/* A torch.save zip (<name>/data.pkl + <name>/data/<key>) from memory into dst: the zip, unpickler
+ * and view-bounds path of sc_load_weights without a file (tests/fuzz/fuzz_torch.c). */
+int sc_torch_load_memory(const void *buf, size_t len, struct sc_source *dst);
 
 /* hf.c */
 int sc_hf_config(struct sc_ctx *c, const char *model_dir, bool required);

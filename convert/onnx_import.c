@@ -17,11 +17,14 @@
 #include <sys/mman.h>
 #include <xxhash.h>
 
+#include "formats/checked.h"
 #include "formats/log.h"
 #include "formats/onnx.h"
 
 #define FN "sembed_convert"
 #define MAX_LAYERS 256
+#define MAX_NODES (1 << 22)
+#define MAX_VALUES ((size_t)1 << 26)  // every node output, input and initializer is a value
 // A tensor that failed to resolve already logged why; report that first error, not its fallout.
 #define FAIL(st, ...) (I->rc ? I->rc : sembed_fail(st, FN, __VA_ARGS__))
 
@@ -117,8 +120,9 @@ static int get_val(struct imp *I, const char *name) {
     int i = find_val(I, name);
     if (i >= 0) return i;
     if (I->nv == I->capv) {
-        size_t cap = I->capv ? I->capv * 2 : 256;
-        struct val *nvv = realloc(I->v, cap * sizeof *nvv);
+        size_t cap = I->capv ? I->capv * 2 : 256, nb;
+        if (cap > MAX_VALUES || !ck_array_bytes(cap, sizeof *I->v, &nb)) return -1;
+        struct val *nvv = realloc(I->v, nb);
         if (!nvv) return -1;
         I->v = nvv;
         I->capv = cap;
@@ -148,7 +152,8 @@ static int get_val(struct imp *I, const char *name) {
 
 static int add_consumer(struct val *x, int node) {
     if (x->n_cons == x->cap_cons) {
-        int cap = x->cap_cons ? x->cap_cons * 2 : 4;
+        int cap = 4;
+        if (x->cap_cons && !ck_mul_int(x->cap_cons, 2, &cap)) return -1;
         int *c = realloc(x->cons, (size_t)cap * sizeof *c);
         if (!c) return -1;
         x->cons = c;
@@ -187,6 +192,10 @@ static int other_input(const struct imp *I, int n, int v) {
 
 static int build_index(struct imp *I) {
     const Onnx__GraphProto *g = I->g;
+    // Node, value and consumer indices are ints (and hash entries uint32): bound the counts the
+    // file chooses before any of them is formed. bert-large has about 3000 nodes.
+    if (g->n_node > MAX_NODES || g->n_initializer > MAX_NODES || g->n_input > MAX_NODES)
+        return FAIL(SEMBED_ETOOLONG, "%s: graph has %zu nodes, %zu initializers, %zu inputs (at most %d each)", I->path, g->n_node, g->n_initializer, g->n_input, MAX_NODES);
     for (size_t i = 0; i < g->n_initializer; i++) {
         const char *nm = g->initializer[i]->name;
         if (!nm || !*nm) return FAIL(SEMBED_ECORRUPT, "%s: initializer %zu has no name", I->path, i);
@@ -211,8 +220,11 @@ static int build_index(struct imp *I) {
         if (p->domain && !strcmp(p->domain, "com.microsoft")) I->ort_fused = true;
         if (!strcmp(op, "If") || !strcmp(op, "Loop") || !strcmp(op, "Scan"))
             return FAIL(SEMBED_EUNSUPPORTED, "%s: node '%s' is control flow (%s); a BERT encoder graph has none", I->path, node_name(I, (int)n), op);
-        I->nin[n] = malloc((p->n_input + 1) * sizeof(int));
-        I->nout[n] = malloc((p->n_output + 1) * sizeof(int));
+        size_t nbi, nbo;
+        if (!ck_array_bytes((uint64_t)p->n_input + 1, sizeof(int), &nbi) || !ck_array_bytes((uint64_t)p->n_output + 1, sizeof(int), &nbo))
+            return SEMBED_ENOMEM;
+        I->nin[n] = malloc(nbi);
+        I->nout[n] = malloc(nbo);
         if (!I->nin[n] || !I->nout[n]) return SEMBED_ENOMEM;
         for (size_t k = 0; k < p->n_output; k++) {
             const char *nm = p->output[k];
@@ -311,22 +323,30 @@ static const struct so_tensor *cval(struct imp *I, int v) {
             rc = so_tensor_get(I->m, a->t, &x->t);
             x->t.name = x->name;
         } else if ((af && af->has_f) || (ai && ai->has_i) || afs || ais) {
+            // Exactly one attribute supplies shape, type and bytes (first of value_float, value_int,
+            // value_floats, value_ints that is set): mixing them once sized the buffer from one
+            // attribute and copied from another (issue 20 audit).
+            const void *vals;
+            size_t n;
+            bool f, scalar = true;
+            if (af && af->has_f) { f = true; n = 1; vals = &af->f; }
+            else if (ai && ai->has_i) { f = false; n = 1; vals = &ai->i; }
+            else if (afs) { f = true; n = afs->n_floats; vals = afs->floats; scalar = false; }
+            else { f = false; n = ais->n_ints; vals = ais->ints; scalar = false; }
             memset(&x->t, 0, sizeof x->t);
             x->t.name = x->name;
-            bool f = af || afs;
-            size_t n = afs ? afs->n_floats : ais ? ais->n_ints : 1;
             x->t.dtype = f ? SO_FLOAT : SO_INT64;
             x->t.elem_size = f ? 4 : 8;
-            x->t.n_dims = (afs || ais) ? 1 : 0;
+            x->t.n_dims = scalar ? 0 : 1;
             x->t.dims[0] = (int64_t)n;
             x->t.numel = n;
-            x->t.owned = malloc(n ? n * x->t.elem_size : 1);
-            if (!x->t.owned) { rc = SEMBED_ENOMEM; }
-            else {
-                if (af) memcpy(x->t.owned, &af->f, 4);
-                else if (ai) memcpy(x->t.owned, &ai->i, 8);
-                else if (afs) memcpy(x->t.owned, afs->floats, n * 4);
-                else memcpy(x->t.owned, ais->ints, n * 8);
+            size_t nb = 0;
+            if (n > (uint64_t)SO_MAX_DIM || !ck_array_bytes(n, x->t.elem_size, &nb)) {
+                rc = FAIL(SEMBED_EDIMS, "%s: Constant node '%s' has %zu values", I->path, node_name(I, x->cnode), n);
+            } else if (!(x->t.owned = malloc(nb ? nb : 1))) {
+                rc = SEMBED_ENOMEM;
+            } else {
+                if (nb) memcpy(x->t.owned, vals, nb);
                 x->t.data = x->t.owned;
                 rc = SEMBED_OK;
             }
@@ -414,7 +434,8 @@ static int shape_vec(struct imp *I, int v, int64_t *out, bool *known, int cap, i
 
 static int push_lin(struct imp *I, struct lin l) {
     if (I->nl == I->capl) {
-        int cap = I->capl ? I->capl * 2 : 64;
+        int cap = 64;
+        if (I->capl && !ck_mul_int(I->capl, 2, &cap)) return SEMBED_ENOMEM;
         struct lin *p = realloc(I->lins, (size_t)cap * sizeof *p);
         if (!p) return SEMBED_ENOMEM;
         I->lins = p;
@@ -426,7 +447,8 @@ static int push_lin(struct imp *I, struct lin l) {
 
 static int push_ln(struct imp *I, struct lnorm l) {
     if (I->nln == I->capln) {
-        int cap = I->capln ? I->capln * 2 : 64;
+        int cap = 64;
+        if (I->capln && !ck_mul_int(I->capln, 2, &cap)) return SEMBED_ENOMEM;
         struct lnorm *p = realloc(I->lns, (size_t)cap * sizeof *p);
         if (!p) return SEMBED_ENOMEM;
         I->lns = p;
@@ -836,9 +858,16 @@ static int num_heads_from_reshape(struct imp *I, int qv, int64_t hidden) {
             int64_t s[8];
             bool known[8] = {0};
             int n = shape_vec(I, in(I, r, 1), s, known, 8, 0);
-            if (n == 4 && known[2] && s[2] > 0 && hidden % s[2] == 0 && (!known[3] || s[2] * s[3] == hidden)) return (int)s[2];
-            if (n == 4 && known[3] && s[3] > 0 && hidden % s[3] == 0) return (int)(hidden / s[3]);
-            return -1;
+            // The dims are the file's choice: heads * head_dim is computed checked (it overflowed
+            // int64 on a fuzzed file, issue 20) and the head count must fit an int.
+            int64_t prod, heads = -1;
+            if (n == 4 && known[2] && s[2] > 0 && hidden % s[2] == 0 &&
+                (!known[3] || (ck_mul_i64(s[2], s[3], &prod) && prod == hidden)))
+                heads = s[2];
+            else if (n == 4 && known[3] && s[3] > 0 && hidden % s[3] == 0)
+                heads = hidden / s[3];
+            int h;
+            return heads > 0 && ck_i64_to_int(heads, &h) ? h : -1;
         }
         int c = I->v[frontier].n_cons == 1 ? I->v[frontier].cons[0] : -1;
         if (c < 0 || !is_pass(I, c)) return -1;
@@ -862,7 +891,7 @@ static int match_layer(struct imp *I, int h, int idx, int64_t hidden, struct lay
             if (l->part == 0) L->q = cand[k]; else if (l->part == 1) L->k = cand[k]; else L->v = cand[k];
         }
         int an = I->lins[cand[0]].node;
-        L->heads = (int)so_attr_int(I->g->node[an], "num_heads", 0);
+        if (!ck_i64_to_int(so_attr_int(I->g->node[an], "num_heads", 0), &L->heads)) L->heads = 0;  // refused below
         context = out0(I, an);
     } else {
         int sn[3], ss[3];
@@ -932,7 +961,8 @@ static int find_pooler(struct imp *I, int h) {
 
 static int emit(struct imp *I, const char *name, enum sembed_dtype dt, uint32_t nd, int64_t d0, int64_t d1, const void *data, void *owned) {
     if (I->nout_t == I->capout) {
-        int cap = I->capout ? I->capout * 2 : 64;
+        int cap = 64;
+        if (I->capout && !ck_mul_int(I->capout, 2, &cap)) { free(owned); return SEMBED_ENOMEM; }
         struct out_tensor *p = realloc(I->out, (size_t)cap * sizeof *p);
         if (!p) { free(owned); return SEMBED_ENOMEM; }
         I->out = p;
@@ -955,21 +985,25 @@ static int emit_const(struct imp *I, const char *name, int v, int64_t n0, int64_
     const struct so_tensor *t = cval(I, v);
     if (!t) return I->rc ? I->rc : FAIL(SEMBED_EMISSING, "%s: '%s' is not a constant", I->path, name);
     if (!is_float(t)) return FAIL(SEMBED_EDTYPE, "%s: tensor '%s' ('%s') is %s (expected FLOAT or FLOAT16)", I->path, name, t->name, so_dtype_name(t->dtype));
+    uint64_t cnt, tbytes;
+    size_t nb;
+    if (!ck_numel((const int64_t[]){n0, n1 ? n1 : 1}, 2, SO_MAX_TENSOR_BYTES, &cnt) || !ck_array_bytes(cnt, t->elem_size, &nb) ||
+        !ck_mul_u64(t->numel, t->elem_size, &tbytes) || !ck_span_ok(byte_off, nb, tbytes))
+        return FAIL(SEMBED_EDIMS, "%s: tensor '%s' ('%s'): [%lld, %lld] at byte %zu does not fit its %llu elements", I->path, name, t->name, (long long)n0,
+                    (long long)n1, byte_off, (unsigned long long)t->numel);
     void *owned = NULL;
     struct val *x = &I->v[v];
     if (x->t.owned) { owned = x->t.owned; x->t.owned = NULL; }
     const void *data = (const char *)t->data + byte_off;
     if (owned && byte_off) {  // slices of an owned buffer: copy (packed Attention bias)
-        size_t nb = (size_t)(n0 * (n1 ? n1 : 1)) * t->elem_size;
         void *c = malloc(nb);
         if (!c) { x->t.owned = owned; return SEMBED_ENOMEM; }
         memcpy(c, data, nb);
         x->t.owned = owned;
         owned = c;
         data = c;
-    } else if (owned && (uint64_t)(n0 * (n1 ? n1 : 1)) != t->numel) {
+    } else if (owned && cnt != t->numel) {
         x->t.owned = owned;  // a partial view must not steal the whole buffer
-        size_t nb = (size_t)(n0 * (n1 ? n1 : 1)) * t->elem_size;
         void *c = malloc(nb);
         if (!c) return SEMBED_ENOMEM;
         memcpy(c, data, nb);
@@ -1013,9 +1047,13 @@ static int emit_q8(struct imp *I, const char *name, const struct lin *l, int64_t
             int d = QV(i, o) - ZP(o);
             if (d < -128 || d > 127) { fits = false; break; }
         }
+    uint64_t qn;  // w's dims equal [nin, nout] (checked above), so this is w's numel
+    size_t fb;
+    if (!ck_numel((const int64_t[]){nout, nin}, 2, SO_MAX_TENSOR_BYTES, &qn) || !ck_array_bytes(qn, sizeof(float), &fb))
+        return FAIL(SEMBED_EDIMS, "%s: %s: bad quantized shape [%lld, %lld]", I->path, name, (long long)nout, (long long)nin);
     if (!fits) {
         SEMBED_LOG_WARNF("%s: %s: weights minus zero point do not fit int8; storing them dequantized as f32 ((q - zp) * scale)", I->path, name);
-        float *f = malloc((size_t)(nout * nin) * sizeof *f);
+        float *f = malloc(fb);
         if (!f) return SEMBED_ENOMEM;
         for (int64_t o = 0; o < nout; o++)
             for (int64_t i = 0; i < nin; i++) f[o * nin + i] = (float)(QV(i, o) - ZP(o)) * sc[s->numel == 1 ? 0 : o];
@@ -1023,8 +1061,8 @@ static int emit_q8(struct imp *I, const char *name, const struct lin *l, int64_t
     }
     int64_t dims[2] = {nout, nin};
     uint64_t nb = sembed_dtype_nbytes(SEMBED_DTYPE_Q8_ROW, 2, dims);
-    uint64_t qbytes = (uint64_t)(nout * nin);
-    if (!nb || nb < qbytes + 4 * (uint64_t)nout) return FAIL(SEMBED_EDIMS, "%s: %s: bad quantized shape", I->path, name);
+    uint64_t need;
+    if (!nb || !ck_add_u64(qn, 4 * (uint64_t)nout, &need) || nb < need) return FAIL(SEMBED_EDIMS, "%s: %s: bad quantized shape", I->path, name);
     unsigned char *buf = calloc(1, nb);
     if (!buf) return SEMBED_ENOMEM;
     int8_t *q = (int8_t *)buf;
@@ -1049,15 +1087,20 @@ static int emit_linear(struct imp *I, const char *prefix, const struct lin *l, i
         const struct so_tensor *w = cval(I, l->w);
         if (!w) return I->rc ? I->rc : SEMBED_EMISSING;
         if (!is_float(w)) return FAIL(SEMBED_EDTYPE, "%s: %s: weight '%s' is %s", I->path, name, w->name, so_dtype_name(w->dtype));
-        int64_t r = w->dims[0], c = w->dims[1];
-        int64_t ein = l->w_in_out ? nin : nout, eout = l->w_in_out ? (l->part >= 0 ? 3 * nout : nout) : nin;
+        int64_t r = w->dims[0], c = w->dims[1], n3;
+        if (!ck_mul_i64(3, nout, &n3)) return FAIL(SEMBED_EDIMS, "%s: %s: output size %lld overflows", I->path, name, (long long)nout);
+        int64_t ein = l->w_in_out ? nin : nout, eout = l->w_in_out ? (l->part >= 0 ? n3 : nout) : nin;
         if (r != ein || c != eout)
             return FAIL(SEMBED_EDIMS, "%s: %s: weight '%s' is [%lld, %lld], expected [%lld, %lld]", I->path, name, w->name, (long long)r, (long long)c, (long long)ein, (long long)eout);
         if (!l->w_in_out) {
             rc = emit_const(I, name, l->w, nout, nin, 0);
         } else {
-            size_t es = w->elem_size, col0 = (size_t)(l->part >= 0 ? l->part * nout : 0);
-            unsigned char *dst = malloc((size_t)(nout * nin) * es);
+            // r == nin, c == nout or 3 * nout (checked above): the weight's own numel bounds all of this
+            size_t es = w->elem_size, col0 = (size_t)(l->part >= 0 ? l->part * nout : 0), nb;
+            uint64_t cnt;
+            if (!ck_numel((const int64_t[]){nout, nin}, 2, SO_MAX_TENSOR_BYTES, &cnt) || !ck_array_bytes(cnt, es, &nb))
+                return FAIL(SEMBED_EDIMS, "%s: %s: bad shape [%lld, %lld]", I->path, name, (long long)nout, (long long)nin);
+            unsigned char *dst = malloc(nb ? nb : 1);
             if (!dst) return SEMBED_ENOMEM;
             const unsigned char *src = w->data;
             for (int64_t o = 0; o < nout; o++)
@@ -1068,7 +1111,8 @@ static int emit_linear(struct imp *I, const char *prefix, const struct lin *l, i
     }
     if (rc) return rc;
     snprintf(name, sizeof name, "%s.bias", prefix);
-    int64_t bn = l->part >= 0 ? 3 * nout : nout;
+    int64_t bn = nout;
+    if (l->part >= 0 && !ck_mul_i64(3, nout, &bn)) return FAIL(SEMBED_EDIMS, "%s: %s: size %lld overflows", I->path, name, (long long)nout);
     if ((rc = expect_vec(I, l->bias, bn, name))) return rc;
     size_t boff = l->part >= 0 ? (size_t)(l->part * nout) * cval(I, l->bias)->elem_size : 0;
     return emit_const(I, name, l->bias, nout, 0, boff);
@@ -1106,13 +1150,16 @@ static int import(struct imp *I, struct sc_source *src) {
     if (!wt) return I->rc ? I->rc : FAIL(SEMBED_EMISSING, "%s: word embedding table is not a constant", I->path);
     int64_t H = wt->dims[1], rows;
     if ((rc = emit_table(I, "embeddings.word_embeddings.weight", e.word, H, &rows))) return rc;
-    src->vocab_size = (uint32_t)rows;
+    if (!ck_i64_to_u32(rows, &src->vocab_size) || !ck_i64_to_u32(H, &src->hidden_size))
+        return FAIL(SEMBED_EDIMS, "%s: word embedding table [%lld, %lld] is too large", I->path, (long long)rows, (long long)H);
     if ((rc = emit_table(I, "embeddings.position_embeddings.weight", e.pos, H, &rows))) return rc;
-    src->max_position_embeddings = (uint32_t)rows;
+    if (!ck_i64_to_u32(rows, &src->max_position_embeddings))
+        return FAIL(SEMBED_EDIMS, "%s: %lld positions is too many", I->path, (long long)rows);
     src->type_vocab_size = 0;
     if (e.type >= 0) {
         if ((rc = emit_table(I, "embeddings.token_type_embeddings.weight", e.type, H, &rows))) return rc;
-        src->type_vocab_size = (uint32_t)rows;
+        if (!ck_i64_to_u32(rows, &src->type_vocab_size))
+            return FAIL(SEMBED_EDIMS, "%s: %lld token types is too many", I->path, (long long)rows);
     }
     if ((rc = emit_ln(I, "embeddings.LayerNorm", e.gamma, e.beta, H))) return rc;
 
@@ -1168,9 +1215,9 @@ static int import(struct imp *I, struct sc_source *src) {
     if (ignored) SEMBED_LOG_WARNF("%s: ignored %d linear layer(s) outside the encoder (heads other than the pooler)", I->path, ignored);
 
     src->num_layers = (uint32_t)nlayers;
-    src->hidden_size = (uint32_t)H;
-    src->num_heads = (uint32_t)heads;
-    src->intermediate_size = (uint32_t)inter;
+    src->num_heads = (uint32_t)heads;  // > 0, checked per layer
+    if (!ck_i64_to_u32(inter, &src->intermediate_size))
+        return FAIL(SEMBED_EDIMS, "%s: intermediate size %lld is too large", I->path, (long long)inter);
     src->layer_norm_eps = e.eps;
     snprintf(src->hidden_act, sizeof src->hidden_act, "%s", act);
     snprintf(src->format, sizeof src->format, "%s", I->quantized ? "onnx-int8" : I->ort_fused ? "onnx-ort" : "onnx");

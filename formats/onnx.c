@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "formats/checked.h"
 #include "formats/log.h"
 
 #define ARENA_ALIGN 16u
@@ -67,7 +68,8 @@ static int unpack(const void *buf, size_t len, const char *label, const char *di
     if (!m->label || (dir && !m->dir)) { so_onnx_free(m); return SEMBED_ENOMEM; }
     // Worst honest case is raw bytes copied once; message structs cost more per wire byte, which
     // only matters for hostile files, and those hit this cap instead of exhausting memory.
-    size_t cap = len > (SIZE_MAX - ARENA_SLACK) / 2 ? SIZE_MAX : 2 * len + ARENA_SLACK;
+    size_t cap;
+    if (!ck_madd_sz(len, 2, ARENA_SLACK, &cap)) cap = SIZE_MAX;  // mmap then fails: reported below
     void *base = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) { so_onnx_free(m); return sembed_fail(SEMBED_ENOMEM, "sembed_convert", "%s: cannot reserve %zu bytes to parse the model", label, cap); }
     m->arena = base;
@@ -163,13 +165,13 @@ int so_tensor_info(const struct so_onnx *m, const Onnx__TensorProto *tp, struct 
         if (d < 0 || d > SO_MAX_DIM)
             return sembed_fail(SEMBED_EDIMS, "sembed_convert", "%s: tensor '%s' dim %zu is %lld (expected 0..2^40)", label, t->name, i, (long long)d);
         t->dims[i] = d;
-        if (d && numel > SO_MAX_TENSOR_BYTES / (uint64_t)d)
+        if (!ck_mul_u64(numel, (uint64_t)d, &numel) || numel > SO_MAX_TENSOR_BYTES)
             return sembed_fail(SEMBED_EDIMS, "sembed_convert", "%s: tensor '%s' has more than 2^36 elements", label, t->name);
-        numel *= (uint64_t)d;
     }
     t->numel = numel;
     t->elem_size = so_dtype_size(t->dtype);
-    if (t->elem_size && numel > SO_MAX_TENSOR_BYTES / t->elem_size)
+    uint64_t nbytes;
+    if (!ck_mul_u64(numel, t->elem_size, &nbytes) || nbytes > SO_MAX_TENSOR_BYTES)
         return sembed_fail(SEMBED_EDIMS, "sembed_convert", "%s: tensor '%s' is larger than 2^36 bytes", label, t->name);
     return SEMBED_OK;
 }
@@ -237,7 +239,7 @@ static int read_external(const struct so_onnx *m, const Onnx__TensorProto *tp, s
     }
     if (!loc)
         return sembed_fail(SEMBED_ECORRUPT, "sembed_convert", "%s: tensor '%s' says its data is external but has no 'location'", m->label, t->name);
-    uint64_t off = 0, want = t->numel * t->elem_size, len = want;
+    uint64_t off = 0, want = t->numel * t->elem_size, len = want;  // <= 2^36: so_tensor_info
     if ((off_s && parse_u64(off_s, &off)) || (len_s && parse_u64(len_s, &len)))
         return sembed_fail(SEMBED_ECORRUPT, "sembed_convert", "%s: tensor '%s': external offset '%s' / length '%s' are not decimal numbers", m->label, t->name, off_s ? off_s : "", len_s ? len_s : "");
     if (len != want)
@@ -251,7 +253,7 @@ static int read_external(const struct so_onnx *m, const Onnx__TensorProto *tp, s
         rc = sembed_fail(SEMBED_EIO, "sembed_convert", "%s: tensor '%s': cannot read external data file '%s'", m->label, t->name, full);
         goto done;
     }
-    if (off > (uint64_t)st.st_size || want > (uint64_t)st.st_size - off) {
+    if (!ck_span_ok(off, want, (uint64_t)st.st_size)) {
         rc = sembed_fail(SEMBED_EBOUNDS, "sembed_convert", "%s: tensor '%s': external data [%llu, +%llu) is past the end of '%s' (%lld bytes)", m->label, t->name,
                          (unsigned long long)off, (unsigned long long)want, full, (long long)st.st_size);
         goto done;
@@ -288,7 +290,9 @@ static int narrow_int32(const struct so_onnx *m, const Onnx__TensorProto *tp, st
     case SO_UINT8: lo = 0; hi = 255; break;
     default: lo = 0; hi = 65535; break; /* FLOAT16 bits */
     }
-    void *buf = malloc(t->numel * t->elem_size);
+    size_t nb;
+    if (!ck_array_bytes(t->numel, t->elem_size, &nb)) return SEMBED_ENOMEM;
+    void *buf = malloc(nb ? nb : 1);
     if (!buf) return SEMBED_ENOMEM;
     for (uint64_t i = 0; i < t->numel; i++) {
         int32_t v = tp->int32_data[i];
@@ -311,7 +315,7 @@ int so_tensor_get(const struct so_onnx *m, const Onnx__TensorProto *tp, struct s
     if (!tp->has_data_type || !supported(t->dtype))
         return sembed_fail(SEMBED_EDTYPE, "sembed_convert", "%s: tensor '%s' has data type %s (%d); supported: FLOAT, FLOAT16, INT8, UINT8, INT32, INT64", label, t->name,
                            so_dtype_name(t->dtype), (int)t->dtype);
-    uint64_t want = t->numel * t->elem_size;
+    uint64_t want = t->numel * t->elem_size;  // <= 2^36: so_tensor_info
     bool external = tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     size_t typed = tp->n_float_data + tp->n_int32_data + tp->n_int64_data + tp->n_double_data;
     if (external) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "formats/jsonx.h"
+#include "formats/checked.h"
 #include "formats/log.h"
 #include "sembed/common.h"
 
@@ -83,9 +84,8 @@ static int parse_entry(struct json_object *v, const char *label, uint64_t data_l
         if (dim > (int64_t)data_len + 1)
             FAIL(SEMBED_EDIMS, "%s: tensor '%s': dim %zu = %lld exceeds the data size", label, name, i, (long long)dim);
         t->dims[i] = dim;
-        if (dim != 0 && bytes > UINT64_MAX / (uint64_t)dim)
+        if (!ck_mul_u64(bytes, (uint64_t)dim, &bytes))
             FAIL(SEMBED_EDIMS, "%s: tensor '%s': shape overflows", label, name);
-        bytes *= (uint64_t)dim;
     }
     uint64_t be[2];
     for (int i = 0; i < 2; i++) {

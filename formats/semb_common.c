@@ -1,6 +1,7 @@
 // Type and dtype tables shared by the .semb reader and writer (docs/format.md).
 #include <utf8proc.h>
 
+#include "formats/checked.h"
 #include "formats/semb_internal.h"
 
 static const char *const type_names[SEMBED_TYPE_COUNT] = {"u8", "i8", "u16", "i16", "u32", "i32", "u64",
@@ -36,8 +37,7 @@ SEMBED_API uint64_t sembed_dtype_nbytes(enum sembed_dtype t, uint32_t n_dims, co
     uint64_t n = 1;
     for (uint32_t i = 0; i < n_dims; i++) {
         if (dims[i] < 1 || (uint64_t)dims[i] > SEMB_MAX_DIM) return 0;
-        if (n > UINT64_MAX / (uint64_t)dims[i]) return 0;
-        n *= (uint64_t)dims[i];
+        if (!ck_mul_u64(n, (uint64_t)dims[i], &n)) return 0;
     }
     if (n > (1ull << 56)) return 0; // keeps every byte count below comfortably representable
     switch (t) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "formats/checked.h"
 #include "formats/log.h"
 #include "formats/semb_internal.h"
 
@@ -327,7 +328,7 @@ static int parse_tensor(struct sembed_file *f, struct cur *c, struct sembed_tens
     if (t->offset % SEMBED_ALIGNMENT)
         return sembed_fail(SEMBED_EALIGN, OPEN, "tensor '%s': offset %llu is not a multiple of %u", t->name,
                            (unsigned long long)t->offset, SEMBED_ALIGNMENT);
-    if (t->offset > f->data_size || t->nbytes > f->data_size - t->offset)
+    if (!ck_span_ok(t->offset, t->nbytes, f->data_size))
         return sembed_fail(SEMBED_EBOUNDS, OPEN, "tensor '%s': bytes [%llu, %llu) run past the end of the data region (%llu bytes)",
                            t->name, (unsigned long long)t->offset, (unsigned long long)(t->offset + t->nbytes),
                            (unsigned long long)f->data_size);
@@ -361,9 +362,9 @@ static int parse(struct sembed_file *f) {
     f->dir_end = semb_rd64(b + 32);
     f->data_offset = semb_rd64(b + 40);
     f->data_size = semb_rd64(b + 48);
-    if (f->data_offset > UINT64_MAX - f->data_size)
+    uint64_t want;
+    if (!ck_add_u64(f->data_offset, f->data_size, &want))
         return sembed_fail(SEMBED_ECORRUPT, OPEN, "data offset + size overflows");
-    uint64_t want = f->data_offset + f->data_size;
     if (want > f->size)
         return sembed_fail(SEMBED_ETRUNCATED, OPEN, "file is %llu bytes but its header describes %llu: truncated",
                            (unsigned long long)f->size, (unsigned long long)want);

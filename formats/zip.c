@@ -9,6 +9,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "formats/checked.h"
 #include "formats/log.h"
 #include "sembed/common.h"
 
@@ -95,7 +96,7 @@ int sz_open(const void *buf, size_t len, const char *label, struct sz_archive *z
         if (u64(b + r + 24) != n_entries) return sembed_fail(SEMBED_EUNSUPPORTED, FN, "%s: multi-disk zip archives are not supported", label);
         cd_limit = (size_t)r;
     }
-    if (cd_off > cd_limit || cd_size > cd_limit - cd_off)
+    if (!ck_span_ok(cd_off, cd_size, cd_limit))
         return sembed_fail(SEMBED_EBOUNDS, FN, "%s: central directory [%llu, +%llu) outside the archive", label, (unsigned long long)cd_off,
                            (unsigned long long)cd_size);
     if (n_entries > cd_size / 46 || n_entries > ZIP_MAX_ENTRIES)
@@ -135,11 +136,11 @@ int sz_open(const void *buf, size_t len, const char *label, struct sz_archive *z
             FAIL(SEMBED_ECORRUPT, "%s: member '%s': local header does not match the central directory", label, e->name);
         if (u16(l + 8) != method) FAIL(SEMBED_ECORRUPT, "%s: member '%s': local and central compression methods differ", label, e->name);
         e->data_off = loff + 30 + lnl + lxl;
-        if (e->csize > cd_off - e->data_off)
+        if (!ck_span_ok(e->data_off, e->csize, cd_off))
             FAIL(SEMBED_EBOUNDS, "%s: member '%s' claims %llu bytes at %llu, past the central directory at %llu", label, e->name,
                  (unsigned long long)e->csize, (unsigned long long)e->data_off, (unsigned long long)cd_off);
         // Deflate cannot expand data more than ~1032:1 (RFC 1951 block limits); larger claims are bombs.
-        if (method == 8 && e->usize / 1032 > e->csize + 64)
+        if (method == 8 && e->usize / 1032 > e->csize + 64)  // csize < archive length: no wrap
             FAIL(SEMBED_ECORRUPT, "%s: member '%s' claims %llu bytes from %llu compressed: impossible ratio", label, e->name,
                  (unsigned long long)e->usize, (unsigned long long)e->csize);
         pos += 46 + (size_t)nl + xl + cl;
@@ -150,7 +151,7 @@ int sz_open(const void *buf, size_t len, const char *label, struct sz_archive *z
     for (size_t i = 0; i < a.n; i++) idx[i] = &a.e[i];
     qsort(idx, a.n, sizeof *idx, cmp_off);
     for (size_t i = 1; i < a.n; i++)
-        if (idx[i - 1]->data_off + idx[i - 1]->csize > idx[i]->data_off)
+        if (!ck_span_ok(idx[i - 1]->data_off, idx[i - 1]->csize, idx[i]->data_off))
             FAIL(SEMBED_EOVERLAP, "%s: members '%s' and '%s' overlap", label, idx[i - 1]->name, idx[i]->name);
     qsort(idx, a.n, sizeof *idx, cmp_name);
     for (size_t i = 1; i < a.n; i++)

@@ -736,6 +736,29 @@ Test(convert, hostile_safetensors_refused_without_output) {
     free(st);
 }
 
+// Issue 20 audit: a torch.save zip whose tensor view is [65536, 65536, 65536, 65536] with strides 0
+// over a 65536-float storage (tests/fixtures/pickle/regress-view-overflow.bin, written by a Python
+// pickler with torch's record layout). The element count 2^64 once wrapped to 0 and passed the
+// storage bound (and the contiguity stride overflowed int64: UBSan); now it is refused.
+Test(convert, torch_view_shape_overflow_refused) {
+    char *bin = NULL;
+    cr_assert(asprintf(&bin, "%s/tests/fixtures/pickle/regress-view-overflow.bin", tu_source_dir()) > 0);
+    size_t len;
+    void *b = tu_read_file(bin, &len);
+    cr_assert(b, "%s missing", bin);
+    char *dir = folder_with_weights(b, len, "pytorch_model.bin");
+    char *out = tu_path(dir, "out.semb");
+    int rc = convert(dir, out, SEMBED_DTYPE_F32, false);
+    cr_expect_eq(rc, SEMBED_EBOUNDS, "got %s, expected %s\n%s", sembed_strerror(rc), sembed_strerror(SEMBED_EBOUNDS), g_log);
+    cr_expect(strstr(g_log, "outside its storage") != NULL, "unclear error:\n%s", g_log);
+    cr_expect(!tu_file_exists(out), "output left behind");
+    free(out);
+    tu_rmtree(dir);
+    free(dir);
+    free(b);
+    free(bin);
+}
+
 Test(convert, refuses_other_architectures) {
     char *dir = tu_mkdtemp();
     char *cfg = tu_path(dir, "config.json");

@@ -459,6 +459,30 @@ Test(onnx_hostile, huge_and_negative_dims) {
     free(dir); free(path);
 }
 
+// Issue 20: fuzz_onnx found a signed overflow in the head-count inference (heads * head_dim on
+// Reshape dims the file chooses). The seed reshapes the query to [B, T, 2, 2^62]: the product
+// overflows int64, so under UBSan (tools/check.sh) the old code aborts here; now the dims are
+// refused and the import fails cleanly, naming the missing head count.
+Test(onnx_hostile, reshape_heads_overflow) {
+    char *path = NULL;
+    cr_assert(asprintf(&path, "%s/tests/fuzz/corpus/onnx/regress-reshape-overflow.onnx", tu_source_dir()) > 0);
+    cr_assert(tu_file_exists(path), "regression seed %s missing", path);
+    load_expect_fail(path, SEMBED_EARCH, "cannot find the number of heads");
+    free(path);
+}
+
+// Issue 20 audit: a Constant node with an empty value_floats and a value_int that has no value.
+// The old code sized the buffer from value_floats (0 bytes) and copied 8 bytes from value_int: a
+// heap overflow (ASan in tools/check.sh). Now one attribute supplies size and bytes; here the empty
+// float vector is no Reshape shape, so the head count is not found and the import fails cleanly.
+Test(onnx_hostile, constant_mixed_value_attributes) {
+    char *path = NULL;
+    cr_assert(asprintf(&path, "%s/tests/fuzz/corpus/onnx/regress-constant-mixed-attrs.onnx", tu_source_dir()) > 0);
+    cr_assert(tu_file_exists(path), "regression seed %s missing", path);
+    load_expect_fail(path, SEMBED_EARCH, "cannot find the number of heads");
+    free(path);
+}
+
 // Every truncation point in the first 1 KiB and every 997th byte after: never a crash; an error,
 // or (when the cut happens to fall between complete top-level fields after the graph) the full model.
 Test(onnx_hostile, truncated_protobuf) {
