@@ -11,6 +11,7 @@
 #include <utf8proc.h>
 
 #include "formats/log.h"
+#include "runtime/tokenizer/compat.h"
 #include "runtime/tokenizer/hf_internal.h"
 
 struct uv {
@@ -225,27 +226,101 @@ static int split_piece(struct pv *out, const struct uv *u, size_t off, size_t le
 
 /* ------------------------------------------------------------------ normalizers */
 
-static int ccc(uint32_t c) { return tk_ccc(c); }
+// Combining class as HF's normalization tables know them: these marks (ccc > 0 in utf8proc's
+// Unicode 15) are starters (ccc 0) to HF, whose tables are older. Measured with HF's NFD over every
+// mark utf8proc gives a class above 1 ('a' + mark + U+0334 is reordered or not).
+static const uint32_t HF_CCC0[] = {
+    0x7FD, 0x898, 0x899, 0x89A, 0x89B, 0x89C, 0x89D, 0x89E, 0x89F, 0x8CA, 0x8CB, 0x8CC, 0x8CD, 0x8CE, 0x8CF,
+    0x8D0, 0x8D1, 0x8D2, 0x8D3, 0x9FE, 0xC3C, 0xD3B, 0xD3C, 0xEBA, 0x1715, 0x1ABF, 0x1AC0, 0x1AC1, 0x1AC2,
+    0x1AC3, 0x1AC4, 0x1AC5, 0x1AC6, 0x1AC7, 0x1AC8, 0x1AC9, 0x1ACA, 0x1ACB, 0x1ACC, 0x1ACD, 0x1ACE, 0x1DF6,
+    0x1DF7, 0x1DF8, 0x1DF9, 0x1DFA, 0xA82C, 0x10D24, 0x10D25, 0x10D26, 0x10D27, 0x10EAB, 0x10EAC, 0x10EFD,
+    0x10EFE, 0x10EFF, 0x10F46, 0x10F47, 0x10F48, 0x10F49, 0x10F4A, 0x10F4B, 0x10F4C, 0x10F4D, 0x10F4E,
+    0x10F4F, 0x10F50, 0x10F82, 0x10F83, 0x10F84, 0x10F85, 0x11070, 0x1133B, 0x1145E, 0x11839, 0x1183A,
+    0x1193D, 0x1193E, 0x11943, 0x119E0, 0x11A34, 0x11A47, 0x11A99, 0x11D42, 0x11D44, 0x11D45, 0x11D97,
+    0x11F41, 0x11F42, 0x16FF0, 0x16FF1, 0x1E08F, 0x1E130, 0x1E131, 0x1E132, 0x1E133, 0x1E134, 0x1E135,
+    0x1E136, 0x1E2AE, 0x1E2EC, 0x1E2ED, 0x1E2EE, 0x1E2EF, 0x1E4EC, 0x1E4ED, 0x1E4EE, 0x1E4EF
+};
 
-// Stable sort of each run of non-starters by combining class (canonical ordering).
-static void reorder(struct uv *u) {
+static int ccc(uint32_t c) {
+    if (c < 0x300) return 0;
+    int k = tk_ccc(c);
+    if (!k || c < HF_CCC0[0]) return k;
+    size_t lo = 0, hi = sizeof HF_CCC0 / sizeof *HF_CCC0;
+    while (lo < hi) {
+        size_t m = (lo + hi) / 2;
+        if (HF_CCC0[m] < c) lo = m + 1;
+        else hi = m;
+    }
+    return lo < sizeof HF_CCC0 / sizeof *HF_CCC0 && HF_CCC0[lo] == c ? 0 : k;
+}
+
+// Characters with HF's "changes" (unicode-normalization-alignments): 0 = takes the place of the
+// next input character, -n = takes it and swallows n more, +1 = inserted. Spans are handed out by
+// position as HF's transform does: reordering marks moves characters, not spans (measured).
+struct cl {
+    uint32_t *c;
+    int32_t *ch;
+    size_t n, cap;
+};
+
+static int cl_push(struct cl *l, uint32_t c, int32_t ch) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        uint32_t *a = realloc(l->c, cap * 4);
+        if (!a) return SEMBED_ENOMEM;
+        l->c = a;
+        int32_t *b = realloc(l->ch, cap * 4);
+        if (!b) return SEMBED_ENOMEM;
+        l->ch = b;
+        l->cap = cap;
+    }
+    l->c[l->n] = c;
+    l->ch[l->n] = ch;
+    l->n++;
+    return SEMBED_OK;
+}
+
+static void cl_free(struct cl *l) { free(l->c); free(l->ch); }
+
+static int cl_apply(const struct uv *in, const struct cl *l, struct uv *out) {
+    size_t k = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        uint32_t s, e;
+        if (l->ch[i] > 0) {
+            if (k) { s = in->s[k - 1]; e = in->e[k - 1]; }
+            else { s = e = in->n ? in->s[0] : 0; }
+        } else {
+            size_t j = k < in->n ? k : in->n - 1;
+            s = in->s[j];
+            e = in->e[j];
+            k += (size_t)(1 - l->ch[i]);
+        }
+        if (uv_push(out, l->c[i], s, e)) return SEMBED_ENOMEM;
+    }
+    return SEMBED_OK;
+}
+
+// Stable sort of each run of non-starters by combining class (canonical ordering), changes along.
+static void reorder(struct cl *u) {
     size_t i = 0;
     while (i < u->n) {
         if (ccc(u->c[i]) == 0) { i++; continue; }
         size_t j = i;
         while (j < u->n && ccc(u->c[j]) != 0) j++;
         for (size_t a = i + 1; a < j; a++) { // insertion sort: runs are short in practice
-            uint32_t c = u->c[a], s = u->s[a], e = u->e[a];
+            uint32_t c = u->c[a];
+            int32_t ch = u->ch[a];
             int k = ccc(c);
             size_t b = a;
-            while (b > i && ccc(u->c[b - 1]) > k) { u->c[b] = u->c[b - 1]; u->s[b] = u->s[b - 1]; u->e[b] = u->e[b - 1]; b--; }
-            u->c[b] = c; u->s[b] = s; u->e[b] = e;
+            while (b > i && ccc(u->c[b - 1]) > k) { u->c[b] = u->c[b - 1]; u->ch[b] = u->ch[b - 1]; b--; }
+            u->c[b] = c;
+            u->ch[b] = ch;
         }
         i = j;
     }
 }
 
-static int decompose(const struct uv *in, struct uv *out, bool compat) {
+static int decompose(const struct uv *in, struct cl *out, bool compat) {
     for (size_t i = 0; i < in->n; i++) {
         utf8proc_int32_t d[32];
         int last = 0;
@@ -253,12 +328,12 @@ static int decompose(const struct uv *in, struct uv *out, bool compat) {
         if (!compat) {
             uint32_t dd[16];
             size_t m = tk_nfd(in->c[i], dd, 16);
-            for (size_t j = 0; j < m; j++) if (uv_push(out, dd[j], in->s[i], in->e[i])) return SEMBED_ENOMEM;
+            for (size_t j = 0; j < m; j++) if (cl_push(out, dd[j], j ? 1 : 0)) return SEMBED_ENOMEM;
             continue;
         }
         k = utf8proc_decompose_char((utf8proc_int32_t)in->c[i], d, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, &last);
         if (k < 1 || k > 32) { d[0] = (utf8proc_int32_t)in->c[i]; k = 1; }
-        for (utf8proc_ssize_t j = 0; j < k; j++) if (uv_push(out, (uint32_t)d[j], in->s[i], in->e[i])) return SEMBED_ENOMEM;
+        for (utf8proc_ssize_t j = 0; j < k; j++) if (cl_push(out, (uint32_t)d[j], j ? 1 : 0)) return SEMBED_ENOMEM;
     }
     reorder(out);
     return SEMBED_OK;
@@ -273,8 +348,9 @@ static uint32_t compose2(uint32_t a, uint32_t b) {
     return n == 1 ? (uint32_t)buf[0] : 0;
 }
 
-// Canonical composition in place (UAX #15); a composite keeps its starter's span (HF's alignment).
-static void compose(struct uv *u) {
+// Canonical composition in place (UAX #15); the composite takes over the absorbed character's
+// change (one input character fewer in the output).
+static void compose(struct cl *u) {
     if (!u->n) return;
     size_t starter = 0, w = 1;
     int last = ccc(u->c[0]);
@@ -283,19 +359,33 @@ static void compose(struct uv *u) {
         uint32_t c = u->c[i];
         int cc = ccc(c);
         uint32_t comp = (last < cc || last == 0) ? compose2(u->c[starter], c) : 0;
-        if (comp && (last < cc || last == 0)) {
+        if (comp) {
             u->c[starter] = comp;
+            u->ch[starter] += u->ch[i] - 1;
             continue;
         }
         if (cc == 0) starter = w;
         last = cc;
-        u->c[w] = c; u->s[w] = u->s[i]; u->e[w] = u->e[i];
+        u->c[w] = c;
+        u->ch[w] = u->ch[i];
         w++;
     }
     u->n = w;
 }
 
+// NFD / NFKD (and NFC / NFKC with compose) of in into out, spans by HF's rule.
+static int normalize_form(const struct uv *in, struct uv *out, bool compat, bool comp) {
+    struct cl l = {0};
+    int rc = decompose(in, &l, compat);
+    if (!rc && comp) compose(&l);
+    if (!rc) rc = cl_apply(in, &l, out);
+    cl_free(&l);
+    return rc;
+}
+
 static bool is_mark(uint32_t c) {
+    int o = tk_compat_lookup(c);
+    if (o >= 0) return o == TK_HF_MN;
     int k = (int)utf8proc_category((utf8proc_int32_t)c);
     return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
 }
@@ -304,11 +394,8 @@ static int normalize_one(const struct tk_norm *nm, struct uv *in, struct uv *out
     int rc = SEMBED_OK;
     out->n = 0;
     switch (nm->kind) {
-    case TK_N_NFD: case TK_N_NFKD: return decompose(in, out, nm->kind == TK_N_NFKD);
-    case TK_N_NFC: case TK_N_NFKC:
-        if ((rc = decompose(in, out, nm->kind == TK_N_NFKC))) return rc;
-        compose(out);
-        return SEMBED_OK;
+    case TK_N_NFD: case TK_N_NFKD: return normalize_form(in, out, nm->kind == TK_N_NFKD, false);
+    case TK_N_NFC: case TK_N_NFKC: return normalize_form(in, out, nm->kind == TK_N_NFKC, true);
     case TK_N_LOWER:
         for (size_t i = 0; i < in->n && !rc; i++) {
             uint32_t lw[2];
@@ -379,7 +466,7 @@ static int normalize_one(const struct tk_norm *nm, struct uv *in, struct uv *out
         }
         struct uv *cur = &a;
         if (!rc && nm->strip_acc) {
-            rc = decompose(&a, &b, false);
+            rc = normalize_form(&a, &b, false, false);
             size_t w = 0;
             for (size_t i = 0; i < b.n; i++)
                 if (!tk_is_mn(b.c[i])) { b.c[w] = b.c[i]; b.s[w] = b.s[i]; b.e[w] = b.e[i]; w++; }
