@@ -163,7 +163,9 @@ static int regex_compile(const char *pat, size_t n, bool literal, pcre2_code **o
 // {"String": s} or {"Regex": r} (HF's Pattern enum).
 static int get_pattern(json_object *o, pcre2_code **re, const char *fn, const char *path) {
     json_object *p = jget(o, "pattern");
-    int rc = want(p, json_type_object, fn, path);
+    char where[128];
+    snprintf(where, sizeof where, "%s.pattern", path);
+    int rc = want(p, json_type_object, fn, where);
     if (rc) return rc;
     json_object *s = jget(p, "String"), *r = jget(p, "Regex");
     if (s && json_object_is_type(s, json_type_string))
@@ -520,10 +522,9 @@ static int parse_vocab_map(struct tk_hf *h, json_object *v, const char *fn) {
     if ((rc = smap_init(&h->model_map, n))) return rc;
     json_object_object_foreach(v, key, val) {
         int64_t id;
-        if ((rc = get_int(val, 0, TK_MAX_ID, &id, fn, "model.vocab[token]"))) {
-            sembed_fail(rc, fn, "model.vocab: token '%.60s' has a bad id", key);
-            return rc;
-        }
+        char where[96];
+        snprintf(where, sizeof where, "model.vocab[\"%.60s\"]", key);
+        if ((rc = get_int(val, 0, TK_MAX_ID, &id, fn, where))) return rc;
         rc = set_id(h, (int32_t)id, key, strlen(key), TK_ID_MODEL);
         if (rc < 0) return rc == SEMBED_ECORRUPT ? sembed_fail(rc, fn, "model.vocab: id %lld too large", (long long)id) : rc;
         if (rc == 1) return sembed_fail(SEMBED_ECORRUPT, fn, "model.vocab: id %lld is given to two tokens ('%.60s' and another)",
@@ -749,13 +750,13 @@ static int parse_added(struct tk_hf *h, json_object *a, const char *fn) {
         if ((rc = get_bool(o, "normalized", !t->special, &t->normalized, fn, "added_tokens[]"))) return rc;
         t->id = (int32_t)id;
         if ((rc = dup_str(c, cl, &t->s, &t->len))) return rc;
+        h->n_added++; // owns t->s from here (freed with h)
         rc = set_id(h, t->id, c, cl, TK_ID_ADDED);
         if (rc < 0) return rc == SEMBED_ECORRUPT ? sembed_fail(rc, fn, "added_tokens[%zu]: id %lld too large", i, (long long)id) : rc;
         if (rc == 1 && (h->tlen[t->id] != cl || memcmp(h->pool + h->toff[t->id], c, cl) != 0))
             return sembed_fail(SEMBED_ECORRUPT, fn, "added_tokens[%zu]: id %d is already the token '%.60s', not '%.60s'", i,
                                t->id, h->pool + h->toff[t->id], c);
         h->first_byte[(uint8_t)c[0]] = 1;
-        h->n_added++;
     }
     if ((rc = smap_init(&h->added_map, h->n_added))) return rc;
     for (size_t i = 0; i < h->n_added; i++) {
