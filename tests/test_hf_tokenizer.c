@@ -275,9 +275,9 @@ static void corpus(const char *name, bool pairs, uint32_t max_len) {
     char rel[256], outn[256];
     snprintf(rel, sizeof rel, "tests/tokenizer/hf/%s.json", name);
     snprintf(outn, sizeof outn, "hfjson_%s%s_s%s.txt", name, pairs ? "_pairs" : "",
-             getenv("SEMBED_HF_CORPUS_STRIDE") ? getenv("SEMBED_HF_CORPUS_STRIDE") : "8");
+             getenv("SEMBED_HF_CORPUS_STRIDE") ? getenv("SEMBED_HF_CORPUS_STRIDE") : "32");
     char *tj = src_file(rel), *oracle = src_file("tests/tokenizer/hf_json_oracle.js"), *out = tu_path(work_dir(), outn);
-    unsigned stride = getenv("SEMBED_HF_CORPUS_STRIDE") ? (unsigned)atoi(getenv("SEMBED_HF_CORPUS_STRIDE")) : 8;
+    unsigned stride = getenv("SEMBED_HF_CORPUS_STRIDE") ? (unsigned)atoi(getenv("SEMBED_HF_CORPUS_STRIDE")) : 32;
     if (stride < 1) stride = 1;
     char sub[64];
     snprintf(sub, sizeof sub, "%s_s%u.txt", pairs ? "pairs" : "corpus", stride);
