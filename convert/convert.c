@@ -673,6 +673,12 @@ static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struc
     CK(sembed_writer_add_bool(w, "bert.has_pooler", has_pooler));
     CK(sembed_writer_add_bool(w, "bert.has_mlm_head", has_mlm));
     CK(sembed_writer_add_str(w, "bert.source_architecture", h->source_arch));
+    if (t->hf_json) { // a tokenizer.json of another pipeline, kept whole (docs/format.md)
+        CK(sembed_writer_add_str(w, "tokenizer.model", "hf_json"));
+        CK(sembed_writer_add_str(w, "tokenizer.json", t->hf_json));
+        CK(sembed_writer_add_u32(w, "tokenizer.model_max_length", (uint32_t)mml));
+        goto tokenizer_done;
+    }
     CK(sembed_writer_add_str(w, "tokenizer.model", "wordpiece"));
     CK(sembed_writer_add_arr_str(w, "tokenizer.vocab", (const char *const *)t->vocab, t->n_vocab));
     CK(sembed_writer_add_bool(w, "tokenizer.lowercase", t->lowercase));
@@ -690,6 +696,7 @@ static int write_metadata(struct sembed_writer *w, struct sc_ctx *c, const struc
     CK(sembed_writer_add_u32(w, "tokenizer.model_max_length", (uint32_t)mml));
     // The WordPiece lookup tables prebuilt, so a load uses them in place (docs/format.md).
     CK(sembed_writer_add_tokenizer_index(w, (const char *const *)t->vocab, t->n_vocab, t->prefix));
+tokenizer_done:
     if (h->num_labels) {
         CK(sembed_writer_add_u32(w, "classifier.num_labels", h->num_labels));
         CK(sembed_writer_add_str(w, "classifier.head", h->roberta || h->mpnet ? "roberta" : "bert"));

@@ -11,6 +11,7 @@
 #include <utf8proc.h>
 
 #include "convert/internal.h"
+#include "sembed/tokenizer.h"
 #include "formats/jsonx.h"
 #include "formats/log.h"
 #include "sembed/common.h"
@@ -262,7 +263,7 @@ static void free_vocab(char **v, size_t n) {
 
 void sc_tok_free(struct sc_tok *t) {
     free_vocab(t->vocab, t->n_vocab);
-    free(t->unk); free(t->cls); free(t->sep); free(t->pad); free(t->mask); free(t->prefix);
+    free(t->unk); free(t->cls); free(t->sep); free(t->pad); free(t->mask); free(t->prefix); free(t->hf_json);
     memset(t, 0, sizeof *t);
 }
 
@@ -424,6 +425,49 @@ static int parse_tokenizer_json(struct sc_ctx *c, const char *dir, struct json_o
     return SEMBED_OK;
 }
 
+// True when tokenizer.json is BERT's own pipeline (WordPiece, BertNormalizer or none,
+// BertPreTokenizer or none): that is stored as today's tokenizer.* flags and vocabulary.
+static bool is_bert_pipeline(struct json_object *tj) {
+    const char *type = "";
+    struct json_object *m = sj_get(tj, "model"), *n = sj_get(tj, "normalizer"), *p = sj_get(tj, "pre_tokenizer");
+    if (!m || sj_get_str(m, "type", &type) != 0 || strcmp(type, "WordPiece")) return false;
+    if (n && !json_object_is_type(n, json_type_null) && (sj_get_str(n, "type", &type) != 0 || strcmp(type, "BertNormalizer")))
+        return false;
+    if (p && !json_object_is_type(p, json_type_null) && (sj_get_str(p, "type", &type) != 0 || strcmp(type, "BertPreTokenizer")))
+        return false;
+    return true;
+}
+
+// Any other tokenizer.json: checked by parsing it (an unsupported component is refused by name)
+// and kept whole, to be stored as tokenizer.json (docs/format.md).
+static int keep_hf_json(struct sc_ctx *c, const char *dir) {
+    struct sc_tok *t = &c->tok;
+    char *p = sc_path(dir, "tokenizer.json");
+    if (!p) return SEMBED_ENOMEM;
+    const void *buf = NULL;
+    size_t len = 0;
+    int rc = sc_map_file(c, p, &buf, &len);
+    free(p);
+    if (rc) return rc;
+    if (memchr(buf, 0, len)) return sembed_fail(SEMBED_ECORRUPT, SC_FN, "%s/tokenizer.json holds a NUL byte", dir);
+    struct sembed_tokenizer *tk = NULL;
+    rc = sembed_tokenizer_from_hf_json(buf, len, 0, &tk);
+    if (rc) return sembed_fail(rc, SC_FN, "%s/tokenizer.json cannot be used (see the message above)", dir);
+    t->n_vocab = sembed_tokenizer_vocab_size(tk);
+    sembed_tokenizer_free(tk);
+    t->hf_json = malloc(len + 1);
+    if (!t->hf_json) return SEMBED_ENOMEM;
+    memcpy(t->hf_json, buf, len);
+    t->hf_json[len] = 0;
+    struct json_object *tc = NULL;
+    rc = load_json(c, dir, "tokenizer_config.json", &tc);
+    if (rc && rc != SEMBED_ENOTFOUND) return rc;
+    int64_t m;
+    if (tc && sj_get_int(tc, "model_max_length", &m) == 0 && m > 0) t->model_max_length = (uint64_t)m;
+    json_object_put(tc);
+    return SEMBED_OK;
+}
+
 int sc_hf_tokenizer(struct sc_ctx *c, const char *dir) {
     struct sc_tok *t = &c->tok;
     struct json_object *tj = NULL, *tc = NULL, *sm = NULL;
@@ -436,6 +480,10 @@ int sc_hf_tokenizer(struct sc_ctx *c, const char *dir) {
     bool have_norm = false;
     rc = load_json(c, dir, "tokenizer.json", &tj);
     if (rc && rc != SEMBED_ENOTFOUND) goto done;
+    if (tj && !is_bert_pipeline(tj)) {
+        rc = keep_hf_json(c, dir);
+        goto done;
+    }
     if (tj && (rc = parse_tokenizer_json(c, dir, tj, &have_norm))) goto done;
     char *vp = sc_path(dir, "vocab.txt");
     if (!vp) { rc = SEMBED_ENOMEM; goto done; }

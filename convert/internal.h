@@ -42,6 +42,7 @@ struct sc_tok {
     char *prefix;          /* continuing-subword prefix */
     uint32_t max_chars;    /* max_input_chars_per_word */
     uint64_t model_max_length; /* 0 = unknown */
+    char *hf_json;         /* heap: a tokenizer.json that is not BERT's pipeline, stored whole (hf_json) */
 };
 
 /* Pooling pipeline (pooling.* keys); Dense tensors are in the source as pooling.dense.N.*. */

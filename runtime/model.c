@@ -485,7 +485,9 @@ static int load_all(struct loader *ld) {
     if ((rc = load_hparams(ld))) return rc;
     if ((rc = sembed_tokenizer_borrow_file(m->file, &m->tok)))
         return sembed_fail(rc, ld->fn, "cannot build the tokenizer from the tokenizer.* keys (%s)", sembed_strerror(rc));
-    if (sembed_tokenizer_vocab_size(m->tok) != m->vocab)
+    // A tokenizer.json tokenizer may use fewer ids than the embedding has rows (the rest unused).
+    bool hf = strncmp(sembed_tokenizer_kind(m->tok), "hf:", 3) == 0;
+    if (hf ? sembed_tokenizer_vocab_size(m->tok) > m->vocab : sembed_tokenizer_vocab_size(m->tok) != m->vocab)
         return sembed_fail(SEMBED_ECORRUPT, ld->fn, "tokenizer.vocab has %zu entries but bert.vocab_size is %u",
                            sembed_tokenizer_vocab_size(m->tok), m->vocab);
     if ((rc = load_table(ld, "embeddings.word_embeddings.weight", m->vocab, m->H, &m->word)) ||

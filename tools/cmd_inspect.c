@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "sembed/semb.h"
+#include "sembed/tokenizer.h"
 #include "tools/cli.h"
 
 #define ARRAY_PREVIEW 8
@@ -286,11 +287,26 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (json) {
         json_object *root = to_json(f, path, status);
+        struct sembed_tokenizer *tk = NULL;
+        if (sembed_file_find_kv(f, "tokenizer.model") >= 0 && sembed_tokenizer_from_file(f, &tk) == SEMBED_OK) {
+            char d[512];
+            sembed_tokenizer_describe(tk, d, sizeof d);
+            json_object_object_add(root, "tokenizer_kind", json_object_new_string(sembed_tokenizer_kind(tk)));
+            json_object_object_add(root, "tokenizer", json_object_new_string(d));
+        }
+        sembed_tokenizer_free(tk);
         if (verify && has_index) json_object_object_add(root, "tokenizer_index_ok", json_object_new_boolean(index_rc == 0));
         puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(root);
     } else {
         print_text(f, path, status);
+        struct sembed_tokenizer *tk = NULL;
+        char d[512] = "none";
+        int trc = sembed_file_find_kv(f, "tokenizer.model") >= 0 ? sembed_tokenizer_from_file(f, &tk) : SEMBED_OK;
+        if (tk) sembed_tokenizer_describe(tk, d, sizeof d);
+        else if (trc) snprintf(d, sizeof d, "unusable (%s)", sembed_strerror(trc));
+        printf("\ntokenizer: %s\n", d);
+        sembed_tokenizer_free(tk);
         if (verify && !n_bad) printf("\nverify: all %" PRId64 " tensor checksums match\n", nt);
         if (verify && !index_rc && has_index) printf("verify: tokenizer index matches the vocabulary\n");
     }

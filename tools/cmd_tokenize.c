@@ -12,13 +12,16 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: sembed tokenize -m MODEL.semb [--ids] [--pairs] [--max-length N]\n"
-            "                       [--truncate longest_first|error] [TEXT...]\n\n"
+            "usage: sembed tokenize (-m MODEL.semb | --tokenizer-json FILE) [--ids] [--offsets] [--pairs]\n"
+            "                       [--max-length N] [--truncate longest_first|error] [--describe] [TEXT...]\n\n"
             "Tokenize each TEXT (or each line of stdin when no TEXT is given) with the model's\n"
             "tokenizer, as the encoder sees it: [CLS] text [SEP], or [CLS] a [SEP] b [SEP] for pairs.\n"
             "Output, one line per input: the tokens, a TAB, the ids (with --pairs, another TAB and\n"
             "the token type ids). Input that is not valid UTF-8 is decoded with U+FFFD replacement.\n\n"
-            "  -m, --model FILE     the .semb model (required)\n"
+            "  -m, --model FILE     the .semb model\n"
+            "      --tokenizer-json FILE  a HuggingFace tokenizer.json instead of a model (any model type)\n"
+            "      --offsets        add a column of byte offsets start,end per token (tokenizer.json only)\n"
+            "      --describe       first print the tokenizer's type and components (stderr)\n"
             "      --ids            print only the ids, space-separated, [CLS]/[SEP] included\n"
             "      --pairs          each input is 'a TAB b' (a text without a TAB is a pair with an empty b)\n"
             "      --max-length N   tokens per input including specials (default: the model's maximum)\n"
@@ -28,7 +31,7 @@ static void usage(FILE *out) {
 }
 
 struct opts {
-    bool ids_only, pairs;
+    bool ids_only, pairs, offsets;
     uint32_t max_len;
     enum sembed_truncate mode;
 };
@@ -63,6 +66,33 @@ static int one(const struct sembed_tokenizer *t, const struct opts *o, const cha
     }
     uint32_t n = 0;
     bool cut = false;
+    if (o->offsets) {
+        struct sembed_encoding e;
+        int rc = sembed_tokenizer_encode_full(t, a, al, b, bl, true, o->max_len, o->mode, &e, &cut);
+        if (rc == SEMBED_ETOOLONG)
+            return cli_error(CLI_FAIL, "tokenize", "input %zu needs more than %u tokens (--truncate error)", lineno, o->max_len);
+        if (rc) return cli_error(CLI_FAIL, "tokenize", "input %zu: %s", lineno, sembed_strerror(rc));
+        *n_cut += cut;
+        // tokens TAB ids [TAB types] TAB offsets
+        if (!o->ids_only) {
+            for (size_t i = 0; i < e.n; i++) {
+                const char *tok = sembed_tokenizer_token(t, e.ids[i]);
+                if (i) putchar(' ');
+                fputs(tok ? tok : "?", stdout);
+            }
+            putchar('\t');
+        }
+        for (size_t i = 0; i < e.n; i++) printf(i ? " %d" : "%d", e.ids[i]);
+        if (o->pairs && !o->ids_only) {
+            putchar('\t');
+            for (size_t i = 0; i < e.n; i++) printf(i ? " %d" : "%d", e.type_ids[i]);
+        }
+        putchar('\t');
+        for (size_t i = 0; i < e.n; i++) printf(i ? " %u,%u" : "%u,%u", e.start[i], e.end[i]);
+        putchar('\n');
+        sembed_encoding_free(&e);
+        return CLI_OK;
+    }
     int rc = sembed_tokenizer_encode_input(t, a, al, b, bl, o->max_len, o->mode, ids, types, &n, &cut);
     if (rc == SEMBED_ETOOLONG)
         return cli_error(CLI_FAIL, "tokenize", "input %zu needs more than %u tokens (--truncate error)", lineno, o->max_len);
@@ -72,14 +102,37 @@ static int one(const struct sembed_tokenizer *t, const struct opts *o, const cha
     return CLI_OK;
 }
 
+static char *read_all(const char *path, size_t *len) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        size_t k = fread(b + n, 1, cap - n, fp);
+        n += k;
+        if (n < cap) break;
+        char *nb = cap <= (SIZE_MAX >> 1) ? realloc(b, cap * 2) : NULL;
+        if (!nb) { free(b); b = NULL; break; }
+        b = nb;
+        cap *= 2;
+    }
+    if (b && ferror(fp)) { free(b); b = NULL; }
+    fclose(fp);
+    *len = n;
+    return b;
+}
+
 int cmd_tokenize(int argc, char **argv) {
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'}, {"ids", no_argument, NULL, 'i'},
         {"pairs", no_argument, NULL, 'p'},       {"max-length", required_argument, NULL, 'L'},
         {"truncate", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
+        {"tokenizer-json", required_argument, NULL, 'J'}, {"offsets", no_argument, NULL, 'O'},
+        {"describe", no_argument, NULL, 'D'},
         {NULL, 0, NULL, 0}};
-    struct opts o = {false, false, 0, SEMBED_TRUNCATE_LONGEST_FIRST};
-    const char *model = NULL;
+    struct opts o = {false, false, false, 0, SEMBED_TRUNCATE_LONGEST_FIRST};
+    const char *model = NULL, *tjson = NULL;
+    bool describe = false;
     long max_len = 0;
     int c;
     optind = 1;
@@ -88,6 +141,9 @@ int cmd_tokenize(int argc, char **argv) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'i': o.ids_only = true; break;
+        case 'J': tjson = optarg; break;
+        case 'O': o.offsets = true; break;
+        case 'D': describe = true; break;
         case 'p': o.pairs = true; break;
         case 'L': {
             char *end = NULL;
@@ -106,19 +162,39 @@ int cmd_tokenize(int argc, char **argv) {
             return cli_error(CLI_USAGE, "tokenize", "unknown option or missing value: '%s' (see --help)", argv[optind - 1]);
         }
     }
-    if (!model) return cli_error(CLI_USAGE, "tokenize", "-m MODEL.semb is required (see --help)");
+    if (!model == !tjson) return cli_error(CLI_USAGE, "tokenize", "one of -m MODEL.semb or --tokenizer-json FILE is required (see --help)");
     uint32_t need = o.pairs ? 3 : 2;
     if (max_len && (uint32_t)max_len < need)
         return cli_error(CLI_USAGE, "tokenize", "--max-length %ld leaves no room for the %u special tokens", max_len, need);
 
     struct sembed_file *f = NULL;
-    int rc = sembed_file_open(model, &f);
-    if (rc) return cli_error(CLI_FAIL, "tokenize", "%s: %s", model, sembed_strerror(rc));
     struct sembed_tokenizer *t = NULL;
-    rc = sembed_tokenizer_from_file(f, &t);
-    if (rc) {
+    int rc;
+    if (tjson) {
+        size_t jl = 0;
+        char *js = read_all(tjson, &jl);
+        if (!js) return cli_error(CLI_FAIL, "tokenize", "%s: cannot read", tjson);
+        rc = sembed_tokenizer_from_hf_json(js, jl, 0, &t);
+        free(js);
+        if (rc) return cli_error(CLI_FAIL, "tokenize", "%s: not a usable tokenizer.json: %s", tjson, sembed_strerror(rc));
+    } else {
+        rc = sembed_file_open(model, &f);
+        if (rc) return cli_error(CLI_FAIL, "tokenize", "%s: %s", model, sembed_strerror(rc));
+        rc = sembed_tokenizer_from_file(f, &t);
+        if (rc) {
+            sembed_file_free(f);
+            return cli_error(CLI_FAIL, "tokenize", "%s: no usable tokenizer: %s", model, sembed_strerror(rc));
+        }
+    }
+    if (describe) {
+        char d[512];
+        sembed_tokenizer_describe(t, d, sizeof d);
+        fprintf(stderr, "tokenizer: %s\n", d);
+    }
+    if (o.offsets && strncmp(sembed_tokenizer_kind(t), "hf:", 3) != 0) {
+        sembed_tokenizer_free(t);
         sembed_file_free(f);
-        return cli_error(CLI_FAIL, "tokenize", "%s: no usable tokenizer: %s", model, sembed_strerror(rc));
+        return cli_error(CLI_USAGE, "tokenize", "--offsets needs a tokenizer.json tokenizer (this one is wordpiece)");
     }
     uint32_t model_max = sembed_tokenizer_params(t)->model_max_length;
     if (max_len && (uint32_t)max_len > model_max) {

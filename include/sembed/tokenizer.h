@@ -88,6 +88,39 @@ SEMBED_API int sembed_tokenizer_encode_input(const struct sembed_tokenizer *t, c
                                              enum sembed_truncate mode, int32_t *ids, int32_t *type_ids,
                                              uint32_t *n_out, bool *truncated);
 
+/* ---- HuggingFace tokenizer.json tokenizers (docs/tokenizer.md, "tokenizer.json") ----
+ * Any model type (BPE, Unigram, WordLevel, WordPiece) with its normalizers, pre-tokenizers,
+ * added tokens and post-processor, matching HF tokenizers id for id and offset for offset.
+ * Every function above works on such a tokenizer: encode_input adds the post-processor's special
+ * tokens and type ids; the special-token ids are looked up by their usual strings ([CLS] or <s>, ...). */
+
+/* Parse a tokenizer.json text (len bytes, SIZE_MAX = NUL-terminated). model_max_length is the
+ * default max_len of encode_input (0: 512). Unsupported components fail with SEMBED_EUNSUPPORTED
+ * naming them; malformed files with SEMBED_EPARSE / SEMBED_ECORRUPT and the JSON path. */
+SEMBED_API int sembed_tokenizer_from_hf_json(const char *json, size_t len, uint32_t model_max_length,
+                                             struct sembed_tokenizer **out);
+/* "wordpiece" (the BERT tokenizer of the tokenizer.* flags) or "hf:BPE", "hf:Unigram", "hf:WordLevel",
+ * "hf:WordPiece". */
+SEMBED_API const char *sembed_tokenizer_kind(const struct sembed_tokenizer *t);
+/* One line: model, vocabulary size, normalizers, pre-tokenizers, post-processors. */
+SEMBED_API void sembed_tokenizer_describe(const struct sembed_tokenizer *t, char *buf, size_t cap);
+
+/* An encoding with offsets: token i has id ids[i], type type_ids[i], comes from text seq_ids[i]
+ * (0 = a, 1 = b, -1 = a special token the post-processor added) and covers bytes [start[i], end[i])
+ * of its text (0, 0 for added special tokens). Arrays owned by the encoding. */
+struct sembed_encoding {
+    int32_t *ids, *type_ids, *seq_ids;
+    uint32_t *start, *end;
+    size_t n;
+};
+/* Encode a (and b, may be NULL) with offsets; add_special runs the post-processor's template;
+ * max_len > 0 truncates longest-first (mode ERROR: SEMBED_ETOOLONG instead). tokenizer.json
+ * tokenizers only (SEMBED_EUNSUPPORTED otherwise). Free with sembed_encoding_free. */
+SEMBED_API int sembed_tokenizer_encode_full(const struct sembed_tokenizer *t, const char *a, size_t a_len, const char *b,
+                                            size_t b_len, bool add_special, uint32_t max_len, enum sembed_truncate mode,
+                                            struct sembed_encoding *out, bool *truncated);
+SEMBED_API void sembed_encoding_free(struct sembed_encoding *e);
+
 #ifdef __cplusplus
 }
 #endif

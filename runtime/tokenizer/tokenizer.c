@@ -7,12 +7,14 @@
 // lowercase -> split on whitespace / punctuation -> WordPiece per word. Only pre_lowercase (which
 // needs context for Final_Sigma) and unusually long words or runs of combining marks use the heap.
 #define _DEFAULT_SOURCE // MAP_ANONYMOUS, MAP_POPULATE
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "formats/log.h"
 #include "formats/semb_tokindex.h"
+#include "runtime/tokenizer/hf.h"
 #include "runtime/tokenizer/tokenizer_internal.h"
 #include "runtime/tokenizer/unicode.h"
 #include "sembed/tokenizer.h"
@@ -35,6 +37,8 @@ struct sembed_tokenizer {
     struct tk_table cont;             // tokens that start with the continuing prefix, prefix removed
     size_t prefix_len;
     int32_t cls, sep, pad, unk, mask;
+    struct tk_hf *hf;                 // a tokenizer.json tokenizer (hf.h): everything above unused
+    char kind[24];
 };
 
 // Zeroed memory for what a tokenizer owns of its vocabulary: offsets and tables when the file has
@@ -229,22 +233,27 @@ SEMBED_API int sembed_tokenizer_create(const char *const *vocab, size_t n_vocab,
 
 SEMBED_API void sembed_tokenizer_free(struct sembed_tokenizer *t) {
     if (!t) return;
+    tk_hf_free(t->hf);
     tk_block_free(t->block, t->block_bytes);
     free(t->specials);
     free(t);
 }
 
-SEMBED_API size_t sembed_tokenizer_vocab_size(const struct sembed_tokenizer *t) { return t ? t->n : 0; }
+SEMBED_API size_t sembed_tokenizer_vocab_size(const struct sembed_tokenizer *t) {
+    return t ? (t->hf ? tk_hf_vocab_size(t->hf) : t->n) : 0;
+}
 SEMBED_API const struct sembed_tokenizer_params *sembed_tokenizer_params(const struct sembed_tokenizer *t) {
     return t ? &t->p : NULL;
 }
 SEMBED_API const char *sembed_tokenizer_token(const struct sembed_tokenizer *t, int32_t id) {
+    if (t && t->hf) return tk_hf_token(t->hf, id);
     if (!t || id < 0 || (size_t)id >= t->n) return NULL;
     size_t len;
     return semb_vocab_token(&t->vc, (uint32_t)id, &len);
 }
 SEMBED_API int32_t sembed_tokenizer_id(const struct sembed_tokenizer *t, const char *token) {
     if (!t || !token) return -1;
+    if (t->hf) return tk_hf_id(t->hf, token, strlen(token));
     return table_find(t, &t->all, token, strlen(token), 0);
 }
 SEMBED_API int32_t sembed_tokenizer_cls_id(const struct sembed_tokenizer *t) { return t ? t->cls : -1; }
@@ -390,6 +399,7 @@ static void input(struct run *r, uint32_t cp) {
 }
 
 int tk_pretokenize(const struct sembed_tokenizer *t, const char *text, size_t len, tk_word_fn fn, void *ud) {
+    if (t->hf) return SEMBED_EUNSUPPORTED;
     struct run r;
     r.lower = t->p.lowercase;
     r.strip = t->p.strip_accents;
@@ -492,6 +502,114 @@ static int encode(const struct sembed_tokenizer *t, const char *text, size_t len
     return rc;
 }
 
+/* ------------------------------------------------------------------ tokenizer.json (hf.h) */
+
+static int hf_encode_plain(const struct sembed_tokenizer *t, const char *text, size_t len, int32_t *ids, size_t cap,
+                           size_t *n_out) {
+    struct tk_hf_enc e = {0};
+    int rc = tk_hf_encode(t->hf, text, len, NULL, 0, false, 0, false, &e, NULL);
+    if (!rc) {
+        memcpy(ids, e.ids, (e.n < cap ? e.n : cap) * sizeof *ids);
+        *n_out = e.n;
+    }
+    tk_hf_enc_free(&e);
+    return rc;
+}
+
+static int hf_encode_input(const struct sembed_tokenizer *t, const char *a, size_t a_len, const char *b, size_t b_len,
+                           uint32_t max_len, enum sembed_truncate mode, int32_t *ids, int32_t *type_ids, uint32_t *n_out,
+                           bool *truncated) {
+    struct tk_hf_enc e = {0};
+    int rc = tk_hf_encode(t->hf, a, a_len, b, b_len, true, max_len, mode == SEMBED_TRUNCATE_ERROR, &e, truncated);
+    if (!rc) {
+        SEMBED_ASSERT(e.n <= max_len);
+        memcpy(ids, e.ids, e.n * sizeof *ids);
+        if (type_ids) memcpy(type_ids, e.types, e.n * sizeof *type_ids);
+        *n_out = (uint32_t)e.n;
+    }
+    tk_hf_enc_free(&e);
+    return rc;
+}
+
+SEMBED_API int sembed_tokenizer_from_hf_json(const char *json, size_t len, uint32_t model_max_length,
+                                             struct sembed_tokenizer **out) {
+    static const char fn[] = "sembed_tokenizer_from_hf_json";
+    if (!out) return sembed_fail(SEMBED_EINVAL, fn, "out is NULL");
+    *out = NULL;
+    if (!json) return sembed_fail(SEMBED_EINVAL, fn, "json is NULL");
+    if (len == SIZE_MAX) len = strlen(json);
+    struct sembed_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return SEMBED_ENOMEM;
+    int rc = tk_hf_parse(json, len, fn, &t->hf);
+    if (rc) { free(t); return rc; }
+    static const char *const cls[] = {"[CLS]", "<s>", "<cls>", NULL}, *const sep[] = {"[SEP]", "</s>", "<sep>", NULL},
+                             *const pad[] = {"[PAD]", "<pad>", NULL}, *const unk[] = {"[UNK]", "<unk>", NULL},
+                             *const mask[] = {"[MASK]", "<mask>", NULL};
+    t->cls = tk_hf_special(t->hf, cls);
+    t->sep = tk_hf_special(t->hf, sep);
+    t->pad = tk_hf_special(t->hf, pad);
+    t->unk = tk_hf_special(t->hf, unk);
+    t->mask = tk_hf_special(t->hf, mask);
+    t->p = sembed_tokenizer_default_params();
+    t->p.unk_token = tk_hf_token(t->hf, t->unk);
+    t->p.cls_token = tk_hf_token(t->hf, t->cls);
+    t->p.sep_token = tk_hf_token(t->hf, t->sep);
+    t->p.pad_token = tk_hf_token(t->hf, t->pad);
+    t->p.mask_token = tk_hf_token(t->hf, t->mask);
+    t->p.continuing_prefix = NULL;
+    t->p.lowercase = t->p.strip_accents = t->p.handle_chinese_chars = t->p.clean_text = false;
+    t->p.model_max_length = model_max_length ? model_max_length : 512;
+    if (t->p.model_max_length < tk_hf_added_specials(t->hf, true) + 1) {
+        sembed_tokenizer_free(t);
+        return sembed_fail(SEMBED_EINVAL, fn, "model_max_length %u leaves no room for the special tokens", model_max_length);
+    }
+    snprintf(t->kind, sizeof t->kind, "hf:%s", tk_hf_model_name(t->hf));
+    *out = t;
+    return SEMBED_OK;
+}
+
+SEMBED_API const char *sembed_tokenizer_kind(const struct sembed_tokenizer *t) {
+    if (!t) return NULL;
+    return t->hf ? t->kind : "wordpiece";
+}
+
+SEMBED_API void sembed_tokenizer_describe(const struct sembed_tokenizer *t, char *buf, size_t cap) {
+    if (!buf || !cap) return;
+    if (!t) { buf[0] = 0; return; }
+    if (t->hf) { tk_hf_describe(t->hf, buf, cap); return; }
+    snprintf(buf, cap, "wordpiece vocab=%zu lowercase=%d strip_accents=%d chinese=%d clean_text=%d", t->n,
+             (int)t->p.lowercase, (int)t->p.strip_accents, (int)t->p.handle_chinese_chars, (int)t->p.clean_text);
+}
+
+SEMBED_API int sembed_tokenizer_encode_full(const struct sembed_tokenizer *t, const char *a, size_t a_len, const char *b,
+                                            size_t b_len, bool add_special, uint32_t max_len, enum sembed_truncate mode,
+                                            struct sembed_encoding *out, bool *truncated) {
+    static const char fn[] = "sembed_tokenizer_encode_full";
+    if (truncated) *truncated = false;
+    if (out) memset(out, 0, sizeof *out);
+    if (!t || !out || (!a && a_len && a_len != SIZE_MAX)) return sembed_fail(SEMBED_EINVAL, fn, "NULL argument");
+    if (!t->hf) return sembed_fail(SEMBED_EUNSUPPORTED, fn, "offsets are available for tokenizer.json tokenizers only");
+    if (!a) { a = ""; a_len = 0; }
+    if (a_len == SIZE_MAX) a_len = strlen(a);
+    if (b && b_len == SIZE_MAX) b_len = strlen(b);
+    struct tk_hf_enc e = {0};
+    int rc = tk_hf_encode(t->hf, a, a_len, b, b_len, add_special, max_len, mode == SEMBED_TRUNCATE_ERROR, &e, truncated);
+    if (rc) { tk_hf_enc_free(&e); return rc; }
+    out->ids = e.ids;
+    out->type_ids = e.types;
+    out->seq_ids = e.seq;
+    out->start = e.start;
+    out->end = e.end;
+    out->n = e.n;
+    return SEMBED_OK;
+}
+
+SEMBED_API void sembed_encoding_free(struct sembed_encoding *e) {
+    if (!e) return;
+    free(e->ids); free(e->type_ids); free(e->seq_ids); free(e->start); free(e->end);
+    memset(e, 0, sizeof *e);
+}
+
 SEMBED_API int sembed_tokenizer_encode(const struct sembed_tokenizer *t, const char *text, size_t len,
                                        int32_t *ids, size_t cap, size_t *n_out) {
     static const char fn[] = "sembed_tokenizer_encode";
@@ -499,6 +617,7 @@ SEMBED_API int sembed_tokenizer_encode(const struct sembed_tokenizer *t, const c
     if (!t || !n_out || (!text && len) || (!ids && cap)) return sembed_fail(SEMBED_EINVAL, fn, "NULL argument");
     if (!text) text = "";
     if (len == SIZE_MAX) len = strlen(text);
+    if (t->hf) return hf_encode_plain(t, text, len, ids, cap, n_out);
     return encode(t, text, len, ids, cap, SIZE_MAX, n_out);
 }
 
@@ -516,6 +635,7 @@ SEMBED_API int sembed_tokenizer_encode_input(const struct sembed_tokenizer *t, c
     if (a_len == SIZE_MAX) a_len = strlen(a);
     if (b && b_len == SIZE_MAX) b_len = strlen(b);
     if (max_len == 0) max_len = t->p.model_max_length;
+    if (t->hf) return hf_encode_input(t, a, a_len, b, b_len, max_len, mode, ids, type_ids, n_out, truncated);
     size_t specials = b ? 3 : 2;
     if (max_len < specials)
         return sembed_fail(SEMBED_EINVAL, fn, "max_len %u leaves no room for the %zu special tokens", max_len, specials);

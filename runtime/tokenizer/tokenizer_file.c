@@ -40,8 +40,30 @@ static int from_file(const struct sembed_file *f, bool borrow, const char *FN, s
     int rc;
     const char *model = NULL;
     if ((rc = get_str(f, FN, "tokenizer.model", true, &model))) return rc;
+    if (strcmp(model, "hf_json") == 0) { // a tokenizer.json kept whole (docs/format.md)
+        const char *js = NULL;
+        uint64_t jl = 0;
+        rc = sembed_file_get_str(f, "tokenizer.json", &js, &jl);
+        if (rc == SEMBED_ENOTFOUND) return sembed_fail(SEMBED_EMISSING, FN, "tokenizer.model is 'hf_json' but 'tokenizer.json' is missing");
+        if (rc) return sembed_fail(rc, FN, "key 'tokenizer.json': expected a string (%s)", sembed_strerror(rc));
+        uint32_t mml = 0, max_pos = 0;
+        if (sembed_file_get_u32(f, "bert.max_position_embeddings", &max_pos) == SEMBED_OK) mml = max_pos;
+        if ((rc = get_u32(f, FN, "tokenizer.model_max_length", &mml))) return rc;
+        if (max_pos > 0 && mml > max_pos)
+            return sembed_fail(SEMBED_ECORRUPT, FN, "tokenizer.model_max_length %u exceeds bert.max_position_embeddings %u", mml, max_pos);
+        rc = sembed_tokenizer_from_hf_json(js, (size_t)jl, mml, out);
+        if (rc) return rc;
+        uint32_t vocab_rows = 0;
+        if (sembed_file_get_u32(f, "bert.vocab_size", &vocab_rows) == SEMBED_OK && vocab_rows < sembed_tokenizer_vocab_size(*out)) {
+            size_t n = sembed_tokenizer_vocab_size(*out);
+            sembed_tokenizer_free(*out);
+            *out = NULL;
+            return sembed_fail(SEMBED_ECORRUPT, FN, "tokenizer.json has %zu ids but bert.vocab_size is %u", n, vocab_rows);
+        }
+        return SEMBED_OK;
+    }
     if (strcmp(model, "wordpiece") != 0)
-        return sembed_fail(SEMBED_EUNSUPPORTED, FN, "tokenizer.model is '%s'; only 'wordpiece' is supported", model);
+        return sembed_fail(SEMBED_EUNSUPPORTED, FN, "tokenizer.model is '%s'; 'wordpiece' and 'hf_json' are supported", model);
 
     struct sembed_tokenizer_params p = sembed_tokenizer_default_params();
     p.mask_token = NULL;

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Issue 16, tokenizer.json tokenizers: make sure the HF parity tests really compared against HF
+# (ctest runs them; without node or ../shared/data they skip, which CI must not accept), and run
+# the tokenize CLI on every committed tokenizer.json. Needs build-check/ and libpcre2-dev
+# (installed by tools/install-deps.sh; installed here if missing). About 20 s.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if ! dpkg-query -W -f='${Status}' libpcre2-dev 2>/dev/null | grep -q "install ok installed"; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends libpcre2-dev >/dev/null
+fi
+t=build-check/tests/test_hf_tokenizer
+[ -x "$t" ] || { echo "40-hf-tokenizer: $t is missing (build build-check first)"; exit 1; }
+log=$(mktemp)
+"$t" --jobs 1 --verbose --filter 'hf_tokenizer/corpus_*xlmr_unigram' >"$log" 2>&1 || { cat "$log"; exit 1; }
+if grep "SKIP" "$log" | grep -qv "Test is disabled"; then cat "$log"; echo "40-hf-tokenizer: the HF corpus parity was skipped"; exit 1; fi
+grep "match HF" "$log" || true
+pass=0; fail=0
+for j in tests/tokenizer/hf/*.json; do
+  if build-check/sembed tokenize --tokenizer-json "$j" --offsets --describe "Hello, wörld! 12 <mask>" >/dev/null 2>&1; then
+    pass=$((pass + 1)); else fail=$((fail + 1)); echo "40-hf-tokenizer: sembed tokenize failed on $j"; fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
