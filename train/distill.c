@@ -173,7 +173,11 @@ int st_model_add_proj(struct st_model **mp, int D, uint64_t seed) {
             memcpy(m->params + t->offset, old->params + src->offset, t->numel * sizeof(float));
             m->tensors[i].trainable = src->trainable;
         } else {
-            st_model_init_tensor(m, t, seed, (float)(1.0 / sqrt((double)c.hidden)));
+            // Nearly zero: the projection first fits the student's current space (dz = dy W ~ 0),
+            // instead of pushing large random outputs at the encoder. A N(0, 1/sqrt(H)) start made
+            // the projected outputs ~20x the teacher's scale and MSE wrecked STS-B dev (55 -> 33 in
+            // 100 steps, docs/train.md).
+            st_model_init_tensor(m, t, seed, 1e-3f);
         }
     }
     if (old->grads && (rc = st_model_alloc_train(m))) { st_model_free(m); return rc; }

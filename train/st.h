@@ -245,7 +245,7 @@ double st_distill_loss(struct st_model *m, const float *z, int B, const float *t
                        const struct st_objective *o, float *dz, bool backward, double *mse, double *rel);
 // y[n, P] = z[n, H] W^T + b (the projection); P = proj_dim.
 void st_proj_forward(const struct st_model *m, const float *z, int n, float *y);
-// A copy of m with a projection [D, H] added (fresh: N(0, 1/sqrt(H)), bias 0, seeded), every
+// A copy of m with a projection [D, H] added (fresh: N(0, 1e-3), bias 0, seeded), every
 // other tensor copied; *m is freed and replaced. No-op when m already has proj_dim == D.
 int st_model_add_proj(struct st_model **m, int D, uint64_t seed);
 
