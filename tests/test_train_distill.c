@@ -378,6 +378,31 @@ Test(distill_cli, mse_writes_projection_runtime_applies_it) {
     cr_expect(nf == 40 || nf == 41, "embed: expected a 40-d vector (40 or 41 TSV fields with the text), got %d fields: %s", nf,
               out ? out : "");
     free(out);
+    // export (the projection becomes a sentence-transformers Dense module) and convert back: the
+    // same embedding
+    char *hf = tu_path(dir, "hf"), *back = tu_path(dir, "back.semb"), *e1 = NULL, *e2 = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' export -m '%s' -o '%s' 2>&1 && '%s' convert '%s' -o '%s' 2>&1", tu_cli(), outp, hf,
+             tu_cli(), hf, back);
+    out = NULL;
+    cr_assert_eq(tu_run(cmd, &out), 0, "export + convert failed:\n%s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' embed -m '%s' --format tsv 'a small test'", tu_cli(), outp);
+    cr_assert_eq(tu_run(cmd, &e1), 0);
+    snprintf(cmd, sizeof cmd, "'%s' embed -m '%s' --format tsv 'a small test'", tu_cli(), back);
+    cr_assert_eq(tu_run(cmd, &e2), 0);
+    double md = 0;
+    int k = 0;
+    for (char *a = e1, *b = e2; a && b && *a && *b; k++) {
+        char *ea, *eb;
+        double va = strtod(a, &ea), vb = strtod(b, &eb);
+        if (ea == a || eb == b) break;
+        md = fmax(md, fabs(va - vb));
+        a = ea; b = eb;
+    }
+    cr_expect_eq(k, 40, "round trip: expected 40 values, got %d", k);
+    cr_expect(md < 1e-5, "round trip: max abs diff %.3g >= 1e-5", md);
+    printf("[distill export round trip] %d values, max abs diff %.3g\n", k, md);
+    free(e1); free(e2); free(hf); free(back);
     tu_rmtree(dir);
     free(dir); free(data); free(npy); free(outp);
 }
