@@ -79,7 +79,16 @@ fi
 if stage ship; then
     rm -rf "$OUT/hf"
     run "$SEMBED" export -m "$OUT/distill.semb" -o "$OUT/hf"
-    run "$SEMBED" convert "$OUT/hf" -o "$OUT/shipped.semb" --dtype q8 --pooling "$POOLER" --name sembed-mini-distill
+    NPY=$(cat "$OUT/teacher/last")
+    # convert starts from the HF folder: carry the recipe, teacher identity and data hashes over
+    run "$SEMBED" convert "$OUT/hf" -o "$OUT/shipped.semb" --dtype q8 --pooling "$POOLER" --name sembed-mini-distill \
+        --meta "train.recipe:str=models/teacher/recipe.sh" \
+        --meta "train.recipe_sha256:str=$(sha256sum "$HERE/recipe.sh" | cut -d' ' -f1)" \
+        --meta "train.stages:str=distill from $(basename "$STUDENT") (rel $REL_W T $REL_T, mse $MSE_W, cl $CL_W; $STEPS x $BATCH, lr $LR, best on STS-B dev)" \
+        --meta "train.data_sha256.distill_txt:str=$(sha256sum "$TEXT" | cut -d' ' -f1)" \
+        --meta "train.data_lines:u64=$(wc -l < "$TEXT")" \
+        --meta "train.distill.teacher_sha256:str=$(sha256sum "$NPY" | cut -d' ' -f1)" \
+        --meta "train.distill.teacher_json:str=$(cat "${NPY%.npy}.json")"
 fi
 
 if stage eval; then
@@ -89,5 +98,6 @@ if stage eval; then
         --json "$OUT/results/eval-shipped-int8.json"
     run "$SEMBED" eval -m "$OUT/shipped.semb" --sts "$DEV" --sts "$STS12" --threads "$THREADS" --compute f32 \
         --json "$OUT/results/eval-shipped-q8w-f32.json"
+    run "$PY" "$HERE/table.py" "$OUT/results"
 fi
 echo "recipe: done ($STAGES); outputs in $OUT" >&2
