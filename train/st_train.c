@@ -119,7 +119,6 @@ struct trainer {
     struct st_data *data;
     struct st_teacher *teacher;
     float *tbuf;      // [B, teacher dim]: teacher rows of the current batch
-    float *proj;      // evaluation: projected embeddings [nmax, proj_dim]
     struct st_objective obj;
     int nt, kv, B;
     int64_t spe, total, warmup;
