@@ -30,13 +30,19 @@ static void usage(FILE *out) {
             "      --strict              malformed data lines are fatal (default: reported as FILE:LINE and skipped)\n"
             "  -o, --output FILE         output .semb (written atomically)\n"
             "objective:\n"
-            "      --objective NAME      unsup (default), sup, mlm\n"
+            "      --objective NAME      unsup (default), sup, mlm, distill\n"
             "      --pooler NAME         cls (default: [CLS] + MLP), cls_before_pooler, mean\n"
             "      --mlp-only-train      train with cls + MLP, evaluate and infer with cls_before_pooler (SimCSE unsup)\n"
             "      --temp T              InfoNCE temperature (0.05)\n"
             "      --hard-neg-weight W   added to each hard negative's logit (0)\n"
             "      --mlm-weight W        auxiliary MLM loss for unsup/sup (0 = off; SimCSE uses 0.1)\n"
             "      --mlm-prob P          masking probability (0.15)\n"
+            "distillation (--objective distill; docs/train.md \"Distillation\"):\n"
+            "      --teacher FILE.npy    float32 (rows, dim): the teacher's vector of each line of --data, in order\n"
+            "      --mse-weight W        MSE to the teacher through a Dense projection when widths differ (1)\n"
+            "      --rel-weight W        KL of in-batch cosine-similarity softmaxes, teacher vs student (0)\n"
+            "      --rel-temp T          temperature of the relational loss (0.05)\n"
+            "      --cl-weight W         add SimCSE unsup InfoNCE (dropout views) with this weight (0)\n"
             "optimisation:\n"
             "      --batch N             rows per step (64)\n"
             "      --max-length N        tokens per sentence incl. [CLS]/[SEP] (32)\n"
@@ -246,7 +252,7 @@ static int plot(const char *csv, const char *svg) {
 int cmd_train(int argc, char **argv) {
     enum { O_OBJ = 256, O_DATA, O_BATCH, O_LR, O_EPOCHS, O_STEPS, O_STOP, O_KEEP, O_MAXLEN, O_TEMP, O_POOLER, O_SEED, O_THREADS,
            O_MLPONLY, O_MLMW, O_MLMP, O_HNW, O_WARMUP, O_WD, O_CLIP, O_DROP, O_ADROP, O_INIT, O_EVAL, O_EVERY, O_CKPT,
-           O_CKEVERY, O_RESUME, O_LOG, O_STRICT, O_PLOT };
+           O_CKEVERY, O_RESUME, O_LOG, O_STRICT, O_PLOT, O_TEACHER, O_MSEW, O_RELW, O_RELT, O_CLW };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'}, {"objective", required_argument, 0, O_OBJ},
         {"data", required_argument, 0, O_DATA}, {"batch", required_argument, 0, O_BATCH}, {"lr", required_argument, 0, O_LR},
@@ -262,6 +268,9 @@ int cmd_train(int argc, char **argv) {
         {"eval-every", required_argument, 0, O_EVERY}, {"checkpoint", required_argument, 0, O_CKPT},
         {"checkpoint-every", required_argument, 0, O_CKEVERY}, {"resume", no_argument, 0, O_RESUME},
         {"log", required_argument, 0, O_LOG}, {"strict", no_argument, 0, O_STRICT}, {"plot", required_argument, 0, O_PLOT},
+        {"teacher", required_argument, 0, O_TEACHER}, {"mse-weight", required_argument, 0, O_MSEW},
+        {"rel-weight", required_argument, 0, O_RELW}, {"rel-temp", required_argument, 0, O_RELT},
+        {"cl-weight", required_argument, 0, O_CLW},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     struct sembed_train_params p = sembed_train_default_params();
     struct sembed_train_init init;
@@ -282,7 +291,8 @@ int cmd_train(int argc, char **argv) {
             if (!strcmp(optarg, "unsup")) p.objective = SEMBED_OBJECTIVE_UNSUP;
             else if (!strcmp(optarg, "sup")) p.objective = SEMBED_OBJECTIVE_SUP;
             else if (!strcmp(optarg, "mlm")) p.objective = SEMBED_OBJECTIVE_MLM;
-            else BAD("--objective must be unsup, sup or mlm, not '%s'", optarg);
+            else if (!strcmp(optarg, "distill")) p.objective = SEMBED_OBJECTIVE_DISTILL;
+            else BAD("--objective must be unsup, sup, mlm or distill, not '%s'", optarg);
             break;
         case O_POOLER:
             if (!strcmp(optarg, "cls")) p.pooler = SEMBED_TRAIN_POOL_CLS;
@@ -323,6 +333,11 @@ int cmd_train(int argc, char **argv) {
         case O_LOG: p.log_csv = optarg; break;
         case O_STRICT: p.strict = true; break;
         case O_PLOT: plot_csv = optarg; break;
+        case O_TEACHER: p.teacher_path = optarg; break;
+        case O_MSEW: if (!parse_f(optarg, &p.mse_weight) || !(p.mse_weight >= 0) || !isfinite(p.mse_weight)) BAD("--mse-weight wants a number >= 0"); break;
+        case O_RELW: if (!parse_f(optarg, &p.rel_weight) || !(p.rel_weight >= 0) || !isfinite(p.rel_weight)) BAD("--rel-weight wants a number >= 0"); break;
+        case O_RELT: if (!parse_f(optarg, &p.rel_temp) || !(p.rel_temp > 0) || !isfinite(p.rel_temp)) BAD("--rel-temp wants a positive number"); break;
+        case O_CLW: if (!parse_f(optarg, &p.cl_weight) || !(p.cl_weight >= 0) || !isfinite(p.cl_weight)) BAD("--cl-weight wants a number >= 0"); break;
         case ':': BAD("option %s needs a value", argv[optind - 1]);
         default: BAD("unknown option '%s' (see sembed train --help)", argv[optind - 1]);
         }
@@ -338,6 +353,10 @@ int cmd_train(int argc, char **argv) {
     if (!p.model_path == !init_spec) BAD("give exactly one of -m MODEL.semb and --init-random CONFIG");
     if (p.mlp_only_train && p.pooler != SEMBED_TRAIN_POOL_CLS) BAD("--mlp-only-train needs --pooler cls");
     if (p.resume && !p.checkpoint_dir) BAD("--resume needs --checkpoint DIR");
+    if (p.objective == SEMBED_OBJECTIVE_DISTILL && !p.teacher_path) BAD("--objective distill needs --teacher FILE.npy");
+    if (p.objective != SEMBED_OBJECTIVE_DISTILL && p.teacher_path) BAD("--teacher is only used with --objective distill");
+    if (p.objective == SEMBED_OBJECTIVE_DISTILL && p.mse_weight == 0 && p.rel_weight == 0)
+        BAD("--objective distill needs --mse-weight > 0 or --rel-weight > 0");
     char *vocab_owned = NULL;
     bool init_json = false;
     if (init_spec) {

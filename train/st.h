@@ -30,6 +30,8 @@ struct st_config {
     float hidden_dropout, attn_dropout;
     bool has_pooler;            // pooler.dense (BERT pooler = SimCSE's MLP: dense + tanh)
     bool has_mlm;               // cls.predictions.* (transform dense + act + LN, bias; decoder tied)
+    int proj_dim;               // > 0: pooling.dense.0 [proj_dim, H] + bias, identity activation (the
+                                // distillation projection, a sentence-transformers Dense module)
 };
 
 struct st_layer_w {
@@ -44,6 +46,7 @@ struct st_weights {
     struct st_layer_w *layer;           // [layers]
     float *pool_w, *pool_b;             // NULL unless has_pooler
     float *mlm_w, *mlm_b, *mlm_ln_w, *mlm_ln_b, *mlm_bias; // NULL unless has_mlm
+    float *proj_w, *proj_b;             // NULL unless proj_dim > 0
 };
 
 struct st_tensor {
@@ -207,6 +210,12 @@ struct st_objective {
     float temp, hn_weight;
     bool mlm;                   // MLM loss on st_step_data.mlm (alone, or auxiliary to contrastive)
     float mlm_weight;           // weight of the auxiliary MLM loss (1 when MLM alone)
+    // Distillation (train/distill.c): the pooled anchors z[0, B) against teacher rows.
+    bool distill;
+    float cl_weight;            // weight of InfoNCE when distill (0: no contrastive term)
+    float mse_weight;           // MSE(proj(z), teacher); proj = pooling.dense.0 when the model has one
+    float rel_weight;           // KL(teacher || student) of in-batch cosine-similarity softmaxes
+    float rel_temp;             // temperature of the relational loss
 };
 
 struct st_step_data {
@@ -216,6 +225,8 @@ struct st_step_data {
     struct st_batch mlm;        // masked inputs
     int M;                      // masked positions
     const int32_t *mlm_rows, *mlm_labels;
+    const float *teacher;       // distill: [B, teacher_dim] rows of the anchors
+    int teacher_dim;
 };
 
 // Loss (and, with backward, gradients accumulated into m->grads) of one batch. drop_key_* == 0
@@ -223,6 +234,34 @@ struct st_step_data {
 double st_loss_and_grad(struct st_model *m, struct st_acts *a, const struct st_objective *o,
                         const struct st_step_data *d, uint64_t drop_key_cl, uint64_t drop_key_mlm, bool backward,
                         int n_threads, double *cl_loss, double *mlm_loss);
+
+// ---------------------------------------------------------------- distillation (train/distill.c)
+// MSE (sentence-transformers MSELoss: mean over B x D of (y - t)^2) with y = proj(z) when the
+// model has a projection (else y = z, D == H), and the relational loss
+//   (1/B) sum_i KL(softmax_{j != i}(cos(t_i, t_j) / temp) || softmax_{j != i}(cos(z_i, z_j) / temp)).
+// z: [B, H] pooled anchors; adds w * dLoss/dz into dz and accumulates the projection's grads.
+// Returns the weighted sum; *mse / *rel receive the unweighted parts (may be NULL).
+double st_distill_loss(struct st_model *m, const float *z, int B, const float *teacher, int D,
+                       const struct st_objective *o, float *dz, bool backward, double *mse, double *rel);
+// y[n, P] = z[n, H] W^T + b (the projection); P = proj_dim.
+void st_proj_forward(const struct st_model *m, const float *z, int n, float *y);
+// A copy of m with a projection [D, H] added (fresh: N(0, 1e-3), bias 0, seeded), every
+// other tensor copied; *m is freed and replaced. No-op when m already has proj_dim == D.
+int st_model_add_proj(struct st_model **m, int D, uint64_t seed);
+
+// Teacher vectors: a .npy of float32 (rows, dim), mapped read-only.
+struct st_teacher {
+    size_t rows;
+    int dim;
+    const unsigned char *data;  // rows x dim float32, possibly unaligned (copy rows with memcpy)
+    void *map;
+    size_t map_len;
+};
+// Open and validate path; expect_rows (the number of training rows) must equal its rows.
+int st_teacher_open(const char *path, size_t expect_rows, struct st_teacher **out);
+void st_teacher_free(struct st_teacher *t);
+// Copy row r into dst[dim].
+void st_teacher_row(const struct st_teacher *t, size_t r, float *dst);
 
 // ---------------------------------------------------------------- optimizer
 struct st_adamw {

@@ -157,6 +157,7 @@ SEMBED_API int sembed_export_hf(const char *semb_path, const char *dir) {
     for (int i = 0; i < m->n_tensors; i++) {
         const struct st_tensor *t = &m->tensors[i];
         if (!strncmp(t->name, "cls.", 4)) continue;
+        if (!strncmp(t->name, "pooling.dense.", 14)) continue; // a Dense module of its own (below)
         tens[nt++] = (struct sw_tensor){t->name, "F32", t->n_dims, t->dims, m->params + t->offset, t->numel * sizeof(float)};
     }
     if (c->type_vocab == 0) { // DistilBERT-style: BertModel needs a token-type table; one zero row is exact

@@ -105,7 +105,8 @@ int st_save(const char *path, const struct st_model *m, const float *params, con
     r2 |= sembed_writer_add_f32(w, "bert.attention_dropout", c->attn_dropout);
     r2 |= sembed_writer_add_str(w, "pooling.mode", si->pooling_mode);
     r2 |= sembed_writer_add_bool(w, "pooling.normalize", si->normalize);
-    r2 |= sembed_writer_add_u32(w, "pooling.dense_count", 0);
+    r2 |= sembed_writer_add_u32(w, "pooling.dense_count", c->proj_dim > 0 ? 1 : 0);
+    if (c->proj_dim > 0) r2 |= sembed_writer_add_str(w, "pooling.dense.0.activation", "identity");
     r2 |= sembed_writer_add_str(w, "train.objective", si->objective);
     r2 |= sembed_writer_add_u64(w, "train.steps", (uint64_t)si->steps);
     r2 |= sembed_writer_add_u32(w, "train.batch", p->batch);
@@ -123,6 +124,7 @@ int st_save(const char *path, const struct st_model *m, const float *params, con
     snprintf(buf, sizeof buf, "%016llx", (unsigned long long)si->data_xxh3);
     r2 |= sembed_writer_add_str(w, "train.data_xxh3", buf);
     r2 |= sembed_writer_add_str(w, "train.pooler", si->pooling_mode);
+    if (p->objective == SEMBED_OBJECTIVE_DISTILL) r2 |= st_distill_save_keys(w, p);
     if (!isnan(si->best_dev)) {
         r2 |= sembed_writer_add_f32(w, "train.best_dev_spearman", (float)si->best_dev);
         r2 |= sembed_writer_add_u64(w, "train.best_step", (uint64_t)si->best_step);

@@ -45,4 +45,8 @@ int st_load_checkpoint(const char *path, struct st_model *m, const char *fingerp
 // Load only the parameters of a .semb written by st_save into params (laid out like m->params).
 int st_load_params(const char *path, const struct st_model *m, float *params);
 
+struct sembed_writer;
+// train.distill.* keys: teacher file name, its JSON sidecar (teacher identity) when present, weights.
+int st_distill_save_keys(struct sembed_writer *w, const struct sembed_train_params *p);
+
 #endif

@@ -100,6 +100,11 @@ static void walk(const struct st_config *c, struct table_builder *tb, struct st_
         w->mlm_ln_b = add_tensor(tb, "cls.predictions.transform.LayerNorm.bias", H, 0, false);
         w->mlm_bias = add_tensor(tb, "cls.predictions.bias", c->vocab, 0, false);
     }
+    w->proj_w = w->proj_b = NULL;
+    if (c->proj_dim > 0) {
+        w->proj_w = add_tensor(tb, "pooling.dense.0.weight", c->proj_dim, H, true);
+        w->proj_b = add_tensor(tb, "pooling.dense.0.bias", c->proj_dim, 0, false);
+    }
 }
 
 static void resolve(const struct st_model *m, const struct st_weights *offs, float *base, struct st_weights *out) {
@@ -120,6 +125,7 @@ static void resolve(const struct st_model *m, const struct st_weights *offs, flo
     out->pool_w = R(offs->pool_w); out->pool_b = R(offs->pool_b);
     out->mlm_w = R(offs->mlm_w); out->mlm_b = R(offs->mlm_b); out->mlm_ln_w = R(offs->mlm_ln_w);
     out->mlm_ln_b = R(offs->mlm_ln_b); out->mlm_bias = R(offs->mlm_bias);
+    out->proj_w = R(offs->proj_w); out->proj_b = R(offs->proj_b);
 #undef R
 }
 
@@ -130,7 +136,8 @@ int st_model_create(const struct st_config *cfg, struct st_model **out) {
     const struct st_config *c = cfg;
     if (c->vocab <= 0 || c->hidden <= 0 || c->layers <= 0 || c->heads <= 0 || c->inter <= 0 || c->max_pos <= 0 ||
         c->type_vocab < 0 || c->hidden % c->heads != 0 || c->layers > 1024 || c->hidden > (1 << 16) ||
-        c->inter > (1 << 18) || c->vocab > (1 << 24) || c->max_pos > (1 << 16) || c->type_vocab > 1024)
+        c->inter > (1 << 18) || c->vocab > (1 << 24) || c->max_pos > (1 << 16) || c->type_vocab > 1024 ||
+        c->proj_dim < 0 || c->proj_dim > (1 << 16))
         return sembed_fail(SEMBED_EINVAL, "st_model_create",
                            "bad shape: vocab %d hidden %d layers %d heads %d inter %d max_pos %d type_vocab %d", c->vocab,
                            c->hidden, c->layers, c->heads, c->inter, c->max_pos, c->type_vocab);
@@ -179,6 +186,7 @@ static void view_like(const struct st_model *m, float *base, struct st_weights *
     out->pool_w = V(w->pool_w); out->pool_b = V(w->pool_b);
     out->mlm_w = V(w->mlm_w); out->mlm_b = V(w->mlm_b); out->mlm_ln_w = V(w->mlm_ln_w); out->mlm_ln_b = V(w->mlm_ln_b);
     out->mlm_bias = V(w->mlm_bias);
+    out->proj_w = V(w->proj_w); out->proj_b = V(w->proj_b);
 #undef V
 }
 
@@ -324,6 +332,16 @@ int st_model_from_file(const struct sembed_file *f, bool want_pooler, bool want_
     bool file_mlm = sembed_file_find_tensor(f, "cls.predictions.transform.dense.weight", &tmp) == 0;
     c.has_pooler = want_pooler || file_pooler;
     c.has_mlm = want_mlm || file_mlm;
+    // A distillation projection written by sembed train (one identity Dense layer) is kept.
+    uint32_t nd = 0;
+    const char *dact = NULL;
+    if (sembed_file_get_u32(f, "pooling.dense_count", &nd) == 0 && nd == 1 &&
+        sembed_file_get_str(f, "pooling.dense.0.activation", &dact, NULL) == 0 && !strcmp(dact, "identity") &&
+        sembed_file_find_tensor(f, "pooling.dense.0.weight", &tmp) == 0 && tmp.n_dims == 2 &&
+        tmp.dims[1] == (int64_t)c.hidden && tmp.dims[0] >= 1 && tmp.dims[0] <= (1 << 16))
+        c.proj_dim = (int)tmp.dims[0];
+    else if (nd > 0)
+        SEMBED_LOG_WARNF("the model's %u pooling.dense layer(s) are not trained and will not be written", nd);
     struct st_model *m;
     if ((rc = st_model_create(&c, &m))) return rc;
     *fresh_pooler = want_pooler && !file_pooler;

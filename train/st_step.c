@@ -10,13 +10,20 @@ double st_loss_and_grad(struct st_model *m, struct st_acts *a, const struct st_o
                         int nt, double *cl_loss, double *mlm_loss) {
     int H = m->cfg.hidden;
     double total = 0.0, lc = 0.0, lm = 0.0;
-    if (o->contrastive) {
+    if (o->contrastive || o->distill) {
         size_t n = (size_t)d->cl.n * H;
         float *z = a->z, *dz = z + n;
         st_forward(m, a, &d->cl, drop_key_cl, nt);
         st_pool_forward(m, a, &d->cl, o->pool, o->mlp, z, nt);
-        lc = st_infonce(z, d->B, H, d->hard_neg, o->temp, o->hn_weight, 1.0f, dz);
-        total += lc;
+        float wcl = o->distill ? o->cl_weight : 1.0f;
+        if (o->contrastive) {
+            lc = st_infonce(z, d->B, H, d->hard_neg, o->temp, o->hn_weight, wcl, dz);
+            total += wcl * lc;
+        } else {
+            memset(dz, 0, n * sizeof *dz);
+        }
+        // distillation on the anchors (rows [0, B)); adds into dz
+        if (o->distill) total += st_distill_loss(m, z, d->B, d->teacher, d->teacher_dim, o, dz, backward, NULL, NULL);
         if (backward) {
             st_pool_backward(m, a, &d->cl, o->pool, o->mlp, dz, a->dY, nt);
             st_backward(m, a, &d->cl, a->dY, drop_key_cl, nt);

@@ -39,6 +39,8 @@ SEMBED_API struct sembed_train_params sembed_train_default_params(void) {
     p.hidden_dropout = p.attention_dropout = -1.0f;
     p.seed = 42;
     p.eval_every = 125;
+    p.mse_weight = 1.0f;
+    p.rel_temp = 0.05f;
     return p;
 }
 
@@ -115,6 +117,8 @@ struct trainer {
     struct st_model *m;
     struct st_acts *a, *ea;
     struct st_data *data;
+    struct st_teacher *teacher;
+    float *tbuf;      // [B, teacher dim]: teacher rows of the current batch
     struct st_objective obj;
     int nt, kv, B;
     int64_t spe, total, warmup;
@@ -139,6 +143,7 @@ struct trainer {
     int64_t best_step;
     char fingerprint[1024];
     char objective[128];
+    char distill_fp[160];
     FILE *log;
 };
 
@@ -230,6 +235,8 @@ static int setup_model(struct trainer *t) {
         struct st_tensor *tt = &t->m->tensors[i];
         if (!strncmp(tt->name, "pooler.", 7)) tt->trainable = want_pooler;
         if (!strncmp(tt->name, "cls.", 4)) tt->trainable = want_mlm;
+        if (!strncmp(tt->name, "pooling.dense.", 14))
+            tt->trainable = p->objective == SEMBED_OBJECTIVE_DISTILL && p->mse_weight > 0.0f;
     }
     t->pad_id = sembed_tokenizer_pad_id(t->tok);
     t->cls_id = sembed_tokenizer_cls_id(t->tok);
@@ -306,13 +313,14 @@ static int setup_eval(struct trainer *t) {
 
 static int evaluate(struct trainer *t, double *out) {
     size_t ns = 2 * t->n_pairs, cap = t->ecap;
-    int H = t->m->cfg.hidden, nmax = t->ea->n_max;
+    int Hz = t->m->cfg.hidden, nmax = t->ea->n_max, P = t->m->cfg.proj_dim;
+    int H = P > 0 ? P : Hz; // the inference embedding: through the projection when there is one
     float *emb = malloc(ns * (size_t)H * sizeof *emb);
-    float *z = malloc((size_t)nmax * H * sizeof *z);
+    float *z = malloc((size_t)nmax * (Hz > H ? Hz : H) * sizeof *z), *y = P > 0 ? malloc((size_t)nmax * P * sizeof *y) : NULL;
     int32_t *ids = malloc((size_t)nmax * t->et * sizeof *ids), *lens = malloc((size_t)nmax * sizeof *lens);
     double *cos = malloc(t->n_pairs * sizeof *cos);
     int rc = 0;
-    if (!emb || !z || !ids || !lens || !cos) { rc = SEMBED_ENOMEM; goto done; }
+    if (!emb || !z || !ids || !lens || !cos || (P > 0 && !y)) { rc = SEMBED_ENOMEM; goto done; }
     for (size_t j0 = 0; j0 < ns; j0 += (size_t)nmax) {
         int n = (int)(ns - j0 < (size_t)nmax ? ns - j0 : (size_t)nmax), T = 1;
         for (int i = 0; i < n; i++) { int l = (int)t->elen[t->eorder[j0 + i]]; if (l > T) T = l; }
@@ -326,7 +334,9 @@ static int evaluate(struct trainer *t, double *out) {
         struct st_batch b = {.n = n, .t = T, .ids = ids, .types = NULL, .lens = lens};
         st_forward(t->m, t->ea, &b, 0, t->nt);
         st_pool_forward(t->m, t->ea, &b, t->eval_pool, t->eval_mlp, z, t->nt);
-        for (int i = 0; i < n; i++) memcpy(emb + (size_t)t->eorder[j0 + i] * H, z + (size_t)i * H, (size_t)H * sizeof *z);
+        const float *zo = z;
+        if (P > 0) { st_proj_forward(t->m, z, n, y); zo = y; }
+        for (int i = 0; i < n; i++) memcpy(emb + (size_t)t->eorder[j0 + i] * H, zo + (size_t)i * H, (size_t)H * sizeof *z);
     }
     for (size_t k = 0; k < t->n_pairs; k++) {
         const float *a = emb + 2 * k * H, *b = a + H;
@@ -338,7 +348,7 @@ static int evaluate(struct trainer *t, double *out) {
     rc = mt_spearman(cos, t->gold, t->n_pairs, &rho);
     if (!rc) *out = 100.0 * rho;
 done:
-    free(emb); free(z); free(ids); free(lens); free(cos);
+    free(emb); free(z); free(y); free(ids); free(lens); free(cos);
     return rc;
 }
 
@@ -386,6 +396,11 @@ static void make_batch(struct trainer *t, int64_t s, struct st_step_data *sd) {
     struct st_batch b = {.n = N, .t = T, .ids = t->ids, .types = t->types, .lens = t->lens};
     memset(sd, 0, sizeof *sd);
     if (!mlm_only) { sd->cl = b; sd->B = B; sd->hard_neg = kv == 3; }
+    if (t->teacher) {
+        for (int i = 0; i < B; i++) st_teacher_row(t->teacher, rows[i], t->tbuf + (size_t)i * t->teacher->dim);
+        sd->teacher = t->tbuf;
+        sd->teacher_dim = t->teacher->dim;
+    }
     if (t->obj.mlm) {
         // HF DataCollatorForLanguageModeling: each non-special token with prob mlm_prob; of those
         // 80% [MASK], 10% a random id, 10% unchanged. Keyed by (seed, step, sequence, position).
@@ -417,7 +432,7 @@ static void make_batch(struct trainer *t, int64_t s, struct st_step_data *sd) {
 // ---------------------------------------------------------------- main loop
 
 static const char *objective_name(enum sembed_objective o) {
-    return o == SEMBED_OBJECTIVE_SUP ? "sup" : o == SEMBED_OBJECTIVE_MLM ? "mlm" : "unsup";
+    return o == SEMBED_OBJECTIVE_SUP ? "sup" : o == SEMBED_OBJECTIVE_MLM ? "mlm" : o == SEMBED_OBJECTIVE_DISTILL ? "distill" : "unsup";
 }
 
 static int save_model(struct trainer *t, const char *path, const float *params, int64_t steps, bool with_state) {
@@ -450,6 +465,8 @@ static void trainer_free(struct trainer *t) {
     ev_task_free(t->sts);
     free(t->perm); free(t->ids); free(t->types); free(t->lens); free(t->mids); free(t->rows); free(t->labels);
     st_data_free(t->data);
+    st_teacher_free(t->teacher);
+    free(t->tbuf);
     st_acts_free(t->a);
     st_acts_free(t->ea);
     st_model_free(t->m);
@@ -462,7 +479,7 @@ static int check_params(const struct sembed_train_params *p) {
     if (!p->data_path || !p->out_path) return sembed_fail(SEMBED_EINVAL, FN, "data_path and out_path are required");
     if (!p->model_path == !p->init) return sembed_fail(SEMBED_EINVAL, FN, "give exactly one of model_path and init");
     if (p->init && !p->init->vocab_path) return sembed_fail(SEMBED_EINVAL, FN, "init needs a vocabulary path");
-    if ((unsigned)p->objective > SEMBED_OBJECTIVE_MLM || (unsigned)p->pooler > SEMBED_TRAIN_POOL_MEAN)
+    if ((unsigned)p->objective > SEMBED_OBJECTIVE_DISTILL || (unsigned)p->pooler > SEMBED_TRAIN_POOL_MEAN)
         return sembed_fail(SEMBED_EINVAL, FN, "unknown objective or pooler");
     if (p->batch < 2 || p->batch > 65536) return sembed_fail(SEMBED_EINVAL, FN, "batch %u must be in [2, 65536]", p->batch);
     if (p->max_length < 3 || p->max_length > 4096) return sembed_fail(SEMBED_EINVAL, FN, "max_length %u must be in [3, 4096]", p->max_length);
@@ -474,6 +491,17 @@ static int check_params(const struct sembed_train_params *p) {
     if (p->steps < 0 || p->stop_after < 0 || p->eval_every < 0 || p->checkpoint_every < 0 || (p->steps == 0 && p->epochs == 0))
         return sembed_fail(SEMBED_EINVAL, FN, "steps/epochs/eval_every must be positive");
     if (p->resume && !p->checkpoint_dir) return sembed_fail(SEMBED_EINVAL, FN, "resume needs checkpoint_dir");
+    if (p->objective == SEMBED_OBJECTIVE_DISTILL) {
+        if (!p->teacher_path) return sembed_fail(SEMBED_EINVAL, FN, "objective distill needs a teacher .npy (--teacher)");
+        if (!(p->mse_weight >= 0) || !(p->rel_weight >= 0) || !(p->cl_weight >= 0) || !isfinite(p->mse_weight) ||
+            !isfinite(p->rel_weight) || !isfinite(p->cl_weight))
+            return sembed_fail(SEMBED_EINVAL, FN, "mse_weight, rel_weight and cl_weight must be finite and >= 0");
+        if (p->mse_weight == 0 && p->rel_weight == 0)
+            return sembed_fail(SEMBED_EINVAL, FN, "objective distill needs mse_weight > 0 or rel_weight > 0");
+        if (!(p->rel_temp > 0) || !isfinite(p->rel_temp)) return sembed_fail(SEMBED_EINVAL, FN, "rel_temp must be > 0");
+    } else if (p->teacher_path) {
+        return sembed_fail(SEMBED_EINVAL, FN, "a teacher is only used by objective distill");
+    }
     return 0;
 }
 
@@ -493,18 +521,42 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
     if ((rc = st_data_load(p->data_path, kind, p->strict, t->tok, p->max_length, t->nt, &t->data))) goto done;
     if (t->data->n_skipped)
         SEMBED_LOG_WARNF("%s: %zu malformed line(s) skipped", p->data_path, t->data->n_skipped);
-    t->kv = p->objective == SEMBED_OBJECTIVE_MLM ? 1 : p->objective == SEMBED_OBJECTIVE_UNSUP ? 2 : t->data->k;
+    bool distill = p->objective == SEMBED_OBJECTIVE_DISTILL;
+    if (distill) {
+        if (t->data->n_skipped) {
+            rc = sembed_fail(SEMBED_EINVAL, FN, "%s: distillation needs every line as a row (teacher row i = line i): "
+                             "%zu line(s) were skipped", p->data_path, t->data->n_skipped);
+            goto done;
+        }
+        if ((rc = st_teacher_open(p->teacher_path, t->data->n_rows, &t->teacher))) goto done;
+        int D = t->teacher->dim, H = t->m->cfg.hidden;
+        if (p->mse_weight > 0 && t->m->cfg.proj_dim != D && (H != D || t->m->cfg.proj_dim > 0)) {
+            if (t->m->cfg.proj_dim > 0)
+                SEMBED_LOG_WARNF("the model's projection to %d dims is replaced by a fresh one to the teacher's %d",
+                                 t->m->cfg.proj_dim, D);
+            if ((rc = st_model_add_proj(&t->m, D, p->seed))) goto done;
+            SEMBED_LOG_INFOF("projection %d -> %d (pooling.dense.0, identity) initialised fresh for MSE to the teacher", H, D);
+        }
+        SEMBED_LOG_INFOF("teacher %s: %zu rows x %d dims", p->teacher_path, t->teacher->rows, D);
+    }
+    t->kv = p->objective == SEMBED_OBJECTIVE_MLM ? 1 : p->objective == SEMBED_OBJECTIVE_UNSUP ? 2
+          : distill ? (p->cl_weight > 0 ? 2 : 1) : t->data->k;
     t->B = (int)(p->batch < t->data->n_rows ? p->batch : t->data->n_rows);
+    if (distill && !(t->tbuf = malloc((size_t)t->B * t->teacher->dim * sizeof *t->tbuf))) { rc = SEMBED_ENOMEM; goto done; }
     if (t->B < 2 && p->objective != SEMBED_OBJECTIVE_MLM) { rc = sembed_fail(SEMBED_EINVAL, FN, "contrastive training needs at least 2 rows"); goto done; }
     t->spe = (int64_t)(t->data->n_rows / (size_t)t->B); // the last partial batch is dropped
     t->total = p->steps ? p->steps : (int64_t)p->epochs * t->spe;
     t->warmup = p->warmup >= 1.0f ? (int64_t)p->warmup : (int64_t)ceil((double)p->warmup * (double)t->total);
     bool cls = p->pooler == SEMBED_TRAIN_POOL_CLS;
-    t->obj = (struct st_objective){.contrastive = p->objective != SEMBED_OBJECTIVE_MLM,
+    if (distill)
+        snprintf(t->distill_fp, sizeof t->distill_fp, " mse=%a rel=%a rt=%a cl=%a tdim=%d", (double)p->mse_weight,
+                 (double)p->rel_weight, (double)p->rel_temp, (double)p->cl_weight, t->teacher->dim);
+    t->obj = (struct st_objective){.contrastive = p->objective != SEMBED_OBJECTIVE_MLM && (!distill || p->cl_weight > 0),
                                    .pool = p->pooler == SEMBED_TRAIN_POOL_MEAN ? ST_POOL_MEAN : ST_POOL_CLS,
                                    .mlp = cls, .temp = p->temp, .hn_weight = p->hard_neg_weight,
                                    .mlm = p->objective == SEMBED_OBJECTIVE_MLM || p->mlm_weight > 0,
-                                   .mlm_weight = p->mlm_weight};
+                                   .mlm_weight = p->mlm_weight, .distill = distill, .cl_weight = p->cl_weight,
+                                   .mse_weight = p->mse_weight, .rel_weight = p->rel_weight, .rel_temp = p->rel_temp};
     if (p->objective != SEMBED_OBJECTIVE_MLM && !cls) t->obj.mlp = false;
     {
         const char *parent = NULL;
@@ -514,12 +566,12 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
     }
     snprintf(t->fingerprint, sizeof t->fingerprint,
              "obj=%d pool=%d mlp_only=%d batch=%d maxlen=%u lr=%a steps=%lld warmup=%lld temp=%a hnw=%a mlmw=%a mlmp=%a "
-             "wd=%a clip=%a hd=%a ad=%a seed=%llu data=%016llx rows=%zu eval=%lld",
+             "wd=%a clip=%a hd=%a ad=%a seed=%llu data=%016llx rows=%zu eval=%lld%s",
              (int)p->objective, (int)p->pooler, (int)p->mlp_only_train, t->B, p->max_length, (double)p->lr,
              (long long)t->total, (long long)t->warmup, (double)p->temp, (double)p->hard_neg_weight, (double)p->mlm_weight,
              (double)p->mlm_prob, (double)p->weight_decay, (double)p->clip, (double)t->m->cfg.hidden_dropout,
              (double)t->m->cfg.attn_dropout, (unsigned long long)p->seed, (unsigned long long)t->data->xxh3,
-             t->data->n_rows, (long long)(p->eval_sts ? p->eval_every : 0));
+             t->data->n_rows, (long long)(p->eval_sts ? p->eval_every : 0), t->distill_fp);
     int N = t->kv * t->B, T = (int)p->max_length;
     if ((rc = st_acts_create(&t->m->cfg, N, T, t->nt, &t->a))) goto done;
     t->perm = malloc(t->data->n_rows * sizeof *t->perm);

@@ -39,7 +39,10 @@
 extern "C" {
 #endif
 
-enum sembed_objective { SEMBED_OBJECTIVE_UNSUP = 0, SEMBED_OBJECTIVE_SUP = 1, SEMBED_OBJECTIVE_MLM = 2 };
+/* DISTILL: one sentence per line of data_path, a teacher vector per line in teacher_path (docs/train.md
+ * "Distillation"). */
+enum sembed_objective { SEMBED_OBJECTIVE_UNSUP = 0, SEMBED_OBJECTIVE_SUP = 1, SEMBED_OBJECTIVE_MLM = 2,
+                        SEMBED_OBJECTIVE_DISTILL = 3 };
 /* Training poolers (the inference names of sembed/model.h). */
 enum sembed_train_pooler { SEMBED_TRAIN_POOL_CLS = 0, SEMBED_TRAIN_POOL_CLS_BEFORE_POOLER = 1, SEMBED_TRAIN_POOL_MEAN = 2 };
 
@@ -107,6 +110,16 @@ struct sembed_train_params {
     bool strict;                           /* malformed data lines are fatal */
     sembed_train_progress_fn progress;
     void *progress_user;
+    /* Distillation (objective DISTILL). teacher_path: .npy float32 (rows, dim), row i the teacher's
+     * vector of line i of data_path; the row count must equal the data's (no line may be skipped).
+     * loss = mse_weight * MSE(proj(z), t) + rel_weight * relational + cl_weight * InfoNCE (unsup
+     * views) + mlm_weight * MLM. proj = a Dense [dim, hidden] layer (pooling.dense.0, identity),
+     * added when mse_weight > 0 and hidden != dim; with it the output embeds through it. */
+    const char *teacher_path;
+    float mse_weight;                      /* 1 */
+    float rel_weight;                      /* 0 */
+    float rel_temp;                        /* 0.05 */
+    float cl_weight;                       /* 0 */
 };
 SEMBED_API struct sembed_train_params sembed_train_default_params(void);
 
