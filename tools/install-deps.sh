@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
 BUILD_PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev libxxhash-dev libutf8proc-dev libjson-c-dev
-  libprotobuf-c-dev protobuf-c-compiler zlib1g-dev"
+  libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libopenmpi-dev openmpi-bin"
 TEST_PKGS="libcriterion-dev python3 python3-torch python3-onnx python3-numpy"
 
 pkgs="$BUILD_PKGS"

@@ -93,7 +93,7 @@ void st_acts_free(struct st_acts *a) {
 // ---------------------------------------------------------------- helpers
 
 static struct st_drop drop_site(float p, uint64_t drop_key, enum st_stream s, int layer) {
-    struct st_drop d = {0, 0, 1.0f};
+    struct st_drop d = {0, 0, 1.0f, NULL};
     if (p <= 0.0f || drop_key == 0) return d;
     d.key = st_rng_key(drop_key, (uint64_t)s, (uint64_t)layer, 0);
     d.thr = (uint32_t)((double)p * 4294967296.0);

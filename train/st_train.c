@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "formats/jsonx.h"
 #include "formats/log.h"
@@ -477,6 +478,35 @@ static void trainer_free(struct trainer *t) {
     free(t->vocab); free(t->vocab_buf);
 }
 
+// On resume: drop the log rows of steps after the checkpoint (a run killed between checkpoints
+// logged steps that the resumed run does again), so the log has each step once. Atomic rewrite.
+static int log_drop_after(const char *path, int64_t start) {
+    FILE *in = fopen(path, "rb");
+    if (!in) return 0; // no log yet: the resumed run starts one
+    char *tmp = malloc(strlen(path) + 8);
+    FILE *out = tmp ? (sprintf(tmp, "%s.tmp", path), fopen(tmp, "wb")) : NULL;
+    if (!out) { fclose(in); free(tmp); return sembed_fail(SEMBED_EIO, FN, "cannot rewrite log '%s'", path); }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    bool first = true, bad = false;
+    while ((n = getline(&line, &cap, in)) > 0) {
+        bool keep = first || line[0] < '0' || line[0] > '9' || strtoll(line, NULL, 10) <= start;
+        first = false;
+        if (keep && fwrite(line, 1, (size_t)n, out) != (size_t)n) bad = true;
+    }
+    free(line);
+    fclose(in);
+    if (fflush(out) != 0 || fsync(fileno(out)) != 0) bad = true;
+    if (fclose(out) != 0 || bad || rename(tmp, path) != 0) {
+        remove(tmp);
+        free(tmp);
+        return sembed_fail(SEMBED_EIO, FN, "cannot rewrite log '%s'", path);
+    }
+    free(tmp);
+    return 0;
+}
+
 static int check_params(const struct sembed_train_params *p) {
     if (!p->data_path || !p->out_path) return sembed_fail(SEMBED_EINVAL, FN, "data_path and out_path are required");
     if (!p->model_path == !p->init) return sembed_fail(SEMBED_EINVAL, FN, "give exactly one of model_path and init");
@@ -579,6 +609,7 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
         SEMBED_LOG_INFOF("resumed from %s at step %lld", last_path, (long long)start);
     }
     if (p->log_csv && t->io) {
+        if (start > 0 && (rc = log_drop_after(p->log_csv, start))) goto done_paths;
         t->log = fopen(p->log_csv, start > 0 ? "a" : "w");
         if (!t->log) { rc = sembed_fail(SEMBED_EIO, FN, "cannot open log '%s': %s", p->log_csv, strerror(errno)); goto done_paths; }
         if (start == 0) fprintf(t->log, "step,epoch,lr,loss,cl_loss,mlm_loss,grad_norm,examples_per_s,elapsed_s,dev_spearman,cpu_s\n");
