@@ -6,7 +6,7 @@
 #include "formats/log.h"
 #include "train/st_dist.h"
 
-int st_dist_create(const struct sembed_train_comm *comm, int B, int kv, int H, struct st_dist **out) {
+int st_dist_create(const struct sembed_train_comm *comm, int B, int kv, int H, int vocab, struct st_dist **out) {
     *out = NULL;
     if (!comm || comm->size < 1 || comm->rank < 0 || comm->rank >= comm->size || !comm->allgather_f32 ||
         !comm->allreduce_sum_f32)
@@ -30,7 +30,10 @@ int st_dist_create(const struct sembed_train_comm *comm, int B, int kv, int H, s
     d->dzg = malloc(n * sizeof *d->dzg);
     d->row0 = malloc((size_t)kv * d->b * sizeof *d->row0);
     d->att0 = malloc((size_t)kv * d->b * sizeof *d->att0);
-    if (!d->zr || !d->zg || !d->dzg || !d->row0 || !d->att0) {
+    d->vocab = vocab;
+    d->touched = calloc((size_t)vocab, 1);
+    d->trows = malloc((size_t)vocab * sizeof *d->trows);
+    if (!d->zr || !d->zg || !d->dzg || !d->row0 || !d->att0 || !d->touched || !d->trows) {
         st_dist_free(d);
         return SEMBED_ENOMEM;
     }
@@ -41,6 +44,7 @@ int st_dist_create(const struct sembed_train_comm *comm, int B, int kv, int H, s
 void st_dist_free(struct st_dist *d) {
     if (!d) return;
     free(d->zr); free(d->zg); free(d->dzg); free(d->row0); free(d->att0);
+    free(d->touched); free(d->trows); free(d->pack);
     free(d);
 }
 
@@ -91,11 +95,54 @@ double st_dist_loss_and_grad(struct st_model *m, struct st_acts *a, const struct
     return loss;
 }
 
-int st_dist_allreduce_grads(struct st_dist *d, struct st_model *m) {
-    for (size_t off = 0; off < m->n_params; off += ST_DIST_BUCKET) {
-        size_t n = m->n_params - off < ST_DIST_BUCKET ? m->n_params - off : ST_DIST_BUCKET;
-        if (d->comm->allreduce_sum_f32(d->comm->user, m->grads + off, n))
-            return sembed_fail(SEMBED_EIO, "st_dist_allreduce_grads", "allreduce of floats %zu..%zu failed", off, off + n);
+void st_dist_touch(struct st_dist *d, const int32_t *ids, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = ids[i];
+        SEMBED_ASSERT(id >= 0 && id < d->vocab);
+        if (!d->touched[id]) {
+            d->touched[id] = 1;
+            d->trows[d->n_trows++] = id;
+        }
     }
+    d->touch_valid = true;
+}
+
+static int reduce_dense(struct st_dist *d, float *x, size_t n_total) {
+    for (size_t off = 0; off < n_total; off += ST_DIST_BUCKET) {
+        size_t n = n_total - off < ST_DIST_BUCKET ? n_total - off : ST_DIST_BUCKET;
+        if (d->comm->allreduce_sum_f32(d->comm->user, x + off, n))
+            return sembed_fail(SEMBED_EIO, "st_dist_allreduce_grads", "allreduce of %zu floats failed", n);
+    }
+    return 0;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+int st_dist_allreduce_grads(struct st_dist *d, struct st_model *m) {
+    int rc;
+    size_t H = (size_t)m->cfg.hidden, V = (size_t)m->cfg.vocab;
+    if (!d->touch_valid || !m->g.word || V != (size_t)d->vocab) return reduce_dense(d, m->grads, m->n_params);
+    // [0, w0) dense, the marked rows of the word table packed, [w1, n_params) dense
+    size_t w0 = (size_t)(m->g.word - m->grads), w1 = w0 + V * H, k = (size_t)d->n_trows;
+    qsort(d->trows, k, sizeof *d->trows, cmp_i32); // the same order on every rank
+    if (k * H > d->cap_pack) {
+        float *np = realloc(d->pack, k * H * sizeof *np);
+        if (!np) return SEMBED_ENOMEM;
+        d->pack = np;
+        d->cap_pack = k * H;
+    }
+    for (size_t i = 0; i < k; i++) memcpy(d->pack + i * H, m->g.word + (size_t)d->trows[i] * H, H * sizeof(float));
+    if ((rc = reduce_dense(d, m->grads, w0)) || (rc = reduce_dense(d, d->pack, k * H)) ||
+        (rc = reduce_dense(d, m->grads + w1, m->n_params - w1)))
+        return rc;
+    for (size_t i = 0; i < k; i++) {
+        memcpy(m->g.word + (size_t)d->trows[i] * H, d->pack + i * H, H * sizeof(float));
+        d->touched[d->trows[i]] = 0;
+    }
+    d->n_trows = 0;
+    d->touch_valid = false;
     return 0;
 }

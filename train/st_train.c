@@ -377,6 +377,7 @@ static void make_batch(struct trainer *t, int64_t s, struct st_step_data *sd) {
             for (int i = 0; i < B; i++) {
                 size_t sidx = (size_t)rows[i] * d->k + (size_t)(d->k == 1 ? 0 : v);
                 t->glens[v * B + i] = (int32_t)(d->off[sidx + 1] - d->off[sidx]);
+                st_dist_touch(t->dist, d->ids + d->off[sidx], (size_t)t->glens[v * B + i]);
             }
         st_dist_offsets(t->dist, t->glens, t->m->cfg.heads);
         rows += (size_t)t->dist->rank * t->dist->b;
@@ -574,7 +575,7 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
              t->data->n_rows, (long long)(p->eval_sts ? p->eval_every : 0));
     int N = t->kv * t->B, T = (int)p->max_length;
     if (p->comm && p->comm->size > 1) {
-        if ((rc = st_dist_create(p->comm, t->B, t->kv, t->m->cfg.hidden, &t->dist))) goto done;
+        if ((rc = st_dist_create(p->comm, t->B, t->kv, t->m->cfg.hidden, t->m->cfg.vocab, &t->dist))) goto done;
         if (!(t->glens = malloc((size_t)N * sizeof *t->glens))) { rc = SEMBED_ENOMEM; goto done; }
         N = t->kv * t->dist->b;
     }
