@@ -5,6 +5,7 @@
 #                (float64 autograd, same global batch), 10 AdamW steps, and vs one process with dropout
 #  equiv_*_N     `mpirun -np N sembed train` vs one process, same global batch and seed, dropout 0.1:
 #                every logged step loss within 1e-5 relative, weights within 1e-4 absolute
+#  eval_2        with --eval-sts (rank 0 evaluates): same dev scores, best step, weights within 1e-4
 #  repro_2       two N=2 runs: bit-identical weights
 #  resume_2      rank 1 SIGKILLs itself after step 5 (checkpoint at 4); --resume ends bit-identical
 #                (weights and Adam moments) to an uninterrupted N=2 run
@@ -85,6 +86,15 @@ for obj in unsup sup; do
     fi
   done
 done
+# with --eval-sts: rank 0 evaluates and selects; the same dev scores and best step as one process
+EV="--steps 6 --data $T/unsup.txt --eval-sts tests/fixtures/sts-tiny/sts-tiny.csv --eval-every 2"
+s1=$("$S" train $COMMON $EV -o "$T/ev1.semb" 2>&1 | grep -o 'dev_before.*')
+s2=$($MPIRUN -np 2 "$S" train $COMMON $EV -o "$T/ev2.semb" 2>&1 | grep -o 'dev_before.*')
+if [ -n "$s1" ] && [ "$s1" = "$s2" ] && w=$("$B/semb_cmp" "$T/ev1.semb" "$T/ev2.semb" 1e-4); then
+  ok eval_2; echo "    $s2; $w"
+else
+  bad eval_2 "expected '$s1', got '$s2'; weights: ${w:-}"
+fi
 $MPIRUN -np 2 "$S" train $COMMON --steps 6 --data "$T/unsup.txt" -o "$T/unsup.2b.semb" >/dev/null 2>&1
 if w=$("$B/semb_cmp" "$T/unsup.2.semb" "$T/unsup.2b.semb" 0); then ok repro_2; else bad repro_2 "$w"; fi
 
