@@ -19,7 +19,7 @@ S=$B/sembed
 DATA=../shared/data
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} # Open MPI's own allocations are not ours to report
-MPIRUN="mpirun --oversubscribe ${MPIRUN_FLAGS:-}"
+MPIRUN="timeout 300 mpirun --oversubscribe ${MPIRUN_FLAGS:-}" # a hang fails instead of stalling CI
 T=$(mktemp -d "${TMPDIR:-/tmp}/sembed-mpi.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 pass=0 fail=0 skip=0
@@ -129,9 +129,9 @@ for n in 2 4; do
 done
 
 # ---- errors are named, and no rank is left waiting
-e1=$(timeout 120 $MPIRUN -np 3 "$S" train $COMMON --steps 2 --data "$T/unsup.txt" -o "$T/x.semb" 2>&1)
-e2=$(timeout 120 $MPIRUN -np 2 "$S" train $COMMON --steps 2 --mlm-weight 0.1 --data "$T/unsup.txt" -o "$T/x.semb" 2>&1)
-e3=$(timeout 120 $MPIRUN -np 2 "$S" embed -m "$T/unsup.1.semb" -o "$T/x.npy" hello 2>&1)
+e1=$($MPIRUN -np 3 "$S" train $COMMON --steps 2 --data "$T/unsup.txt" -o "$T/x.semb" 2>&1)
+e2=$($MPIRUN -np 2 "$S" train $COMMON --steps 2 --mlm-weight 0.1 --data "$T/unsup.txt" -o "$T/x.semb" 2>&1)
+e3=$($MPIRUN -np 2 "$S" embed -m "$T/unsup.1.semb" -o "$T/x.npy" hello 2>&1)
 if echo "$e1" | grep -q "not a multiple of the 3 ranks" && echo "$e2" | grep -q "not supported with several ranks" &&
    echo "$e3" | grep -q "give --input FILE"; then
   ok errors
