@@ -14,6 +14,7 @@
 
 #include "sembed/model.h"
 #include "tools/cli.h"
+#include "tools/mpi_comm.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -41,13 +42,19 @@ static void usage(FILE *out) {
             "                         npy: NumPy .npy v1.0, float32 (n, dim); when the input count is not\n"
             "                         known in advance (stdin) the header is patched at the end if the\n"
             "                         output is a regular file, else rows are spooled to a temporary file\n"
-            "  -o, --output FILE      write there (temporary file + rename; never half-written) instead of stdout\n"
+            "  -o, --output FILE      write there (temporary file + rename; never half-written) instead of stdout;\n"
+            "                         a name ending in .npy selects -f npy unless -f is given\n"
+            "  -i, --input FILE       read the inputs from FILE (one per line) instead of stdin\n"
             "  -h, --help             this text\n\n"
-            "Floats are printed with 9 significant digits (exact float32 round trip).\n");
+            "Floats are printed with 9 significant digits (exact float32 round trip).\n\n"
+            "Several processes: `mpirun -np N sembed embed -m M.semb --input FILE -o OUT.npy` (a build with MPI;\n"
+            "-f npy or f32): rank r embeds the r-th contiguous shard of the lines and writes its rows at their\n"
+            "offsets of one output file (MPI-IO); the file is bit-identical to the one-process output.\n");
 }
 
 struct opts {
-    const char *model, *output;
+    const char *model, *output, *input;
+    bool fmt_set;
     struct sembed_context_params cp;
     struct sembed_model_params mp;
     bool pairs;
@@ -216,7 +223,7 @@ static int parse_args(int argc, char **argv, struct opts *o) {
         {"pairs", no_argument, NULL, OPT_PAIRS},     {"format", required_argument, NULL, 'f'},
         {"output", required_argument, NULL, 'o'},  {"help", no_argument, NULL, 'h'},
         {"compute", required_argument, NULL, OPT_COMPUTE}, {"int8", no_argument, NULL, OPT_INT8},
-        {"verify", no_argument, NULL, OPT_VERIFY},
+        {"verify", no_argument, NULL, OPT_VERIFY}, {"input", required_argument, NULL, 'i'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->cp = sembed_context_default_params();
@@ -226,7 +233,7 @@ static int parse_args(int argc, char **argv, struct opts *o) {
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "m:p:L:b:t:f:o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:p:L:b:t:f:o:i:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'm': o->model = optarg; break;
         case 'p':
@@ -260,14 +267,19 @@ static int parse_args(int argc, char **argv, struct opts *o) {
             else if (!strcmp(optarg, "f32")) o->fmt = FMT_F32;
             else if (!strcmp(optarg, "npy")) o->fmt = FMT_NPY;
             else return cli_error(CLI_USAGE, "embed", "--format is jsonl, tsv, f32 or npy, got '%s'", optarg);
+            o->fmt_set = true;
             break;
         case 'o': o->output = optarg; break;
+        case 'i': o->input = optarg; break;
         case 'h': usage(stdout); return -1;
         default:
             return cli_error(CLI_USAGE, "embed", "unknown option or missing value: '%s' (see --help)", argv[optind - 1]);
         }
     }
     if (!o->model) return cli_error(CLI_USAGE, "embed", "-m MODEL.semb is required (see --help)");
+    size_t ol = o->output ? strlen(o->output) : 0;
+    if (!o->fmt_set && ol > 4 && !strcmp(o->output + ol - 4, ".npy")) o->fmt = FMT_NPY;
+    if (o->input && argc > optind) return cli_error(CLI_USAGE, "embed", "give TEXT arguments or --input FILE, not both");
     if (o->pairs && (argc - optind) % 2)
         return cli_error(CLI_USAGE, "embed", "--pairs with TEXT arguments needs an even count (a1 b1 a2 b2 ...)");
     return 0;
@@ -280,12 +292,13 @@ struct reader {
     struct sembed_input *in;
     size_t chunk;
     uint64_t lineno;
+    FILE *src;        // stdin or --input
 };
 
 static ssize_t read_chunk(struct reader *r, bool pairs) {
     size_t n = 0;
     while (n < r->chunk) {
-        ssize_t len = getline(&r->line[n], &r->cap[n], stdin);
+        ssize_t len = getline(&r->line[n], &r->cap[n], r->src);
         if (len < 0) break;
         r->lineno++;
         char *s = r->line[n];
@@ -300,7 +313,7 @@ static ssize_t read_chunk(struct reader *r, bool pairs) {
         }
         r->in[n++] = x;
     }
-    if (ferror(stdin)) return -1;
+    if (ferror(r->src)) return -1;
     return (ssize_t)n;
 }
 
@@ -319,11 +332,16 @@ static int run(const struct opts *o, int n_args, char **args, FILE *out) {
     long long known = n_args > 0 ? (o->pairs ? n_args / 2 : n_args) : -1;
     float *emb = malloc(chunk * dim * sizeof(float));
     struct reader r = {calloc(chunk, sizeof(char *)), calloc(chunk, sizeof(size_t)), calloc(chunk, sizeof(struct sembed_input)),
-                       chunk, 0};
+                       chunk, 0, stdin};
     struct sink s;
     int status = CLI_OK;
     if (!emb || !r.line || !r.cap || !r.in) {
         status = cli_error(CLI_FAIL, "embed", "out of memory");
+        goto done;
+    }
+    if (o->input && !(r.src = fopen(o->input, "rb"))) {
+        r.src = stdin;
+        status = cli_error(CLI_FAIL, "embed", "cannot open --input %s: %s", o->input, strerror(errno));
         goto done;
     }
     if (sink_open(&s, out, o->fmt, dim, known) != 0) {
@@ -348,7 +366,7 @@ static int run(const struct opts *o, int n_args, char **args, FILE *out) {
         } else {
             n = read_chunk(&r, o->pairs);
             if (n < 0) {
-                status = cli_error(CLI_FAIL, "embed", "reading stdin: %s", strerror(errno));
+                status = cli_error(CLI_FAIL, "embed", "reading %s: %s", o->input ? o->input : "stdin", strerror(errno));
                 break;
             }
         }
@@ -374,6 +392,7 @@ static int run(const struct opts *o, int n_args, char **args, FILE *out) {
         fprintf(stderr, "sembed embed: %llu of %llu inputs were longer than %u tokens and were truncated\n",
                 (unsigned long long)st.n_truncated, (unsigned long long)st.n_inputs, sembed_context_max_length(ctx));
 done:
+    if (r.src && r.src != stdin) fclose(r.src);
     for (size_t i = 0; r.line && i < chunk; i++) free(r.line[i]);
     free(r.line);
     free(r.cap);
@@ -384,11 +403,151 @@ done:
     return status;
 }
 
+/* ---------------------------------------------------------------- several processes (MPI) */
+
+// The input file's lines (all of it; every rank reads it: a shared or copied file).
+struct lines {
+    char *buf;
+    size_t *off, n; // line i = buf[off[i] .. off[i+1]) without its line break
+};
+
+static int read_lines(const char *path, struct lines *L) {
+    memset(L, 0, sizeof *L);
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error(CLI_FAIL, "embed", "cannot open --input %s: %s", path, strerror(errno));
+    size_t cap = 0, len = 0;
+    for (;;) {
+        if (cap - len < 65536) {
+            char *nb = realloc(L->buf, cap = cap ? 2 * cap : 1 << 20);
+            if (!nb) { fclose(f); return cli_error(CLI_FAIL, "embed", "out of memory reading %s", path); }
+            L->buf = nb;
+        }
+        size_t k = fread(L->buf + len, 1, cap - len - 1, f);
+        len += k;
+        if (!k) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return cli_error(CLI_FAIL, "embed", "reading %s: %s", path, strerror(errno));
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) n += L->buf[i] == '\n';
+    if (len && L->buf[len - 1] != '\n') n++;
+    L->off = malloc((n + 1) * sizeof *L->off);
+    if (!L->off) return cli_error(CLI_FAIL, "embed", "out of memory");
+    size_t k = 0;
+    L->off[0] = 0;
+    for (size_t i = 0; i < len; i++)
+        if (L->buf[i] == '\n') L->off[++k] = i + 1;
+    if (k < n) L->off[++k] = len + 1; // last line without a newline
+    L->n = n;
+    return 0;
+}
+
+static struct sembed_input line_input(const struct lines *L, size_t i, bool pairs) {
+    const char *s = L->buf + L->off[i];
+    size_t len = L->off[i + 1] - L->off[i] - 1;
+    if (len > 0 && s[len - 1] == '\r') len--;
+    struct sembed_input x = {s, len, NULL, 0};
+    if (pairs) {
+        const char *tab = memchr(s, '\t', len);
+        x.b = tab ? tab + 1 : s + len;
+        x.b_len = tab ? (size_t)(s + len - tab - 1) : 0;
+        x.a_len = tab ? (size_t)(tab - s) : len;
+    }
+    return x;
+}
+
+// Rank r embeds the r-th of N contiguous shards of the lines (sizes differ by at most one) and writes them at their offsets of one file (MPI-IO);
+// rank 0 creates the temporary file with the header and renames it once every rank succeeded.
+// Batch invariance (sembed/model.h) makes each row bit-identical to the one-process output.
+static int run_mpi(const struct opts *o) {
+    int R = cli_mpi_rank(), N = cli_mpi_size();
+    if (!o->input || !o->output || (o->fmt != FMT_NPY && o->fmt != FMT_F32))
+        return cli_error(CLI_USAGE, "embed", "with several processes give --input FILE and -o OUT (.npy, or -f f32)");
+    struct lines L;
+    struct sembed_model *m = NULL;
+    struct sembed_context *ctx = NULL;
+    struct cli_mpi_file *f = NULL;
+    float *emb = NULL;
+    unsigned char *le = NULL;
+    char tmp[4096] = "";
+    int fail = read_lines(o->input, &L);
+    int rc = fail ? 0 : sembed_model_load(o->model, &o->mp, &m);
+    if (rc) fail = cli_error(CLI_FAIL, "embed", "cannot load %s: %s", o->model, sembed_strerror(rc));
+    if (!fail && (rc = sembed_context_create(m, &o->cp, &ctx)))
+        fail = cli_error(rc == SEMBED_EINVAL ? CLI_USAGE : CLI_FAIL, "embed", "%s", sembed_strerror(rc));
+    const uint32_t dim = m ? sembed_model_dim(m) : 0;
+    const size_t chunk = 1024;
+    uint64_t hdr = o->fmt == FMT_NPY ? NPY_HEADER_BYTES : 0;
+    if (!fail && R == 0) { // the temporary file, header included, sized by rank 0
+        snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", o->output);
+        int fd = strlen(o->output) + 12 < sizeof tmp ? mkstemp(tmp) : -1;
+        FILE *hf = fd >= 0 ? fdopen(fd, "wb") : NULL;
+        if (!hf || (hdr && npy_header(hf, (uint64_t)L.n, dim) != 0) || fclose(hf) != 0) {
+            fail = cli_error(CLI_FAIL, "embed", "cannot create a temporary file next to %s: %s", o->output, strerror(errno));
+            if (fd >= 0) unlink(tmp);
+            tmp[0] = 0;
+        }
+    }
+    if (cli_mpi_allreduce_max(&fail) || fail) goto done; // every rank stops together
+    if (cli_mpi_bcast(tmp, sizeof tmp) || cli_mpi_file_open(tmp, &f)) {
+        fail = cli_error(CLI_FAIL, "embed", "MPI-IO cannot open %s", tmp);
+        goto agree;
+    }
+    emb = malloc(chunk * dim * sizeof *emb);
+    le = malloc(chunk * dim * 4);
+    struct sembed_input *in = malloc(chunk * sizeof *in);
+    if (!emb || !le || !in) fail = cli_error(CLI_FAIL, "embed", "out of memory");
+    size_t q = L.n / (size_t)N, rem = L.n % (size_t)N; // shard sizes differ by at most one line
+    size_t lo = q * (size_t)R + ((size_t)R < rem ? (size_t)R : rem), hi = lo + q + ((size_t)R < rem ? 1 : 0);
+    for (size_t i = lo; !fail && i < hi; i += chunk) {
+        size_t n = hi - i < chunk ? hi - i : chunk;
+        for (size_t k = 0; k < n; k++) in[k] = line_input(&L, i + k, o->pairs);
+        if ((rc = sembed_embed_inputs(ctx, in, n, emb))) {
+            fail = cli_error(CLI_FAIL, "embed", "inputs %zu..%zu: %s", i + 1, i + n, sembed_strerror(rc));
+            break;
+        }
+        for (size_t k = 0; k < n * dim; k++) { // little-endian whatever the host order
+            uint32_t u;
+            memcpy(&u, &emb[k], 4);
+            le[4 * k] = (unsigned char)u; le[4 * k + 1] = (unsigned char)(u >> 8);
+            le[4 * k + 2] = (unsigned char)(u >> 16); le[4 * k + 3] = (unsigned char)(u >> 24);
+        }
+        if (cli_mpi_file_write_at(f, hdr + (uint64_t)i * dim * 4, le, n * dim * 4))
+            fail = cli_error(CLI_FAIL, "embed", "MPI-IO write of rows %zu..%zu failed", i + 1, i + n);
+    }
+    free(in);
+    if (cli_mpi_file_close(f) && !fail) fail = cli_error(CLI_FAIL, "embed", "MPI-IO close of %s failed", tmp);
+agree:
+    if (cli_mpi_allreduce_max(&fail)) fail = CLI_FAIL;
+    if (R == 0 && tmp[0]) {
+        mode_t um = umask(0);
+        umask(um);
+        if (!fail && (chmod(tmp, 0666 & ~um) != 0 || rename(tmp, o->output) != 0))
+            fail = cli_error(CLI_FAIL, "embed", "cannot rename onto %s: %s", o->output, strerror(errno));
+        if (fail) unlink(tmp);
+    }
+    if (!fail && ctx) {
+        struct sembed_embed_stats st;
+        sembed_context_stats(ctx, &st);
+        if (st.n_truncated)
+            fprintf(stderr, "sembed embed: rank %d: %llu of %llu inputs were longer than %u tokens and were truncated\n", R,
+                    (unsigned long long)st.n_truncated, (unsigned long long)st.n_inputs, sembed_context_max_length(ctx));
+    }
+done:
+    free(emb); free(le);
+    free(L.buf); free(L.off);
+    sembed_context_free(ctx);
+    sembed_model_free(m);
+    return fail;
+}
+
 int cmd_embed(int argc, char **argv) {
     struct opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc < 0) return CLI_OK; // --help
     if (rc) return rc;
+    if (cli_mpi_size() > 1) return run_mpi(&o);
     if (!o.output) {
         int st = run(&o, argc - optind, argv + optind, stdout);
         if (fflush(stdout) != 0 && st == CLI_OK) st = cli_error(CLI_FAIL, "embed", "write error: %s", strerror(errno));

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "sembed/train.h"
 #include "tools/cli.h"
+#include "tools/mpi_comm.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -70,15 +72,21 @@ static void usage(FILE *out) {
             "  -h, --help                this text\n"
             "\n"
             "Progress (step, loss, lr, sentences/s, ETA, dev) goes to stderr when it is a terminal; a summary goes to\n"
-            "stdout at the end.\n");
+            "stdout at the end.\n"
+            "\n"
+            "Data-parallel: `mpirun -np N sembed train ...` (a build with MPI, docs/scale.md): --batch stays the global\n"
+            "batch (a multiple of N); each rank computes its slice, embeddings are all-gathered so the loss sees the\n"
+            "whole batch, gradients are summed; rank 0 writes the output, checkpoints and the log. unsup and sup only.\n");
 }
 
 struct progress_ctx {
     bool tty;
+    long long kill_step; // SEMBED_TEST_KILL_RANK_AT=RANK:STEP (tests): this rank SIGKILLs itself after STEP
 };
 
 static void on_progress(const struct sembed_train_progress *p, void *user) {
     const struct progress_ctx *c = user;
+    if (c->kill_step > 0 && p->step == c->kill_step) raise(SIGKILL); // before that step's checkpoint
     if (!c->tty) return;
     char dev[64] = "";
     if (!isnan(p->best_dev)) snprintf(dev, sizeof dev, "  dev %.2f (best %.2f)", isnan(p->dev) ? p->best_dev : p->dev, p->best_dev);
@@ -372,7 +380,11 @@ int cmd_train(int argc, char **argv) {
         }
         p.init = &init;
     }
-    struct progress_ctx pc = {.tty = cli_stderr_is_tty()};
+    struct progress_ctx pc = {.tty = cli_stderr_is_tty() && cli_mpi_rank() == 0};
+    const char *kill_at = getenv("SEMBED_TEST_KILL_RANK_AT");
+    int kill_rank = -1;
+    if (kill_at && sscanf(kill_at, "%d:%lld", &kill_rank, &pc.kill_step) == 2 && kill_rank != cli_mpi_rank()) pc.kill_step = 0;
+    p.comm = cli_mpi_train_comm();
     p.progress = on_progress;
     p.progress_user = &pc;
     struct sembed_train_result r;
@@ -380,6 +392,7 @@ int cmd_train(int argc, char **argv) {
     if (init_json) sembed_train_init_free(&init);
     free(vocab_owned);
     if (rc) return cli_error(CLI_FAIL, "train", "%s", sembed_strerror(rc));
+    if (cli_mpi_rank() != 0) return CLI_OK;
     printf("steps %lld  loss %.5f  rows %llu  skipped %llu  data_xxh3 %016llx  %.1f s", (long long)r.steps, r.final_loss,
            (unsigned long long)r.n_rows, (unsigned long long)r.n_skipped, (unsigned long long)r.data_xxh3, r.seconds);
     if (!isnan(r.best_dev))

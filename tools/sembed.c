@@ -7,6 +7,7 @@
 
 #include "sembed/common.h"
 #include "tools/cli.h"
+#include "tools/mpi_comm.h"
 
 struct command {
     const char *name;
@@ -77,8 +78,12 @@ int main(int argc, char **argv) {
     cli_install_logger(false);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name)) {
+            // MPI only under mpirun (tools/mpi_comm.h): a plain run never initialises it
+            if (cli_mpi_init(&argc, &argv)) return CLI_FAIL;
             int rc = commands[i].fn(argc - 1, argv + 1);
             if (g_detail[0]) fprintf(stderr, "sembed: %s\n", g_detail); // an error nobody reported: never swallow it
+            if (rc != CLI_OK) cli_mpi_abort(rc); // the other ranks may be waiting in a collective
+            cli_mpi_finalize();
             return rc;
         }
     fprintf(stderr, "sembed: unknown command '%s' (try 'sembed --help')\n", cmd);

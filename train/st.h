@@ -134,6 +134,7 @@ struct st_acts {
     int64_t *poff;                          // [n_max + 1] first element of each sequence's heads x len x len
                                             // attention block (head h at poff[s] + h * len * len)
     int32_t *rowmap;                        // [n_max * t_max] padded input index of each row
+    int64_t *grow;                          // [n_max * t_max] global row of each row (batches with row0)
     float *emb, *emb_mean, *emb_rstd, *h0;  // embedding sum, LN stats, output after dropout
     uint8_t *m_emb;                         // embedding dropout keep bits
     struct st_layer_acts *L;
@@ -162,6 +163,11 @@ struct st_batch {
     const int32_t *ids;      // [n*t]
     const int32_t *types;    // [n*t] or NULL (all 0)
     const int32_t *lens;     // [n] valid tokens per sequence (>= 1)
+    // Data-parallel shards (train/st_dist.h): where each sequence sits in the global batch, so
+    // dropout counters are those of one process running the whole batch. NULL: this batch is the
+    // whole batch. row0[s]: global packed row of sequence s's first token; att0[s]: global
+    // counter of element (0, 0) of its first head's attention block.
+    const int64_t *row0, *att0;
 };
 
 // Dropout is active when drop_key != 0: masks come from st_rng_key-derived keys (drop_key mixed

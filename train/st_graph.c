@@ -52,6 +52,7 @@ int st_acts_create(const struct st_config *c, int n_max, int t_max, int n_thread
         total = 0;
 #define TAKE(dst, count) do { size_t n_ = up16(count); if (base) dst = (void *)p; p += base ? n_ : 0; total += n_; } while (0)
         TAKE(a->off, (size_t)n_max + 1); TAKE(a->poff, 2 * ((size_t)n_max + 1)); TAKE(a->rowmap, BT);
+        TAKE(a->grow, 2 * BT);
         TAKE(a->emb, BT * H); TAKE(a->emb_mean, BT); TAKE(a->emb_rstd, BT); TAKE(a->h0, BT * H); TAKE(a->m_emb, bits);
         for (int l = 0; l < c->layers; l++) {
             struct st_layer_acts *L = &a->L[l];
@@ -92,7 +93,7 @@ void st_acts_free(struct st_acts *a) {
 // ---------------------------------------------------------------- helpers
 
 static struct st_drop drop_site(float p, uint64_t drop_key, enum st_stream s, int layer) {
-    struct st_drop d = {0, 0, 1.0f};
+    struct st_drop d = {0, 0, 1.0f, NULL};
     if (p <= 0.0f || drop_key == 0) return d;
     d.key = st_rng_key(drop_key, (uint64_t)s, (uint64_t)layer, 0);
     d.thr = (uint32_t)((double)p * 4294967296.0);
@@ -193,7 +194,7 @@ static void attention_fwd(const struct st_config *c, struct st_acts *a, struct s
         struct st_att ta = at;
         ta.T = ta.len = len;
         size_t pb = (size_t)a->poff[n] + (size_t)h * len * len, row0 = (size_t)a->off[n];
-        ta.drop_base = pb;
+        ta.drop_base = b->att0 ? (size_t)b->att0[n] + (size_t)h * len * len : pb;
         float *q = L->qkv + row0 * 3 * H + (size_t)h * hd;
         ops->att_fwd(&ta, q, q + H, q + 2 * H, lw->qb + (size_t)h * hd, lw->kb + (size_t)h * hd, lw->vb + (size_t)h * hd,
                      L->p + pb, L->pd + pb, L->ctx + row0 * H + (size_t)h * hd, H,
@@ -220,6 +221,8 @@ static void pack(struct st_acts *a, const struct st_batch *b, int heads) {
         int len = b->lens[n];
         SEMBED_ASSERT(len >= 1 && len <= b->t);
         for (int p = 0; p < len; p++) a->rowmap[a->off[n] + p] = n * b->t + p;
+        if (b->row0)
+            for (int p = 0; p < len; p++) a->grow[a->off[n] + p] = b->row0[n] + p;
         a->off[n + 1] = a->off[n] + len;
         a->poff[n + 1] = a->poff[n] + (int64_t)heads * len * len;
     }
@@ -235,6 +238,7 @@ void st_forward(const struct st_model *m, struct st_acts *a, const struct st_bat
     float eps = c->ln_eps;
     // embeddings: word + position (+ token type), LayerNorm, dropout
     struct st_drop de = drop_site(c->hidden_dropout, drop_key, ST_DROP_EMB, 0);
+    de.rows = b->row0 ? a->grow : NULL;
     #pragma omp parallel for num_threads(nt) schedule(static)
     for (int blk = 0; blk < nb; blk++) {
         int r0 = blk * ST_ROWBLK, r1 = r0 + ST_ROWBLK < BT ? r0 + ST_ROWBLK : BT;
@@ -266,6 +270,7 @@ void st_forward(const struct st_model *m, struct st_acts *a, const struct st_bat
         attention_fwd(c, a, L, lw, b, drop_key, l, nt); // adds the q/k/v biases in place
         sk_gemm_f32(false, true, BT, H, H, 1.0f, L->ctx, H, lw->aow, H, 0.0f, L->r1, H, nt);
         struct st_drop d1 = drop_site(c->hidden_dropout, drop_key, ST_DROP_ATTN_OUT, l);
+        d1.rows = b->row0 ? a->grow : NULL;
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (int blk = 0; blk < nb; blk++) {
             int r0 = blk * ST_ROWBLK, r1 = r0 + ST_ROWBLK < BT ? r0 + ST_ROWBLK : BT;
@@ -280,6 +285,7 @@ void st_forward(const struct st_model *m, struct st_acts *a, const struct st_bat
         }
         sk_gemm_f32(false, true, BT, H, I, 1.0f, a->G, I, lw->ow, I, 0.0f, L->r2, H, nt);
         struct st_drop d2 = drop_site(c->hidden_dropout, drop_key, ST_DROP_FFN_OUT, l);
+        d2.rows = b->row0 ? a->grow : NULL;
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (int blk = 0; blk < nb; blk++) {
             int r0 = blk * ST_ROWBLK, r1 = r0 + ST_ROWBLK < BT ? r0 + ST_ROWBLK : BT;

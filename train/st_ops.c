@@ -41,7 +41,8 @@ static void bias_drop_res(int r0, int r1, float *y, int n, const float *bias, co
             float v = bias ? yr[c] + bias[c] : yr[c];
             if (d->key) {
                 size_t i = (size_t)r * n + (size_t)c;
-                bool keep = st_rng_u32(d->key, i) >= d->thr;
+                uint64_t ctr = d->rows ? (uint64_t)d->rows[r] * (uint64_t)n + (uint64_t)c : i;
+                bool keep = st_rng_u32(d->key, ctr) >= d->thr;
                 put_bit(bits, i, keep);
                 v = keep ? v * d->scale : 0.0f;
             }

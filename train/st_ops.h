@@ -30,6 +30,8 @@ struct st_drop {
     uint64_t key;   // 0: no dropout
     uint32_t thr;   // drop iff st_rng_u32(key, i) < thr
     float scale;    // 1 / (1 - p)
+    const int64_t *rows; // NULL: the counter of (r, c) is r * n + c; else rows[r] * n + c (a shard
+                         // of a data-parallel batch uses its rows' global indices; bits stay local)
 };
 
 // Attention geometry for one (sequence, head) pair. q, k, v rows at stride ld (3H in the QKV
@@ -46,7 +48,7 @@ struct st_ops {
     void (*ln_fwd)(int r0, int r1, const float *x, int n, const float *g, const float *b, float eps, float *mean,
                    float *rstd, float *y);
     // y = dropout(y + bias) + res, mask bits written (bias, res may be NULL; no dropout when
-    // d->key == 0, bits untouched then). Element index of (r, c) = r * n + c.
+    // d->key == 0, bits untouched then). Element index of (r, c) = r * n + c (counter: see st_drop.rows).
     void (*bias_drop_res)(int r0, int r1, float *y, int n, const float *bias, const float *res, const struct st_drop *d,
                           uint8_t *bits);
     // LayerNorm backward: dx = LN'(dy) (dx may alias dy); part_g += dy * xhat, part_b += dy

@@ -129,7 +129,8 @@ static void bias_drop_res(int r0, int r1, float *y, int n, const float *bias, co
             if (bias) v = _mm512_add_ps(v, ld(bias + c, nv));
             if (d->key) {
                 size_t i = (size_t)r * n + (size_t)c;
-                __mmask16 k = keep16(d->key, d->thr, i);
+                uint64_t ctr = d->rows ? (uint64_t)d->rows[r] * (uint64_t)n + (uint64_t)c : i;
+                __mmask16 k = keep16(d->key, d->thr, ctr);
                 put_bits(bits, i, k, nv < 16 ? nv : 16);
                 v = _mm512_maskz_mul_ps(k, v, sc);
             }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "formats/jsonx.h"
 #include "formats/log.h"
@@ -20,6 +21,7 @@
 #include "train/metrics.h"
 #include "train/st.h"
 #include "train/st_data.h"
+#include "train/st_dist.h"
 #include "train/st_io.h"
 
 #define FN "sembed_train"
@@ -145,6 +147,10 @@ struct trainer {
     char objective[128];
     char distill_fp[160];
     FILE *log;
+    // data-parallel (params.comm with size > 1): this rank's share of each batch; io: rank 0
+    struct st_dist *dist;
+    int32_t *glens;
+    bool io;
 };
 
 static double cpu_s(void) { // process CPU time (all threads)
@@ -375,7 +381,19 @@ static void make_batch(struct trainer *t, int64_t s, struct st_step_data *sd) {
     int64_t epoch = s / t->spe, j = s % t->spe;
     if (epoch != t->perm_epoch) make_perm(t, epoch);
     const uint32_t *rows = t->perm + (size_t)j * t->B;
-    int B = t->B, kv = t->kv, N = kv * B, T = 1;
+    int B = t->B, kv = t->kv, T = 1;
+    if (t->dist) { // this rank's contiguous slice of every view; offsets of the whole batch for dropout
+        for (int v = 0; v < kv; v++)
+            for (int i = 0; i < B; i++) {
+                size_t sidx = (size_t)rows[i] * d->k + (size_t)(d->k == 1 ? 0 : v);
+                t->glens[v * B + i] = (int32_t)(d->off[sidx + 1] - d->off[sidx]);
+                st_dist_touch(t->dist, d->ids + d->off[sidx], (size_t)t->glens[v * B + i]);
+            }
+        st_dist_offsets(t->dist, t->glens, t->m->cfg.heads);
+        rows += (size_t)t->dist->rank * t->dist->b;
+        B = t->dist->b;
+    }
+    int N = kv * B;
     bool mlm_only = t->p->objective == SEMBED_OBJECTIVE_MLM;
     for (int v = 0; v < kv; v++)
         for (int i = 0; i < B; i++) {
@@ -394,6 +412,7 @@ static void make_batch(struct trainer *t, int64_t s, struct st_step_data *sd) {
         }
     memset(t->types, 0, (size_t)N * T * sizeof *t->types);
     struct st_batch b = {.n = N, .t = T, .ids = t->ids, .types = t->types, .lens = t->lens};
+    if (t->dist) { b.row0 = t->dist->row0; b.att0 = t->dist->att0; }
     memset(sd, 0, sizeof *sd);
     if (!mlm_only) { sd->cl = b; sd->B = B; sd->hard_neg = kv == 3; }
     if (t->teacher) {
@@ -467,12 +486,44 @@ static void trainer_free(struct trainer *t) {
     st_data_free(t->data);
     st_teacher_free(t->teacher);
     free(t->tbuf);
+
+    st_dist_free(t->dist);
+    free(t->glens);
     st_acts_free(t->a);
     st_acts_free(t->ea);
     st_model_free(t->m);
     sembed_tokenizer_free(t->tok);
     sembed_file_free(t->src);
     free(t->vocab); free(t->vocab_buf);
+}
+
+// On resume: drop the log rows of steps after the checkpoint (a run killed between checkpoints
+// logged steps that the resumed run does again), so the log has each step once. Atomic rewrite.
+static int log_drop_after(const char *path, int64_t start) {
+    FILE *in = fopen(path, "rb");
+    if (!in) return 0; // no log yet: the resumed run starts one
+    char *tmp = malloc(strlen(path) + 8);
+    FILE *out = tmp ? (sprintf(tmp, "%s.tmp", path), fopen(tmp, "wb")) : NULL;
+    if (!out) { fclose(in); free(tmp); return sembed_fail(SEMBED_EIO, FN, "cannot rewrite log '%s'", path); }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    bool first = true, bad = false;
+    while ((n = getline(&line, &cap, in)) > 0) {
+        bool keep = first || line[0] < '0' || line[0] > '9' || strtoll(line, NULL, 10) <= start;
+        first = false;
+        if (keep && fwrite(line, 1, (size_t)n, out) != (size_t)n) bad = true;
+    }
+    free(line);
+    fclose(in);
+    if (fflush(out) != 0 || fsync(fileno(out)) != 0) bad = true;
+    if (fclose(out) != 0 || bad || rename(tmp, path) != 0) {
+        remove(tmp);
+        free(tmp);
+        return sembed_fail(SEMBED_EIO, FN, "cannot rewrite log '%s'", path);
+    }
+    free(tmp);
+    return 0;
 }
 
 static int check_params(const struct sembed_train_params *p) {
@@ -515,7 +566,10 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
     t->best_dev = t->first_dev = NAN;
     t->best_step = -1;
     t->nt = p->n_threads > 0 ? p->n_threads : omp_get_max_threads();
+    t->io = !p->comm || p->comm->rank == 0;
     double t0 = now_s();
+    if (p->comm && p->comm->size > 1 && (p->objective == SEMBED_OBJECTIVE_MLM || p->mlm_weight > 0.0f))
+        return sembed_fail(SEMBED_EINVAL, FN, "MLM (--objective mlm, --mlm-weight) is not supported with several ranks yet");
     if ((rc = setup_model(t))) goto done;
     enum st_data_kind kind = p->objective == SEMBED_OBJECTIVE_SUP ? ST_DATA_PAIRS : ST_DATA_LINES;
     if ((rc = st_data_load(p->data_path, kind, p->strict, t->tok, p->max_length, t->nt, &t->data))) goto done;
@@ -573,13 +627,18 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
              (double)t->m->cfg.attn_dropout, (unsigned long long)p->seed, (unsigned long long)t->data->xxh3,
              t->data->n_rows, (long long)(p->eval_sts ? p->eval_every : 0), t->distill_fp);
     int N = t->kv * t->B, T = (int)p->max_length;
+    if (p->comm && p->comm->size > 1) {
+        if ((rc = st_dist_create(p->comm, t->B, t->kv, t->m->cfg.hidden, t->m->cfg.vocab, &t->dist))) goto done;
+        if (!(t->glens = malloc((size_t)N * sizeof *t->glens))) { rc = SEMBED_ENOMEM; goto done; }
+        N = t->kv * t->dist->b;
+    }
     if ((rc = st_acts_create(&t->m->cfg, N, T, t->nt, &t->a))) goto done;
     t->perm = malloc(t->data->n_rows * sizeof *t->perm);
     size_t NT = (size_t)N * T;
     t->ids = malloc(NT * sizeof *t->ids); t->types = malloc(NT * sizeof *t->types); t->lens = malloc((size_t)N * sizeof *t->lens);
     t->mids = malloc(NT * sizeof *t->mids); t->rows = malloc(NT * sizeof *t->rows); t->labels = malloc(NT * sizeof *t->labels);
     if (!t->perm || !t->ids || !t->types || !t->lens || !t->mids || !t->rows || !t->labels) { rc = SEMBED_ENOMEM; goto done; }
-    if (p->eval_sts) {
+    if (p->eval_sts && t->io) { // only rank 0 evaluates and keeps the best weights
         if ((rc = setup_eval(t))) goto done;
         t->best = malloc(t->m->n_params * sizeof *t->best);
         if (!t->best) { rc = SEMBED_ENOMEM; goto done; }
@@ -589,7 +648,7 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
     char *best_path = p->checkpoint_dir ? join(p->checkpoint_dir, "best.semb") : NULL;
     if (p->checkpoint_dir) {
         if ((!last_path || !best_path)) { rc = SEMBED_ENOMEM; goto done_paths; }
-        if (mkdir(p->checkpoint_dir, 0777) != 0 && errno != EEXIST) {
+        if (t->io && mkdir(p->checkpoint_dir, 0777) != 0 && errno != EEXIST) {
             rc = sembed_fail(SEMBED_EIO, FN, "cannot create '%s': %s", p->checkpoint_dir, strerror(errno));
             goto done_paths;
         }
@@ -603,7 +662,8 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
             goto done_paths;
         SEMBED_LOG_INFOF("resumed from %s at step %lld", last_path, (long long)start);
     }
-    if (p->log_csv) {
+    if (p->log_csv && t->io) {
+        if (start > 0 && (rc = log_drop_after(p->log_csv, start))) goto done_paths;
         t->log = fopen(p->log_csv, start > 0 ? "a" : "w");
         if (!t->log) { rc = sembed_fail(SEMBED_EIO, FN, "cannot open log '%s': %s", p->log_csv, strerror(errno)); goto done_paths; }
         if (start == 0) fprintf(t->log, "step,epoch,lr,loss,cl_loss,mlm_loss,grad_norm,examples_per_s,elapsed_s,dev_spearman,cpu_s\n");
@@ -622,7 +682,13 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
         make_batch(t, s, &sd);
         uint64_t kc = st_rng_key(p->seed, (uint64_t)s, 1, 0) | 1, km = st_rng_key(p->seed, (uint64_t)s, 2, 0) | 1;
         double lc = 0, lm = 0;
-        loss = st_loss_and_grad(t->m, t->a, &t->obj, &sd, kc, km, true, t->nt, &lc, &lm);
+        if (t->dist) {
+            int err = 0;
+            loss = lc = st_dist_loss_and_grad(t->m, t->a, &t->obj, &sd.cl, sd.hard_neg, kc, t->dist, true, t->nt, &err);
+            if (err || (err = st_dist_allreduce_grads(t->dist, t->m))) { rc = err; goto done_paths; }
+        } else {
+            loss = st_loss_and_grad(t->m, t->a, &t->obj, &sd, kc, km, true, t->nt, &lc, &lm);
+        }
         if (!isfinite(loss)) { rc = sembed_fail(SEMBED_ESTATE, FN, "loss became %g at step %lld", loss, (long long)s + 1); goto done_paths; }
         double gn = st_grad_norm(t->m, t->nt);
         float lr = st_lr_at(p->lr, s, t->warmup, t->total);
@@ -654,11 +720,11 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
             fflush(t->log);
         }
         if (p->progress) p->progress(&pr, p->progress_user);
-        if (last_path && (last || pr.evaluated || (p->checkpoint_every && (s + 1) % p->checkpoint_every == 0)))
+        if (last_path && t->io && (last || pr.evaluated || (p->checkpoint_every && (s + 1) % p->checkpoint_every == 0)))
             if ((rc = save_model(t, last_path, t->m->params, s + 1, true))) goto done_paths;
     }
     bool finished = end == t->total;
-    if (finished || !p->checkpoint_dir) {
+    if (t->io && (finished || !p->checkpoint_dir)) {
         const float *outp = t->best && t->best_step > 0 && !p->keep_last ? t->best : t->m->params;
         if ((rc = save_model(t, p->out_path, outp, end, false))) goto done_paths;
     }

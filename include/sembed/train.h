@@ -75,6 +75,23 @@ struct sembed_train_progress {
 };
 typedef void (*sembed_train_progress_fn)(const struct sembed_train_progress *p, void *user);
 
+/* Data-parallel training (docs/scale.md, docs/train.md "Data-parallel training"): the caller
+ * supplies the communication (the CLI does it over MPI); the library itself never calls MPI.
+ * Every rank calls sembed_train() with the same params; params.batch stays the global batch, which
+ * must be a multiple of size; rank r computes rows [r*B/size, (r+1)*B/size) of every view of
+ * each global batch. Only rank 0 writes out_path, checkpoints and the log, and evaluates.
+ * Both callbacks are collective (every rank calls them in the same order) and return 0 or
+ * nonzero on failure. */
+struct sembed_train_comm {
+    int rank, size;
+    /* recv[size * n] = every rank's send[n], in rank order. */
+    int (*allgather_f32)(void *user, const float *send, size_t n, float *recv);
+    /* buf[n] = sum over ranks of every rank's buf[n]; the result must be bit-identical on every
+     * rank (the optimiser steps on it independently on each rank). */
+    int (*allreduce_sum_f32)(void *user, float *buf, size_t n);
+    void *user;
+};
+
 struct sembed_train_params {
     const char *model_path;                /* starting .semb, or NULL with init */
     const struct sembed_train_init *init;  /* fresh encoder (model_path must be NULL) */
@@ -120,6 +137,8 @@ struct sembed_train_params {
     float rel_weight;                      /* 0 */
     float rel_temp;                        /* 0.05 */
     float cl_weight;                       /* 0 */
+
+    const struct sembed_train_comm *comm;  /* NULL (or size 1): one process */
 };
 SEMBED_API struct sembed_train_params sembed_train_default_params(void);
 

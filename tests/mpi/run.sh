@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Data-parallel tests (issue 17, docs/scale.md) under mpirun on this machine (loopback / shared
+# memory, --oversubscribe): each check prints "ok NAME" or "FAIL NAME: expected ... got ...".
+#  grad_N        test_mpi_grad: loss and summed gradients of the gathered global batch vs PyTorch
+#                (float64 autograd, same global batch), 10 AdamW steps, and vs one process with dropout
+#  equiv_*_N     `mpirun -np N sembed train` vs one process, same global batch and seed, dropout 0.1:
+#                every logged step loss within 1e-5 relative, weights within 1e-4 absolute
+#  eval_2        with --eval-sts (rank 0 evaluates): same dev scores, best step, weights within 1e-4
+#  repro_2       two N=2 runs: bit-identical weights
+#  resume_2      rank 1 SIGKILLs itself after step 5 (checkpoint at 4); --resume ends bit-identical
+#                (weights and Adam moments) to an uninterrupted N=2 run
+#  embed_N       `mpirun -np N sembed embed --input -o .npy` byte-identical to one process
+#  errors        batch not a multiple of N, MLM, embed without --input: clear errors, no hang
+# Usage: tests/mpi/run.sh BUILD_DIR   (needs sembed, test_mpi_grad, semb_cmp built with MPI)
+set -u
+cd "$(dirname "$0")/../.."
+B=$(cd "${1:-build}" && pwd)
+S=$B/sembed
+DATA=../shared/data
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} # Open MPI's own allocations are not ours to report
+MPIRUN="timeout 300 mpirun --oversubscribe ${MPIRUN_FLAGS:-}" # a hang fails instead of stalling CI
+T=$(mktemp -d "${TMPDIR:-/tmp}/sembed-mpi.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0 skip=0
+ok() { echo "ok $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
+
+for f in "$S" "$B/test_mpi_grad" "$B/semb_cmp"; do
+  [ -x "$f" ] || { echo "FAIL setup: $f missing (configure with -DSEMBED_MPI=ON)"; exit 1; }
+done
+[ -f "$DATA/train/wiki1m_head.txt" ] || { echo "FAIL setup: $DATA/train/wiki1m_head.txt missing"; exit 1; }
+head -n 203 "$DATA/train/wiki1m_head.txt" >"$T/unsup.txt"
+sed -n 1,120p "$DATA/train/wiki1m_head.txt" | tr -d '\t' >"$T/a"
+sed -n 121,240p "$DATA/train/wiki1m_head.txt" | tr -d '\t' >"$T/b"
+sed -n 241,360p "$DATA/train/wiki1m_head.txt" | tr -d '\t' >"$T/c"
+paste "$T/a" "$T/b" "$T/c" >"$T/sup.tsv"
+INIT="layers=2,hidden=32,heads=2,intermediate=64,max_position=64,vocab=tests/fixtures/bert-tiny/vocab.txt"
+COMMON="--init-random $INIT --batch 8 --max-length 24 --lr 1e-3 --dropout 0.1 --attention-dropout 0.1 --threads 1 --seed 7"
+
+# ---- gradient of the gathered loss vs PyTorch
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  /usr/bin/python3 tests/mpi/mpi_golden.py "$T/golden" >/dev/null 2>&1 || bad golden "mpi_golden.py failed"
+  for n in 2 4; do
+    if $MPIRUN -np $n "$B/test_mpi_grad" "$T/golden" unsup_cls unsup_mean sup_hn_nomlm >"$T/grad$n.out" 2>&1; then
+      ok "grad_$n"; grep '^\[' "$T/grad$n.out" | sed 's/^/    /'
+    else
+      bad "grad_$n" "$(grep -E 'FAIL|error' "$T/grad$n.out" | head -5)"; tail -20 "$T/grad$n.out"
+    fi
+  done
+elif [ "${CI:-}" = true ]; then
+  bad grad "python3 with torch is required in CI for the PyTorch reference"
+else
+  echo "skip grad: /usr/bin/python3 has no torch"; skip=$((skip + 1))
+fi
+
+# ---- N ranks vs one process: losses per step and final weights
+cmp_logs() { # log1 logN: step,...,loss columns; rel 1e-5 (+ the log's 6-decimal rounding)
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import csv, sys
+a = list(csv.DictReader(open(sys.argv[1]))); b = list(csv.DictReader(open(sys.argv[2])))
+if len(a) != len(b) or not a:
+    print("expected %d log rows, got %d" % (len(a), len(b))); sys.exit(1)
+worst = 0.0
+for ra, rb in zip(a, b):
+    la, lb = float(ra["loss"]), float(rb["loss"])
+    d = abs(la - lb); worst = max(worst, d / abs(la))
+    if ra["step"] != rb["step"] or d > 1e-5 * abs(la) + 1e-6:
+        print("step %s: expected loss %s got %s" % (ra["step"], ra["loss"], rb["loss"])); sys.exit(1)
+print("%d steps, worst relative loss diff %.2g" % (len(a), worst))
+PY
+}
+for obj in unsup sup; do
+  data="$T/unsup.txt"; extra="--steps 6"
+  [ $obj = sup ] && { data="$T/sup.tsv"; extra="--steps 6 --objective sup --hard-neg-weight 0.5"; }
+  "$S" train $COMMON $extra --data "$data" --log "$T/$obj.1.csv" -o "$T/$obj.1.semb" >/dev/null 2>"$T/err" ||
+    { bad "equiv_${obj}" "one-process run failed: $(cat "$T/err")"; continue; }
+  for n in 2 4; do
+    if ! $MPIRUN -np $n "$S" train $COMMON $extra --data "$data" --log "$T/$obj.$n.csv" -o "$T/$obj.$n.semb" >"$T/out" 2>&1; then
+      bad "equiv_${obj}_$n" "mpirun failed: $(tail -5 "$T/out")"; continue
+    fi
+    if l=$(cmp_logs "$T/$obj.1.csv" "$T/$obj.$n.csv") && w=$("$B/semb_cmp" "$T/$obj.1.semb" "$T/$obj.$n.semb" 1e-4); then
+      ok "equiv_${obj}_$n"; echo "    losses: $l"; echo "    weights: $w"
+    else
+      bad "equiv_${obj}_$n" "losses: $l; weights: ${w:-}"
+    fi
+  done
+done
+# with --eval-sts: rank 0 evaluates and selects; the same dev scores and best step as one process
+EV="--steps 6 --data $T/unsup.txt --eval-sts tests/fixtures/sts-tiny/sts-tiny.csv --eval-every 2"
+s1=$("$S" train $COMMON $EV -o "$T/ev1.semb" 2>&1 | grep -o 'dev_before.*')
+s2=$($MPIRUN -np 2 "$S" train $COMMON $EV -o "$T/ev2.semb" 2>&1 | grep -o 'dev_before.*')
+if [ -n "$s1" ] && [ "$s1" = "$s2" ] && w=$("$B/semb_cmp" "$T/ev1.semb" "$T/ev2.semb" 1e-4); then
+  ok eval_2; echo "    $s2; $w"
+else
+  bad eval_2 "expected '$s1', got '$s2'; weights: ${w:-}"
+fi
+$MPIRUN -np 2 "$S" train $COMMON --steps 6 --data "$T/unsup.txt" -o "$T/unsup.2b.semb" >/dev/null 2>&1
+if w=$("$B/semb_cmp" "$T/unsup.2.semb" "$T/unsup.2b.semb" 0); then ok repro_2; else bad repro_2 "$w"; fi
+
+# ---- resume after a rank is killed mid-run
+CK="$COMMON --steps 8 --checkpoint-every 2 --data $T/unsup.txt"
+$MPIRUN -np 2 "$S" train $CK --checkpoint "$T/ckA" --log "$T/A.csv" -o "$T/A.semb" >/dev/null 2>&1
+SEMBED_TEST_KILL_RANK_AT=1:5 $MPIRUN -np 2 -x SEMBED_TEST_KILL_RANK_AT "$S" train $CK --checkpoint "$T/ckB" --log "$T/B.csv" \
+  -o "$T/B.semb" >"$T/kill.out" 2>&1
+krc=$?
+kstep=$("$S" inspect "$T/ckB/last.semb" 2>/dev/null | awk '$1 == "train.state.step" {print $3}')
+if [ $krc = 0 ] || [ -e "$T/B.semb" ] || [ "$kstep" != 4 ]; then
+  bad resume_2 "expected the killed run to fail (got exit $krc), no output, a checkpoint at step 4 (got '${kstep}')"
+elif ! $MPIRUN -np 2 "$S" train $CK --checkpoint "$T/ckB" --resume --log "$T/B.csv" -o "$T/B.semb" >"$T/out" 2>&1; then
+  bad resume_2 "resume failed: $(tail -5 "$T/out")"
+elif w=$("$B/semb_cmp" "$T/A.semb" "$T/B.semb" 0) && c=$("$B/semb_cmp" "$T/ckA/last.semb" "$T/ckB/last.semb" 0) &&
+     l=$(cmp_logs "$T/A.csv" "$T/B.csv"); then
+  ok resume_2; echo "    killed after step 5 (exit $krc), resumed from step $kstep; output: $w"
+  echo "    checkpoint with Adam moments: $c"; echo "    log (each step once): $l"
+else
+  bad resume_2 "output: $w; checkpoint: ${c:-}; log: ${l:-}"
+fi
+
+# ---- embed: one output file, byte-identical to one process
+"$S" embed -m "$T/unsup.1.semb" --input "$T/unsup.txt" -t 1 -o "$T/e1.npy" 2>/dev/null
+for n in 2 4; do
+  if $MPIRUN -np $n "$S" embed -m "$T/unsup.1.semb" --input "$T/unsup.txt" -t 1 -b 5 -o "$T/e$n.npy" >"$T/out" 2>&1 &&
+     cmp "$T/e1.npy" "$T/e$n.npy" >/dev/null; then
+    ok "embed_$n"; echo "    $(stat -c %s "$T/e$n.npy") bytes, 203 rows: identical to one process"
+  else
+    bad "embed_$n" "output differs from one process or mpirun failed: $(tail -3 "$T/out")"
+  fi
+done
+
+# ---- errors are named, and no rank is left waiting
+e1=$($MPIRUN -np 3 "$S" train $COMMON --steps 2 --data "$T/unsup.txt" -o "$T/x.semb" 2>&1)
+e2=$($MPIRUN -np 2 "$S" train $COMMON --steps 2 --mlm-weight 0.1 --data "$T/unsup.txt" -o "$T/x.semb" 2>&1)
+e3=$($MPIRUN -np 2 "$S" embed -m "$T/unsup.1.semb" -o "$T/x.npy" hello 2>&1)
+if echo "$e1" | grep -q "not a multiple of the 3 ranks" && echo "$e2" | grep -q "not supported with several ranks" &&
+   echo "$e3" | grep -q "give --input FILE"; then
+  ok errors
+else
+  bad errors "expected named errors, got: $(echo "$e1" | grep sembed | head -2) / $(echo "$e2" | grep sembed | head -2) / $(echo "$e3" | grep sembed | head -2)"
+fi
+
+echo "mpi tests: $pass passed, $fail failed, $skip skipped"
+[ $fail = 0 ]

@@ -1,0 +1,148 @@
+// Data-parallel contrastive step: local forward, all-gathered embeddings, global InfoNCE, local
+// backward, gradients summed over ranks (see train/st_dist.h and docs/train.md).
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/log.h"
+#include "train/st_dist.h"
+
+int st_dist_create(const struct sembed_train_comm *comm, int B, int kv, int H, int vocab, struct st_dist **out) {
+    *out = NULL;
+    if (!comm || comm->size < 1 || comm->rank < 0 || comm->rank >= comm->size || !comm->allgather_f32 ||
+        !comm->allreduce_sum_f32)
+        return sembed_fail(SEMBED_EINVAL, "st_dist_create", "incomplete communicator (rank %d of %d)",
+                           comm ? comm->rank : -1, comm ? comm->size : 0);
+    if (B % comm->size)
+        return sembed_fail(SEMBED_EINVAL, "st_dist_create", "the global batch %d is not a multiple of the %d ranks", B,
+                           comm->size);
+    struct st_dist *d = calloc(1, sizeof *d);
+    if (!d) return SEMBED_ENOMEM;
+    d->comm = comm;
+    d->rank = comm->rank;
+    d->size = comm->size;
+    d->B = B;
+    d->b = B / comm->size;
+    d->kv = kv;
+    d->H = H;
+    size_t n = (size_t)kv * B * H;
+    d->zr = malloc(n * sizeof *d->zr);
+    d->zg = malloc(n * sizeof *d->zg);
+    d->dzg = malloc(n * sizeof *d->dzg);
+    d->row0 = malloc((size_t)kv * d->b * sizeof *d->row0);
+    d->att0 = malloc((size_t)kv * d->b * sizeof *d->att0);
+    d->vocab = vocab;
+    d->touched = calloc((size_t)vocab, 1);
+    d->trows = malloc((size_t)vocab * sizeof *d->trows);
+    if (!d->zr || !d->zg || !d->dzg || !d->row0 || !d->att0 || !d->touched || !d->trows) {
+        st_dist_free(d);
+        return SEMBED_ENOMEM;
+    }
+    *out = d;
+    return 0;
+}
+
+void st_dist_free(struct st_dist *d) {
+    if (!d) return;
+    free(d->zr); free(d->zg); free(d->dzg); free(d->row0); free(d->att0);
+    free(d->touched); free(d->trows); free(d->pack);
+    free(d);
+}
+
+void st_dist_offsets(struct st_dist *d, const int32_t *glens, int heads) {
+    int nl = d->kv * d->b, ng = d->kv * d->B;
+    int64_t row = 0, att = 0;
+    // one process packs the global batch in order: sequence g starts at sum of the lengths before it
+    for (int g = 0, q = 0; g < ng; g++) {
+        int v = g / d->B, i = g % d->B;
+        if (i >= d->rank * d->b && i < (d->rank + 1) * d->b) {
+            q = v * d->b + (i - d->rank * d->b);
+            SEMBED_ASSERT(q < nl);
+            d->row0[q] = row;
+            d->att0[q] = att;
+        }
+        row += glens[g];
+        att += (int64_t)heads * glens[g] * glens[g];
+    }
+}
+
+double st_dist_loss_and_grad(struct st_model *m, struct st_acts *a, const struct st_objective *o,
+                             const struct st_batch *local, bool hard_neg, uint64_t drop_key, struct st_dist *d,
+                             bool backward, int nt, int *err) {
+    int H = m->cfg.hidden, b = d->b, B = d->B, kv = d->kv;
+    SEMBED_ASSERT(o->contrastive && !o->mlm && local->n == kv * b && H == d->H);
+    size_t nloc = (size_t)kv * b * H;
+    float *z = a->z, *dz = z + nloc;
+    *err = 0;
+    st_forward(m, a, local, drop_key, nt);
+    st_pool_forward(m, a, local, o->pool, o->mlp, z, nt);
+    if (d->comm->allgather_f32(d->comm->user, z, nloc, d->zr)) {
+        *err = sembed_fail(SEMBED_EIO, "st_dist_loss_and_grad", "all-gather of %zu floats failed", nloc);
+        return 0.0;
+    }
+    // rank-major [r][v][i] -> view-major [v][r*b + i]: the layout of one process's batch
+    for (int r = 0; r < d->size; r++)
+        for (int v = 0; v < kv; v++)
+            memcpy(d->zg + ((size_t)v * B + (size_t)r * b) * H, d->zr + ((size_t)r * kv + v) * b * H,
+                   (size_t)b * H * sizeof(float));
+    // every rank evaluates the same loss on the same bits: the global batch's InfoNCE
+    double loss = st_infonce(d->zg, B, H, hard_neg, o->temp, o->hn_weight, 1.0f, d->dzg);
+    if (!backward) return loss;
+    // dLoss/dz of the local rows; the cross-rank terms are already in it (docs/train.md)
+    for (int v = 0; v < kv; v++)
+        memcpy(dz + (size_t)v * b * H, d->dzg + ((size_t)v * B + (size_t)d->rank * b) * H, (size_t)b * H * sizeof(float));
+    st_pool_backward(m, a, local, o->pool, o->mlp, dz, a->dY, nt);
+    st_backward(m, a, local, a->dY, drop_key, nt);
+    return loss;
+}
+
+void st_dist_touch(struct st_dist *d, const int32_t *ids, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = ids[i];
+        SEMBED_ASSERT(id >= 0 && id < d->vocab);
+        if (!d->touched[id]) {
+            d->touched[id] = 1;
+            d->trows[d->n_trows++] = id;
+        }
+    }
+    d->touch_valid = true;
+}
+
+static int reduce_dense(struct st_dist *d, float *x, size_t n_total) {
+    for (size_t off = 0; off < n_total; off += ST_DIST_BUCKET) {
+        size_t n = n_total - off < ST_DIST_BUCKET ? n_total - off : ST_DIST_BUCKET;
+        if (d->comm->allreduce_sum_f32(d->comm->user, x + off, n))
+            return sembed_fail(SEMBED_EIO, "st_dist_allreduce_grads", "allreduce of %zu floats failed", n);
+    }
+    return 0;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+int st_dist_allreduce_grads(struct st_dist *d, struct st_model *m) {
+    int rc;
+    size_t H = (size_t)m->cfg.hidden, V = (size_t)m->cfg.vocab;
+    if (!d->touch_valid || !m->g.word || V != (size_t)d->vocab) return reduce_dense(d, m->grads, m->n_params);
+    // [0, w0) dense, the marked rows of the word table packed, [w1, n_params) dense
+    size_t w0 = (size_t)(m->g.word - m->grads), w1 = w0 + V * H, k = (size_t)d->n_trows;
+    qsort(d->trows, k, sizeof *d->trows, cmp_i32); // the same order on every rank
+    if (k * H > d->cap_pack) {
+        float *np = realloc(d->pack, k * H * sizeof *np);
+        if (!np) return SEMBED_ENOMEM;
+        d->pack = np;
+        d->cap_pack = k * H;
+    }
+    for (size_t i = 0; i < k; i++) memcpy(d->pack + i * H, m->g.word + (size_t)d->trows[i] * H, H * sizeof(float));
+    if ((rc = reduce_dense(d, m->grads, w0)) || (rc = reduce_dense(d, d->pack, k * H)) ||
+        (rc = reduce_dense(d, m->grads + w1, m->n_params - w1)))
+        return rc;
+    for (size_t i = 0; i < k; i++) {
+        memcpy(m->g.word + (size_t)d->trows[i] * H, d->pack + i * H, H * sizeof(float));
+        d->touched[d->trows[i]] = 0;
+    }
+    d->n_trows = 0;
+    d->touch_valid = false;
+    return 0;
+}

@@ -1,0 +1,60 @@
+// train/st_dist.h: data-parallel SimCSE steps over the caller's communicator
+// (struct sembed_train_comm, sembed/train.h). The library never calls MPI itself.
+//
+// Rank r of size holds rows [r*b, (r+1)*b) (b = B/size) of every view of a global batch of B rows.
+// A step: forward of the local rows -> pooled z (local) -> all-gather -> InfoNCE of the global
+// batch on every rank (the same bits everywhere) -> dz of the local rows -> backward of the local
+// rows -> gradients summed over ranks. The math (why the local backward plus the sum is the exact
+// gradient of the global loss) is in docs/train.md, "Data-parallel training".
+#ifndef SEMBED_TRAIN_ST_DIST_H
+#define SEMBED_TRAIN_ST_DIST_H
+
+#include "sembed/train.h"
+#include "train/st.h"
+
+// Gradient buckets: each allreduce call carries at most this many floats (4 MiB).
+#define ST_DIST_BUCKET (1u << 20)
+
+struct st_dist {
+    const struct sembed_train_comm *comm;
+    int rank, size, B, b, kv, H;
+    float *zr;          // [size * kv * b * H] gathered z, rank-major
+    float *zg, *dzg;    // [kv * B * H] z and dLoss/dz of the global batch, view-major
+    int64_t *row0, *att0; // [kv * b] global packed row / attention counter base of each local sequence
+    // word-embedding rows used by this step's global batch (st_dist_touch): only they are exchanged
+    int vocab;
+    uint8_t *touched;     // [vocab]
+    int32_t *trows;       // [n_trows] ascending after st_dist_allreduce_grads sorts them
+    int n_trows;
+    bool touch_valid;
+    float *pack;          // [cap_pack] packed rows
+    size_t cap_pack;
+};
+
+// kv: views per row (2 unsup, 3 sup with hard negatives). B % comm->size == 0.
+// vocab: rows of the word-embedding table (its gradient is exchanged sparsely, see st_dist_touch).
+int st_dist_create(const struct sembed_train_comm *comm, int B, int kv, int H, int vocab, struct st_dist **out);
+void st_dist_free(struct st_dist *d);
+// Global index (view-major, as one process orders its batch) of local sequence q = v * b + i.
+static inline int st_dist_global_seq(const struct st_dist *d, int q) {
+    return (q / d->b) * d->B + d->rank * d->b + q % d->b;
+}
+// glens[kv * B]: token counts of every sequence of the global batch (view-major). Fills row0/att0
+// so dropout masks of the local rows equal those one process draws for the same rows.
+void st_dist_offsets(struct st_dist *d, const int32_t *glens, int heads);
+// Contrastive loss of the global batch (identical on every rank) and, with backward, this rank's
+// share of the gradient accumulated into m->grads (not yet summed over ranks). local: this rank's
+// kv*b sequences (view-major, row0/att0 set). *err != 0 when a collective failed.
+double st_dist_loss_and_grad(struct st_model *m, struct st_acts *a, const struct st_objective *o,
+                             const struct st_batch *local, bool hard_neg, uint64_t drop_key, struct st_dist *d,
+                             bool backward, int nt, int *err);
+// Mark the token ids of n tokens of this step's *global* batch (every rank marks the same set).
+// Only rows of the word-embedding gradient that some sequence of the global batch uses can be
+// nonzero on any rank (the contrastive objectives have no tied decoder), so only those rows are
+// exchanged; the others are zero everywhere and stay zero. Without marks the table goes dense.
+void st_dist_touch(struct st_dist *d, const int32_t *ids, size_t n);
+// m->grads = sum over ranks, in buckets of ST_DIST_BUCKET floats (the word-embedding table: only
+// the marked rows, packed; the marks are then cleared). 0 or SEMBED_EIO.
+int st_dist_allreduce_grads(struct st_dist *d, struct st_model *m);
+
+#endif
