@@ -570,6 +570,9 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
     double t0 = now_s();
     if (p->comm && p->comm->size > 1 && (p->objective == SEMBED_OBJECTIVE_MLM || p->mlm_weight > 0.0f))
         return sembed_fail(SEMBED_EINVAL, FN, "MLM (--objective mlm, --mlm-weight) is not supported with several ranks yet");
+    if (p->comm && p->comm->size > 1 && p->objective == SEMBED_OBJECTIVE_DISTILL)
+        return sembed_fail(SEMBED_EINVAL, FN, "--objective distill is not supported with several ranks yet (the teacher "
+                           "rows and the relational loss are not gathered across ranks)");
     if ((rc = setup_model(t))) goto done;
     enum st_data_kind kind = p->objective == SEMBED_OBJECTIVE_SUP ? ST_DATA_PAIRS : ST_DATA_LINES;
     if ((rc = st_data_load(p->data_path, kind, p->strict, t->tok, p->max_length, t->nt, &t->data))) goto done;
