@@ -19,7 +19,8 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
     X(export, "write a HuggingFace / sentence-transformers folder from a .semb")             \
     X(eval, "STS evaluation: Spearman / Pearson against gold scores")                        \
     X(analyze, "alignment, uniformity, singular spectrum; SVG plots")                        \
-    X(bench, "measure embedding speed of a model")
+    X(bench, "measure embedding speed of a model")                                          \
+    X(serve, "HTTP embedding server (OpenAI and text-embeddings-inference APIs), batched")
 
 #define CLI_DECLARE(name, help) int cmd_##name(int argc, char **argv);
 CLI_COMMANDS(CLI_DECLARE)
