@@ -32,6 +32,7 @@ struct serve_batcher {
     struct slot *slots;
     struct sembed_ids *ids;
     float *scratch;
+    unsigned delay_ms; // $SEMBED_SERVE_PASS_DELAY_MS: a pause before each pass, for tests (queue full, drain)
 };
 
 static double now_s(void) {
@@ -112,6 +113,7 @@ static void *batcher_main(void *arg) {
         if (k == 0) continue;
         pthread_mutex_unlock(&b->mu);
 
+        if (b->delay_ms) nanosleep(&(struct timespec){b->delay_ms / 1000, (long)(b->delay_ms % 1000) * 1000000L}, NULL);
         struct sembed_context *ctx = context_for(b, norm);
         const double t0 = now_s();
         int rc = ctx ? sembed_embed_ids(ctx, b->ids, k, b->scratch) : SEMBED_ENOMEM;
@@ -150,6 +152,8 @@ int serve_batcher_create(const struct sembed_model *m, const struct serve_batche
     b->p = *p;
     b->mx = mx;
     b->dim = sembed_model_dim(m);
+    const char *delay = getenv("SEMBED_SERVE_PASS_DELAY_MS");
+    b->delay_ms = delay ? (unsigned)strtoul(delay, NULL, 10) % 60000u : 0;
     b->slots = calloc(p->max_batch_requests, sizeof *b->slots);
     b->ids = calloc(p->max_batch_requests, sizeof *b->ids);
     b->scratch = calloc((size_t)p->max_batch_requests * b->dim, sizeof(float));

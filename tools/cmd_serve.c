@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,19 @@ static int parse_num(const char *flag, const char *s, unsigned long long lo, uns
         return cli_error(CLI_USAGE, "serve", "%s wants an integer in %llu..%llu, got '%s'", flag, lo, hi, s);
     *out = v;
     return 0;
+}
+
+// Library errors during a request are answered over HTTP (4xx/5xx), so the log only prints
+// warnings; an error while starting is kept for the one-line failure message.
+static char g_start_error[512];
+static _Atomic bool g_starting = true; // read by the batcher thread's log calls
+static void serve_log(enum sembed_log_level level, const char *msg, void *ud) {
+    (void)ud;
+    if (level >= SEMBED_LOG_ERROR) {
+        if (g_starting && !g_start_error[0]) snprintf(g_start_error, sizeof g_start_error, "%s", msg);
+    } else if (level >= SEMBED_LOG_WARN) {
+        fprintf(stderr, "sembed serve: %s\n", msg);
+    }
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -116,8 +130,14 @@ int cmd_serve(int argc, char **argv) {
 
     struct serve *s = NULL;
     char why[512] = "";
+    sembed_log_set(serve_log, NULL);
     int rc = serve_start(&p, &s, why, sizeof why);
-    if (rc) return cli_error(rc == SEMBED_EINVAL ? CLI_USAGE : CLI_FAIL, "serve", "%s", why[0] ? why : sembed_strerror(rc));
+    if (rc) {
+        cli_install_logger(false);
+        if (g_start_error[0]) return cli_error(rc == SEMBED_EINVAL ? CLI_USAGE : CLI_FAIL, "serve", "%s [%s]", why, g_start_error);
+        return cli_error(rc == SEMBED_EINVAL ? CLI_USAGE : CLI_FAIL, "serve", "%s", why[0] ? why : sembed_strerror(rc));
+    }
+    g_starting = false;
     printf("sembed serve: listening on %s\n", serve_address(s));
     fflush(stdout);
     int sig = 0;
