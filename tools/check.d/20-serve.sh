@@ -8,9 +8,8 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 missing=""
-for p in libmicrohttpd-dev nodejs npm; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
+dpkg-query -W -f='${Status}' libmicrohttpd-dev 2>/dev/null | grep -q "install ok installed" || missing=" libmicrohttpd-dev"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing="$missing nodejs npm"; fi
 if [ -n "$missing" ]; then
   echo "20-serve: installing$missing" >&2
   $SUDO apt-get update -qq
