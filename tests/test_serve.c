@@ -760,3 +760,24 @@ Test(serve, bad_flags_exit_2) {
     cr_expect_eq(tu_run(cmd, NULL), 1, "missing model file: expected exit 1");
     free(mp);
 }
+
+// A client that stops half-way through its headers is dropped after --timeout seconds, and does
+// not hold up anyone else meanwhile.
+Test(serve, stalled_client_times_out) {
+    struct server s = start(NULL, "--timeout 1");
+    int fd = connect_to(s.port);
+    const char *partial = "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Le";
+    send_all(fd, partial, strlen(partial));
+    struct resp r = http(s.port, "POST", "/embed", NULL, "{\"inputs\":\"not held up\"}");
+    cr_expect_eq(r.status, 200, "a request beside a stalled client: %d", r.status);
+    resp_free(&r);
+    // the server closes the stalled connection: recv sees EOF (or a reset) well before 20 s
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[256];
+    ssize_t k = recv(fd, buf, sizeof buf, 0);
+    cr_expect(k <= 0 && !(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)),
+              "the stalled connection is still open after 20 s (recv returned %zd)", k);
+    close(fd);
+    cr_expect_eq(stop(&s), 0);
+}
