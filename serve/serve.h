@@ -30,7 +30,7 @@ struct serve_params {
     const char *host;                 // "127.0.0.1"
     uint16_t port;                    // 8080; 0 = any free port (see serve_port)
     int32_t n_threads;                // OpenMP threads of the forward passes; 0 = all cores
-    uint32_t max_batch_tokens;        // tokens per forward pass (16384)
+    uint32_t max_batch_tokens;        // tokens per forward pass; 0 = max(2048, max_input_length)
     uint32_t max_client_batch_size;   // inputs per request (32); more is 413
     uint32_t max_concurrent_requests; // requests queued or running (512); more is 429
     uint32_t max_input_length;        // tokens per input incl. specials; 0 = the model's maximum

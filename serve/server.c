@@ -51,7 +51,7 @@ struct req {
 };
 
 struct serve_params serve_default_params(void) {
-    return (struct serve_params){.host = "127.0.0.1", .port = 8080, .max_batch_tokens = 16384,
+    return (struct serve_params){.host = "127.0.0.1", .port = 8080, .max_batch_tokens = 0,
                                  .max_client_batch_size = 32, .max_concurrent_requests = 512,
                                  .payload_limit = 2000000, .timeout_s = 30, .drain_timeout_s = 30,
                                  .compute = SEMBED_COMPUTE_AUTO};
@@ -529,9 +529,12 @@ int serve_start(const struct serve_params *p, struct serve **out, char *why, siz
         rc = why_fail(why, why_len, SEMBED_EINVAL, "--max-input-length %u: the model takes 2..%u tokens", s->max_len, mml);
         goto fail;
     }
-    if (p->max_batch_tokens < s->max_len) {
+    // 0: sembed's own pass size (as sembed_context_params.batch_tokens). Measured on the 2-core dev
+    // VM (docs/serve.md): passes of 8192+ tokens ran 3-4x slower per token than 1024-4096.
+    s->p.max_batch_tokens = p->max_batch_tokens ? p->max_batch_tokens : (s->max_len > 2048 ? s->max_len : 2048);
+    if (s->p.max_batch_tokens < s->max_len) {
         rc = why_fail(why, why_len, SEMBED_EINVAL, "--max-batch-tokens %u is below the maximum input length %u",
-                      p->max_batch_tokens, s->max_len);
+                      s->p.max_batch_tokens, s->max_len);
         goto fail;
     }
     const char *name = NULL;
@@ -542,8 +545,8 @@ int serve_start(const struct serve_params *p, struct serve **out, char *why, siz
         const char *slash = strrchr(p->model_path, '/');
         snprintf(s->model_id, sizeof s->model_id, "%s", slash ? slash + 1 : p->model_path);
     }
-    s->max_batch_requests = p->max_batch_tokens < 1024 ? p->max_batch_tokens : 1024;
-    struct serve_batcher_params bp = {p->max_batch_tokens, s->max_batch_requests, s->max_len,
+    s->max_batch_requests = s->p.max_batch_tokens < 1024 ? s->p.max_batch_tokens : 1024;
+    struct serve_batcher_params bp = {s->p.max_batch_tokens, s->max_batch_requests, s->max_len,
                                       p->max_concurrent_requests, p->n_threads};
     rc = serve_batcher_create(s->m, &bp, &s->mx, &s->batcher);
     if (rc) {

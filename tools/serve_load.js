@@ -7,6 +7,7 @@
 //   overload  CLIENTS clients against --max-concurrent-requests OVERLOAD_LIMIT: errors must be 429 only
 // Usage: node tools/serve_load.js --cli build/sembed --model M.semb [--threads 2] [--seconds 60]
 //        [--clients 64] [--size 16] [--text ../shared/data/train/wiki1m_head.txt] [--max-requests 200000]
+//        [--rounds 4] [--max-batch-tokens N (default: the server's)] [--overload-limit 8]
 'use strict';
 const http = require('http');
 const fs = require('fs');
@@ -14,7 +15,7 @@ const { spawn, execFileSync } = require('child_process');
 
 const args = { cli: 'build/sembed', model: 'models/sembed-mini/sembed-mini.semb', threads: 2, seconds: 60, clients: 64,
   size: 16, text: '../shared/data/train/wiki1m_head.txt', 'max-requests': 200000, 'overload-limit': 8,
-  'max-batch-tokens': 16384 };
+  'max-batch-tokens': 0, rounds: 4 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, '');
   if (!(k in args)) { console.error(`unknown option ${process.argv[i]}`); process.exit(2); }
@@ -31,8 +32,9 @@ const pick = (n) => Array.from({ length: n }, () => lines[Math.floor(rand() * li
 
 function startServer(extra) {
   return new Promise((resolve, reject) => {
+    const mbt = args['max-batch-tokens'] ? ['--max-batch-tokens', String(args['max-batch-tokens'])] : [];
     const p = spawn(args.cli, ['serve', '-m', args.model, '--port', '0', '--threads', String(args.threads),
-      '--max-batch-tokens', String(args['max-batch-tokens']), '--max-client-batch-size', '32', ...extra],
+      ...mbt, '--max-client-batch-size', '32', ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d) => {
@@ -49,6 +51,26 @@ async function stopServer(s) {
   s.proc.removeAllListeners('exit');
   const code = await new Promise((res) => { s.proc.on('exit', (c) => res(c)); s.proc.kill('SIGTERM'); });
   return { peakRssMB: hwm / 1024, exit: code };
+}
+
+// CPU seconds (user + system) a process has used so far: /proc/PID/stat fields 14 and 15, in ticks.
+const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+function cpuSeconds(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / TICK;
+}
+// `sembed embed` over sentences: wall and CPU seconds (CPU from /usr/bin/time).
+function offlineRun(sentences) {
+  const file = `/tmp/serve_load_${process.pid}.txt`;
+  fs.writeFileSync(file, sentences.join('\n') + '\n');
+  const t0 = process.hrtime.bigint();
+  const r = require('child_process').spawnSync('/usr/bin/time', ['-f', 'CPU %U %S', args.cli, 'embed', '-m', args.model,
+    '-t', String(args.threads), '-f', 'f32'], { stdio: [fs.openSync(file, 'r'), 'ignore', 'pipe'], maxBuffer: 1 << 26 });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  fs.unlinkSync(file);
+  const m = r.stderr.toString().match(/CPU ([\d.]+) ([\d.]+)/);
+  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
@@ -108,22 +130,36 @@ function summary(name, { results, secs }) {
   for (let i = 0; i < 30; i++) lone.push((await post(s.port, loneReq)).ms);
   report.lone_ms = +pct(lone, 0.5).toFixed(2);
   console.log(JSON.stringify({ phase: 'lone', size: args.size, p50_ms: report.lone_ms, p99_ms: +pct(lone, 0.99).toFixed(2) }));
-  // saturate
-  const sent = [];
-  report.saturate = summary('saturate', await closedLoop(s.port, args.clients, args.seconds, sent));
+  // saturate, in ROUNDS rounds, each followed by `sembed embed` on exactly the sentences that round
+  // embedded: interleaving keeps the two sides of the ratio in the same stretch of a shared
+  // machine's load. CPU seconds are counted too (server process vs offline process), which other
+  // work on the machine does not inflate: sentences per CPU second is the efficiency comparison.
+  const rounds = Math.max(1, args.rounds), sat = { results: [], secs: 0 }, off = { n: 0, wall: 0, cpu: 0 };
+  let srvCpu = 0;
+  for (let k = 0; k < rounds; k++) {
+    const sent = [], c0 = cpuSeconds(s.proc.pid), cl0 = process.cpuUsage();
+    const r = await closedLoop(s.port, args.clients, args.seconds / rounds, sent);
+    srvCpu += cpuSeconds(s.proc.pid) - c0;
+    const cl = process.cpuUsage(cl0);
+    report.client_cpu_s = (report.client_cpu_s || 0) + (cl.user + cl.system) / 1e6;
+    sat.results.push(...r.results);
+    sat.secs += r.secs;
+    const o = offlineRun(sent);
+    off.n += sent.length; off.wall += o.wall; off.cpu += o.cpu;
+    console.log(JSON.stringify({ phase: `round ${k + 1}/${rounds}`, server_sentences: sent.length, server_s: +r.secs.toFixed(1),
+      offline_s: +o.wall.toFixed(2), ratio: +((sent.length / r.secs) / (sent.length / o.wall)).toFixed(3) }));
+  }
+  report.saturate = summary('saturate', sat);
+  report.saturate.server_cpu_s = +srvCpu.toFixed(1);
+  report.saturate.sentences_per_cpu_s = +(report.saturate.sentences_per_s * sat.secs / srvCpu).toFixed(1);
+  report.client_cpu_s = +report.client_cpu_s.toFixed(1);
   Object.assign(report.saturate, await stopServer(s));
-  // offline on what was sent (same sentences, same threads, same order)
-  const file = `/tmp/serve_load_${process.pid}.txt`;
-  fs.writeFileSync(file, sent.join('\n') + '\n');
-  const t0 = process.hrtime.bigint();
-  execFileSync(args.cli, ['embed', '-m', args.model, '-t', String(args.threads), '-f', 'f32'],
-    { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
-  const offSecs = Number(process.hrtime.bigint() - t0) / 1e9;
-  fs.unlinkSync(file);
-  report.offline_sentences_per_s = +(sent.length / offSecs).toFixed(1);
-  report.ratio_server_vs_offline = +(report.saturate.sentences_per_s / report.offline_sentences_per_s).toFixed(3);
-  console.log(JSON.stringify({ phase: 'offline', sentences: sent.length, seconds: +offSecs.toFixed(2),
-    sentences_per_s: report.offline_sentences_per_s, ratio_server_vs_offline: report.ratio_server_vs_offline }));
+  report.offline = { sentences: off.n, seconds: +off.wall.toFixed(2), cpu_s: +off.cpu.toFixed(1),
+    sentences_per_s: +(off.n / off.wall).toFixed(1), sentences_per_cpu_s: +(off.n / off.cpu).toFixed(1) };
+  report.ratio_server_vs_offline = +(report.saturate.sentences_per_s / report.offline.sentences_per_s).toFixed(3);
+  report.ratio_per_cpu_second = +(report.saturate.sentences_per_cpu_s / report.offline.sentences_per_cpu_s).toFixed(3);
+  console.log(JSON.stringify({ phase: 'offline', ...report.offline, ratio_server_vs_offline: report.ratio_server_vs_offline,
+    ratio_per_cpu_second: report.ratio_per_cpu_second, client_cpu_s: report.client_cpu_s }));
   // half: open loop at half the saturated sentence rate, requests of SIZE sentences
   s = await startServer([]);
   const rate = report.saturate.sentences_per_s / 2 / args.size; // requests per second
