@@ -73,7 +73,11 @@ function offlineRun(sentences) {
   return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+// A fresh pool of keep-alive connections per phase or round: spawnSync (the offline run) blocks
+// Node's event loop, so the pool would not see the server closing its idle connections meanwhile
+// (its --timeout), and the next request on such a socket would fail with ECONNRESET.
+let agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+function freshAgent() { agent.destroy(); agent = new http.Agent({ keepAlive: true, maxSockets: 1024 }); }
 function post(port, inputs) {
   const body = JSON.stringify({ input: inputs, model: 'm', encoding_format: 'base64', truncate: true });
   return new Promise((resolve) => {
@@ -137,6 +141,7 @@ function summary(name, { results, secs }) {
   const rounds = Math.max(1, args.rounds), sat = { results: [], secs: 0 }, off = { n: 0, wall: 0, cpu: 0 };
   let srvCpu = 0;
   for (let k = 0; k < rounds; k++) {
+    freshAgent();
     const sent = [], c0 = cpuSeconds(s.proc.pid), cl0 = process.cpuUsage();
     const r = await closedLoop(s.port, args.clients, args.seconds / rounds, sent);
     srvCpu += cpuSeconds(s.proc.pid) - c0;
@@ -160,6 +165,7 @@ function summary(name, { results, secs }) {
   report.ratio_per_cpu_second = +(report.saturate.sentences_per_cpu_s / report.offline.sentences_per_cpu_s).toFixed(3);
   console.log(JSON.stringify({ phase: 'offline', ...report.offline, ratio_server_vs_offline: report.ratio_server_vs_offline,
     ratio_per_cpu_second: report.ratio_per_cpu_second, client_cpu_s: report.client_cpu_s }));
+  freshAgent();
   // half: open loop at half the saturated sentence rate, requests of SIZE sentences
   s = await startServer([]);
   const rate = report.saturate.sentences_per_s / 2 / args.size; // requests per second
@@ -178,6 +184,7 @@ function summary(name, { results, secs }) {
   report.half = half;
   console.log(JSON.stringify({ phase: 'half', offered_req_per_s: half.offered_req_per_s, p99_over_lone: half.p99_over_lone }));
   Object.assign(report.half, await stopServer(s));
+  freshAgent();
   // overload: more clients than the queue admits
   s = await startServer(['--max-concurrent-requests', String(args['overload-limit'])]);
   report.overload = summary('overload', await closedLoop(s.port, args.clients, Math.max(5, args.seconds / 4), null));
