@@ -492,6 +492,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 
 /* ---------------------------------------------------------------- start / stop */
 
+// libmicrohttpd's own messages, prefixed; its note for every request we drop on purpose (the
+// client hung up: the handler returns MHD_NO) is not news.
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (strstr(msg, "Application reported internal error")) return;
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n') msg[--n] = 0;
+    fprintf(stderr, "sembed serve: libmicrohttpd: %s\n", msg);
+}
+
 static int why_fail(char *why, size_t n, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static int why_fail(char *why, size_t n, int rc, const char *fmt, ...) {
     va_list ap;
@@ -567,6 +579,7 @@ int serve_start(const struct serve_params *p, struct serve **out, char *why, siz
                      MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, p->port, NULL, NULL, on_request, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, // first, or MHD warns
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)(p->max_concurrent_requests + 64),
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->timeout_s,
