@@ -30,8 +30,9 @@ static char *model_path(void) { return tu_path(tu_source_dir(), "models/sembed-m
 static const char *const sentences[] = {
     "A man is playing a guitar.", "A woman is slicing an onion.", "The stock market fell sharply today.",
     "hello world", "", "Two dogs run across a snowy field while a third one watches them from the porch.",
-    "Ünïcödé tëxt ünd 日本語 too", "a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i j k l m n o p "
-    "q r s t u v w x y z a b c d e f g h"}; // the last one is 62 tokens: the model's maximum is 64
+    "Ünïcödé tëxt ünd 日本語 too",
+    ("a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i j k l m n o p "
+     "q r s t u v w x y z a b c d e f g h")}; // 62 tokens: the model's maximum is 64
 #define N_SENT (sizeof sentences / sizeof sentences[0])
 
 /* ---------------------------------------------------------------- server process */
