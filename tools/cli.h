@@ -20,6 +20,7 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
     X(eval, "STS evaluation: Spearman / Pearson against gold scores")                        \
     X(analyze, "alignment, uniformity, singular spectrum; SVG plots")                        \
     X(bench, "measure embedding speed of a model")                                            \
+    X(serve, "HTTP embedding server (OpenAI and text-embeddings-inference APIs), batched")    \
     X(rerank, "score query-document pairs with a cross-encoder")
 
 #define CLI_DECLARE(name, help) int cmd_##name(int argc, char **argv);

@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
 BUILD_PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev libxxhash-dev libutf8proc-dev libjson-c-dev
-  libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libpcre2-dev"
+  libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libpcre2-dev libmicrohttpd-dev"
 TEST_PKGS="libcriterion-dev python3 python3-torch python3-onnx python3-numpy"
 TEST_PKGS="$TEST_PKGS help2man dpkg-dev file"   # issue 19: man pages, .deb packages (tools/make-debs.sh)
 TEST_PKGS="$TEST_PKGS libopenmpi-dev openmpi-bin"   # issue 17: mpirun tests (the CLI gains MPI when these are present)
@@ -30,7 +30,8 @@ if [ "${1:-}" != "--runtime-only" ]; then
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
   fi
-  if [ ! -d tools/node/node_modules/tokenizers ] || [ ! -d tools/node/node_modules/onnxruntime-node ]; then
+  if [ ! -d tools/node/node_modules/tokenizers ] || [ ! -d tools/node/node_modules/onnxruntime-node ] ||
+     [ ! -d tools/node/node_modules/openai ]; then
     (cd tools/node && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi
