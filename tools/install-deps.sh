@@ -11,6 +11,8 @@ export DEBIAN_FRONTEND=noninteractive
 BUILD_PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev libxxhash-dev libutf8proc-dev libjson-c-dev
   libprotobuf-c-dev protobuf-c-compiler zlib1g-dev"
 TEST_PKGS="libcriterion-dev python3 python3-torch python3-onnx python3-numpy"
+# Python package (python/, tools/check.d/30-python.sh)
+TEST_PKGS="$TEST_PKGS python3-pip python3-venv python3-setuptools python3-wheel python3-pytest"
 
 pkgs="$BUILD_PKGS"
 if [ "${1:-}" != "--runtime-only" ]; then pkgs="$pkgs $TEST_PKGS"; fi

@@ -89,6 +89,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cli-rounds", type=int, default=None, help="CLI rounds (default: --rounds)")
     ap.add_argument("--models", default="sembed-mini,minilm-l6")
     ap.add_argument("--cli", default=None, help="sembed CLI (default: build-python/sembed, build/sembed)")
     ap.add_argument("--work", default=os.path.join(REPO, "build-python", "bench"))
@@ -141,7 +142,7 @@ def main():
             py_t.append(time.perf_counter() - t0)
             log(f"[{name}] round {r + 1}: C API {c_t[-1]:.3f} s, Python {py_t[-1]:.3f} s")
         if cli:
-            for r in range(a.rounds):
+            for r in range(a.rounds if a.cli_rounds is None else a.cli_rounds):
                 cmd = [cli, "embed", "-m", path, "-t", str(a.threads), "-b", str(a.batch), "-f", "f32"]
                 with open(sfile, "rb") as fin:
                     t0 = time.perf_counter()
