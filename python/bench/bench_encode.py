@@ -132,15 +132,19 @@ def main():
             sys.exit(f"unknown model {name}")
         m = sembed.Model(path, threads=a.threads)
         m.encode(sents[:64], batch_size=a.batch)  # warm: contexts, packed weights
-        py_t, c_t, cli_t = [], [], []
+        py_t, c_t, cli_t, py_cpu, c_cpu = [], [], [], [], []
         for r in range(a.rounds):
             cr = subprocess.run([capi, path, sfile, str(a.threads), str(a.batch), "1"], env=env, check=True,
                                 capture_output=True, text=True)
-            c_t.append(json.loads(cr.stdout)["times_s"][0])
-            t0 = time.perf_counter()
+            cj = json.loads(cr.stdout)
+            c_t.append(cj["times_s"][0])
+            c_cpu.append(cj["cpu_s"][0])
+            t0, p0 = time.perf_counter(), time.process_time()
             emb = m.encode(sents, batch_size=a.batch)
+            py_cpu.append(time.process_time() - p0)
             py_t.append(time.perf_counter() - t0)
-            log(f"[{name}] round {r + 1}: C API {c_t[-1]:.3f} s, Python {py_t[-1]:.3f} s")
+            log(f"[{name}] round {r + 1}: C API {c_t[-1]:.3f} s ({c_cpu[-1]:.3f} s CPU), "
+                f"Python {py_t[-1]:.3f} s ({py_cpu[-1]:.3f} s CPU)")
         if cli:
             for r in range(a.rounds if a.cli_rounds is None else a.cli_rounds):
                 cmd = [cli, "embed", "-m", path, "-t", str(a.threads), "-b", str(a.batch), "-f", "f32"]
@@ -155,9 +159,11 @@ def main():
                 cli_t.append((full, base))
                 log(f"[{name}] CLI round {r + 1}: {full:.3f} s whole process, {base:.3f} s on 1 sentence")
         res = {"path": path, "dim": m.dimension, "compute": m.compute, "capi_s": c_t, "python_s": py_t,
+               "capi_cpu_s": c_cpu, "python_cpu_s": py_cpu,
                "cli_s": [x[0] for x in cli_t], "cli_one_sentence_s": [x[1] for x in cli_t]}
         for k, f in (("min", min), ("median", statistics.median)):
             res[f"overhead_pct_{k}"] = 100.0 * (f(py_t) - f(c_t)) / f(c_t)
+            res[f"overhead_cpu_pct_{k}"] = 100.0 * (f(py_cpu) - f(c_cpu)) / f(c_cpu)
         res["sent_per_s"] = {"capi": a.n / min(c_t), "python": a.n / min(py_t)}
         if cli_t:
             res["sent_per_s"]["cli_whole_process"] = a.n / min(x[0] for x in cli_t)
@@ -203,11 +209,12 @@ def print_table(r):
     print(f"\nencode of {r['n']} sentences ({r['source']}), {r['threads']} threads, batch {r['batch']}, "
           f"kernel {r['kernel']}, load average {r['loadavg'][0]:.1f} -> {r['loadavg_end'][0]:.1f}")
     print(f"{'model':<12} {'C API sent/s':>13} {'Python sent/s':>14} {'overhead min':>13} {'overhead med':>13} "
-          f"{'CLI sent/s':>11} {'CLI embed-only':>15}")
+          f"{'CPU overhead':>13} {'CLI sent/s':>11} {'CLI embed-only':>15}")
     for name, m in r["models"].items():
         s = m["sent_per_s"]
         print(f"{name:<12} {s['capi']:>13.0f} {s['python']:>14.0f} {m['overhead_pct_min']:>12.2f}% "
-              f"{m['overhead_pct_median']:>12.2f}% {s.get('cli_whole_process', float('nan')):>11.0f} "
+              f"{m['overhead_pct_median']:>12.2f}% {m['overhead_cpu_pct_min']:>12.2f}% "
+              f"{s.get('cli_whole_process', float('nan')):>11.0f} "
               f"{s.get('cli_embed_only', float('nan')):>15.0f}")
         if "ort" in m:
             o = m["ort"]

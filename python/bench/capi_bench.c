@@ -10,6 +10,12 @@
 
 #include "sembed/model.h"
 
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -49,14 +55,20 @@ int main(int argc, char **argv) {
     size_t warm = n < 64 ? n : 64;
     if ((rc = sembed_embed_texts(ctx, (const char *const *)texts, warm, out))) { fprintf(stderr, "embed: %s\n", sembed_strerror(rc)); return 1; }
     double load_warm = now_s() - t0;
-    printf("{\"n\": %zu, \"dim\": %zu, \"load_warm_s\": %.6f, \"times_s\": [", n, dim, load_warm);
+    double *wall = calloc((size_t)reps, sizeof *wall), *cpu = calloc((size_t)reps, sizeof *cpu);
     for (int r = 0; r < reps; r++) {
-        double t = now_s();
+        double t = now_s(), c = cpu_s();
         if ((rc = sembed_embed_texts(ctx, (const char *const *)texts, n, out))) { fprintf(stderr, "embed: %s\n", sembed_strerror(rc)); return 1; }
-        printf("%s%.6f", r ? ", " : "", now_s() - t);
-        fflush(stdout);
+        cpu[r] = cpu_s() - c;
+        wall[r] = now_s() - t;
     }
+    printf("{\"n\": %zu, \"dim\": %zu, \"load_warm_s\": %.6f, \"times_s\": [", n, dim, load_warm);
+    for (int r = 0; r < reps; r++) printf("%s%.6f", r ? ", " : "", wall[r]);
+    printf("], \"cpu_s\": [");
+    for (int r = 0; r < reps; r++) printf("%s%.6f", r ? ", " : "", cpu[r]);
     printf("]}\n");
+    free(wall);
+    free(cpu);
     free(out);
     sembed_context_free(ctx);
     sembed_model_free(m);
