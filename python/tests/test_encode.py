@@ -61,6 +61,7 @@ def test_shapes_and_dtypes_of_every_input_form(mini, sentences):
     d = mini.dimension
     ref = mini.encode(sentences[:5])
     assert ref.shape == (5, d) and ref.dtype == np.float32 and ref.flags["C_CONTIGUOUS"]
+    assert ref.flags["OWNDATA"] and ref.base is None, "the result should be the array the library wrote into"
     one = mini.encode(sentences[0])
     assert one.shape == (d,) and one.dtype == np.float32
     assert_bitwise(one, ref[0], "single str vs row 0")
