@@ -68,3 +68,37 @@ def test_library_calls_release_the_gil():
     import ctypes
     from sembed import _lib
     assert isinstance(_lib.lib, ctypes.CDLL) and not isinstance(_lib.lib, ctypes.PyDLL)
+
+
+def test_gil_is_released_while_the_library_embeds(mini, sentences):
+    # With a huge switch interval a thread only gives up the GIL when it blocks or calls out with
+    # the GIL released. The main thread polls a flag set around the library call: it can only see
+    # the flag set if the embedding thread released the GIL for the call. (No timing is asserted.)
+    import sys
+    import time
+    from sembed import _lib
+    real = _lib.lib.sembed_embed_inputs
+    state = {"inside": False, "seen": 0}
+
+    def wrapped(*args):
+        state["inside"] = True
+        try:
+            return real(*args)
+        finally:
+            state["inside"] = False
+
+    old = sys.getswitchinterval()
+    _lib.lib.sembed_embed_inputs = wrapped
+    sys.setswitchinterval(100.0)
+    try:
+        t = threading.Thread(target=lambda: mini.encode(sentences * 2))
+        t.start()
+        while t.is_alive():
+            if state["inside"]:
+                state["seen"] += 1
+            time.sleep(0.001)
+        t.join()
+    finally:
+        sys.setswitchinterval(old)
+        _lib.lib.sembed_embed_inputs = real
+    assert state["seen"] > 0, "the main thread never ran while the library was embedding: the GIL was held"
