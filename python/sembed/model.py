@@ -129,6 +129,7 @@ class Model:
         check(lib.sembed_model_load(os.fsencode(self.path), C.byref(params), C.byref(handle)),
               f"cannot load '{self.path}'")
         self._handle = handle
+        self._dim = int(lib.sembed_model_dim(handle))  # constant for the model's life
         self._pooling = 0
         if pooling is not None:
             pv = C.c_int()
@@ -228,7 +229,8 @@ class Model:
     @property
     def dimension(self):
         """Floats per embedding (sentence-transformers: get_sentence_embedding_dimension())."""
-        return int(lib.sembed_model_dim(self._model()))
+        self._model()
+        return self._dim
 
     def get_sentence_embedding_dimension(self):
         """Same as ``dimension`` (the sentence-transformers name)."""
@@ -293,7 +295,8 @@ class Model:
     # ------------------------------------------------------------ encode
     def _embed(self, a_enc, b_enc, batch_size, normalize, show_progress_bar):
         n = len(a_enc)
-        out = np.empty((n, self.dimension), dtype=np.float32)
+        self._model()
+        out = np.empty((n, self._dim), dtype=np.float32)
         if n == 0:
             return out
         inputs = np.zeros(n, dtype=_INPUT_DTYPE)
