@@ -14,6 +14,9 @@ TEST_PKGS="libcriterion-dev python3 python3-torch python3-onnx python3-numpy"
 TEST_PKGS="$TEST_PKGS help2man dpkg-dev file"   # issue 19: man pages, .deb packages (tools/make-debs.sh)
 TEST_PKGS="$TEST_PKGS libopenmpi-dev openmpi-bin"   # issue 17: mpirun tests (the CLI gains MPI when these are present)
 
+# Python package (python/, tools/check.d/30-python.sh)
+TEST_PKGS="$TEST_PKGS python3-pip python3-venv python3-setuptools python3-wheel python3-pytest"
+
 pkgs="$BUILD_PKGS"
 if [ "${1:-}" != "--runtime-only" ]; then pkgs="$pkgs $TEST_PKGS"; fi
 missing=""

@@ -24,6 +24,12 @@
 #if __has_include("sembed/convert.h")
 #include "sembed/convert.h"
 #endif
+#if __has_include("sembed/info.h")
+#include "sembed/info.h"
+#endif
+#if __has_include("sembed/eval.h")
+#include "sembed/eval.h"
+#endif
 #if __has_include("sembed/train.h")
 #include "sembed/train.h"
 #endif
