@@ -876,4 +876,3 @@ SEMBED_API void sembed_context_stats(const struct sembed_context *ctx, struct se
 }
 SEMBED_API void sembed_context_stats_reset(struct sembed_context *ctx) { memset(&ctx->stats, 0, sizeof ctx->stats); }
 
-SEMBED_API const char *sembed_kernels_active(void) { return sk_isa_name(sk_isa_active()); }

@@ -375,7 +375,7 @@ static enum MHD_Result handle_get(struct serve *s, struct MHD_Connection *c, str
         json_object_object_add(o, "dim", json_object_new_int64(s->dim));
         json_object_object_add(o, "normalize", json_object_new_boolean(s->model_normalize));
         json_object_object_add(o, "file_type", ft ? json_object_new_string(ft) : NULL);
-        json_object_object_add(o, "kernels", json_object_new_string(sembed_kernels_active()));
+        json_object_object_add(o, "kernels", json_object_new_string(sembed_kernel_isa()));
         json_object_object_add(o, "threads", json_object_new_int(s->p.n_threads));
     }
     char *body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -30,7 +30,8 @@ static void usage(FILE *out) {
             "                            key=value,... (e.g. layers=2,hidden=128,heads=2,intermediate=512,vocab=vocab.txt)\n"
             "      --data FILE           unsup/mlm: one sentence per line; sup: TSV or CSV of sent0,sent1[,hard_neg]\n"
             "      --strict              malformed data lines are fatal (default: reported as FILE:LINE and skipped)\n"
-            "  -o, --output FILE         output .semb (written atomically)\n"
+            "  -o, --output FILE         output .semb (written atomically)\n");
+    fprintf(out, // two literals: C99 caps one string literal at 4095 bytes
             "objective:\n"
             "      --objective NAME      unsup (default), sup, mlm, distill\n"
             "      --pooler NAME         cls (default: [CLS] + MLP), cls_before_pooler, mean\n"

@@ -120,9 +120,6 @@ SEMBED_API uint32_t sembed_model_num_labels(const struct sembed_model *m);
 SEMBED_API enum sembed_compute sembed_model_compute(const struct sembed_model *m);
 SEMBED_API const struct sembed_tokenizer *sembed_model_tokenizer(const struct sembed_model *m);
 SEMBED_API const struct sembed_file *sembed_model_file(const struct sembed_model *m);
-/* Name of the kernel path this process runs ("ref", "avx2", "avx512", "avxvnni", "avx512vnni", "amx"):
- * the best the CPU and OS support, capped by the SEMBED_ISA environment variable. Static string. */
-SEMBED_API const char *sembed_kernels_active(void);
 
 /* ---------------------------------------------------------------- context */
 

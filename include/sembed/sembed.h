@@ -20,19 +20,9 @@
 #include "sembed/tokenizer.h"
 #include "sembed/model.h"
 
-#if defined(__has_include)
-#if __has_include("sembed/convert.h")
 #include "sembed/convert.h"
-#endif
-#if __has_include("sembed/info.h")
 #include "sembed/info.h"
-#endif
-#if __has_include("sembed/eval.h")
 #include "sembed/eval.h"
-#endif
-#if __has_include("sembed/train.h")
 #include "sembed/train.h"
-#endif
-#endif
 
 #endif /* SEMBED_SEMBED_H */
