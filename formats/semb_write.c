@@ -66,6 +66,13 @@ SEMBED_API int sembed_writer_create(const char *path, struct sembed_writer **out
         sembed_writer_free(w);
         return SEMBED_ENOMEM;
     }
+    // The file is renamed over `path` at the end: never over a device, FIFO or directory.
+    struct stat dst;
+    if (stat(path, &dst) == 0 && !S_ISREG(dst.st_mode)) {
+        sembed_writer_free(w);
+        return sembed_fail(SEMBED_EINVAL, FN, "%s exists and is not a regular file: a model is written only to a "
+                           "regular file (it is created beside it and renamed over it)", path);
+    }
     w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
     if (w->fd < 0) {
         int e = errno;

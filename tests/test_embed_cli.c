@@ -3,6 +3,7 @@
 // failures give the documented exit codes.
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,4 +356,32 @@ Test(embed_cli, compute_modes) {
     free(out);
     free(a); free(b); free(c); free(f32); free(i8);
     free(p_int8); free(p_c); free(p_f);
+}
+
+// -o onto a FIFO (as onto /dev/null or a terminal): the output goes through it and the FIFO is
+// still a FIFO afterwards; an atomic rename would have replaced the node with a regular file.
+// A model writer (convert) refuses such a destination by name.
+Test(embed_cli, output_onto_a_non_regular_file) {
+    char *fifo = tu_path(tmpdir, "pipe"), *got = tu_path(tmpdir, "got.f32"), *out = NULL;
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    int st = sh(&out, "cat '%s' > '%s' & %s embed -m %s -f f32 -o '%s' 'a man plays a guitar' 'a dog runs'; s=$?; wait; "
+                      "exit $s", fifo, got, tu_cli(), model_path, fifo);
+    cr_assert_eq(st, 0, "embed -o FIFO failed: %s", out);
+    free(out);
+    struct stat sb;
+    cr_assert_eq(stat(fifo, &sb), 0);
+    cr_assert(S_ISFIFO(sb.st_mode), "the FIFO was replaced by a file of mode %o", (unsigned)sb.st_mode);
+    cr_assert_eq(stat(got, &sb), 0);
+    uint32_t dim = 0;
+    const char *a[] = {"a man plays a guitar", "a dog runs"};
+    float *want = api_embed(a, NULL, 2, &dim);
+    cr_assert_eq((size_t)sb.st_size, 2 * dim * sizeof(float), "%lld bytes came through", (long long)sb.st_size);
+    free(want);
+    st = sh(&out, "%s convert %s -o '%s' 2>&1", tu_cli(), model_path, fifo);
+    cr_assert(st != 0 && strstr(out, "not a regular file"), "convert onto a FIFO: exit %d: %s", st, out);
+    cr_assert_eq(stat(fifo, &sb), 0);
+    cr_assert(S_ISFIFO(sb.st_mode), "convert replaced the FIFO");
+    free(out);
+    free(fifo);
+    free(got);
 }

@@ -553,6 +553,17 @@ int cmd_embed(int argc, char **argv) {
         if (fflush(stdout) != 0 && st == CLI_OK) st = cli_error(CLI_FAIL, "embed", "write error: %s", strerror(errno));
         return st;
     }
+    // -o onto something that is not a regular file (/dev/null, a FIFO, a terminal): write to it
+    // directly. Renaming a temporary file over it would replace the device node itself.
+    struct stat dst;
+    if (stat(o.output, &dst) == 0 && !S_ISREG(dst.st_mode)) {
+        if (S_ISDIR(dst.st_mode)) return cli_error(CLI_USAGE, "embed", "-o %s is a directory", o.output);
+        FILE *df = fopen(o.output, "wb");
+        if (!df) return cli_error(CLI_FAIL, "embed", "cannot open %s: %s", o.output, strerror(errno));
+        int st = run(&o, argc - optind, argv + optind, df);
+        if (fclose(df) != 0 && st == CLI_OK) st = cli_error(CLI_FAIL, "embed", "writing %s: %s", o.output, strerror(errno));
+        return st;
+    }
     // -o: a temporary file in the destination's folder, renamed over it only on success.
     char *tmp = NULL;
     if (asprintf(&tmp, "%s.tmp-XXXXXX", o.output) < 0) return cli_error(CLI_FAIL, "embed", "out of memory");
