@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,6 +50,9 @@ static struct server start(const char *env, const char *extra) {
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        // A failed assertion ends the test without stop(): the server must not outlive it (it
+        // would hold the test's stderr open and Criterion would wait for it).
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(pfd[1], 1);
         close(pfd[0]);
         close(pfd[1]);
