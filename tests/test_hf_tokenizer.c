@@ -538,3 +538,23 @@ Test(hf_tokenizer, convert_inspect_tokenize, .timeout = 120) {
     tu_rmtree(dir);
     free(dir); free(fx); free(tj);
 }
+
+// One 300,000-character word through byte-level BPE (merges in a heap: O(n log n)) and Unigram
+// (Viterbi bounded by the longest piece) finishes; a quadratic merge loop would not, under the timeout.
+Test(hf_tokenizer, long_hostile_word_stays_fast, .timeout = 60) {
+    size_t n = 300000;
+    char *w = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) w[i] = "ab"[(i * 7 / 3) % 2];
+    w[n] = 0;
+    const char *names[] = {"roberta_bpe", "xlmr_unigram", "wordpiece_split"};
+    for (int k = 0; k < 3; k++) {
+        struct sembed_tokenizer *t = load(names[k]);
+        struct sembed_encoding e;
+        cr_assert_eq(sembed_tokenizer_encode_full(t, w, n, NULL, 0, true, 0, SEMBED_TRUNCATE_LONGEST_FIRST, &e, NULL), 0);
+        cr_expect_gt(e.n, 2, "[%s] %zu tokens", names[k], e.n);
+        cr_expect_eq(e.end[e.n - 2], k == 2 ? n : n, "[%s] last token ends at %u", names[k], e.end[e.n - 2]);
+        sembed_encoding_free(&e);
+        sembed_tokenizer_free(t);
+    }
+    free(w);
+}
