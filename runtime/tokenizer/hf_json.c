@@ -812,7 +812,9 @@ int tk_hf_parse(const char *json, size_t len, const char *fn, struct tk_hf **out
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t where = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
-    if (!root || jerr != json_tokener_success || (where < len && strspn(json + where, " \t\r\n") < len - where)) {
+    size_t rest = where; // only whitespace may follow the value (the text need not end in NUL)
+    while (rest < len && (json[rest] == ' ' || json[rest] == '\t' || json[rest] == '\r' || json[rest] == '\n')) rest++;
+    if (!root || jerr != json_tokener_success || rest < len) {
         json_object_put(root);
         if (jerr == json_tokener_continue) return sembed_fail(SEMBED_EPARSE, fn, "tokenizer.json: unexpected end of text");
         return sembed_fail(SEMBED_EPARSE, fn, "tokenizer.json: bad JSON near byte %zu: %s", where,
