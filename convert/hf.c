@@ -468,6 +468,95 @@ static int keep_hf_json(struct sc_ctx *c, const char *dir) {
     return SEMBED_OK;
 }
 
+// The legacy RoBERTa / GPT-2 files (vocab.json + merges.txt, no tokenizer.json): the tokenizer.json
+// HF's converter builds from them (transformers convert_slow_tokenizer, RobertaConverter): byte-level
+// BPE, ByteLevel pre-tokenizer without prefix space, RobertaProcessing with trim_offsets, the
+// special tokens <s> <pad> </s> <unk> <mask> (the last with lstrip) where the vocabulary has them.
+static int legacy_bpe_json(struct sc_ctx *c, const char *dir, bool *done) {
+    struct sc_tok *t = &c->tok;
+    *done = false;
+    char *vp = sc_path(dir, "vocab.json"), *mp = sc_path(dir, "merges.txt");
+    if (!vp || !mp) { free(vp); free(mp); return SEMBED_ENOMEM; }
+    int rc = SEMBED_OK;
+    struct json_object *vocab = NULL, *root = NULL;
+    if (!sc_is_file(vp) || !sc_is_file(mp)) goto out;
+    if ((rc = sj_load_file(vp, SJ_MAX_CONFIG, &vocab)) || (rc = sc_note_file(c, vp))) goto out;
+    if (!json_object_is_type(vocab, json_type_object)) {
+        rc = sembed_fail(SEMBED_EPARSE, SC_FN, "%s: expected a JSON object {token: id}", vp);
+        goto out;
+    }
+    const void *buf = NULL;
+    size_t len = 0;
+    if ((rc = sc_map_file(c, mp, &buf, &len))) goto out;
+    root = json_object_new_object();
+    struct json_object *model = json_object_new_object(), *merges = json_object_new_array();
+    json_object_object_add(root, "model", model);
+    json_object_object_add(model, "type", json_object_new_string("BPE"));
+    json_object_object_add(model, "vocab", json_object_get(vocab));
+    json_object_object_add(model, "merges", merges);
+    const char *m = buf, *end = m + len;
+    size_t lineno = 0;
+    while (m < end) {
+        const char *e = memchr(m, '\n', (size_t)(end - m));
+        if (!e) e = end;
+        size_t l = (size_t)(e - m);
+        if (l && m[l - 1] == '\r') l--;
+        lineno++;
+        if (l && !(lineno == 1 && l >= 8 && !memcmp(m, "#version", 8)))
+            json_object_array_add(merges, json_object_new_string_len(m, (int)l));
+        m = e + 1;
+    }
+    struct json_object *pre = json_object_new_object();
+    json_object_object_add(pre, "type", json_object_new_string("ByteLevel"));
+    json_object_object_add(pre, "add_prefix_space", json_object_new_boolean(0));
+    json_object_object_add(pre, "trim_offsets", json_object_new_boolean(1));
+    json_object_object_add(pre, "use_regex", json_object_new_boolean(1));
+    json_object_object_add(root, "pre_tokenizer", pre);
+    static const char *const sp[] = {"<s>", "<pad>", "</s>", "<unk>", "<mask>"};
+    struct json_object *added = json_object_new_array(), *id;
+    int64_t cls = -1, sep = -1;
+    for (int i = 0; i < 5; i++) {
+        if (!json_object_object_get_ex(vocab, sp[i], &id) || !json_object_is_type(id, json_type_int)) continue;
+        struct json_object *a = json_object_new_object();
+        json_object_object_add(a, "id", json_object_new_int64(json_object_get_int64(id)));
+        json_object_object_add(a, "content", json_object_new_string(sp[i]));
+        json_object_object_add(a, "lstrip", json_object_new_boolean(i == 4));
+        json_object_object_add(a, "special", json_object_new_boolean(1));
+        json_object_array_add(added, a);
+        if (i == 0) cls = json_object_get_int64(id);
+        if (i == 2) sep = json_object_get_int64(id);
+    }
+    json_object_object_add(root, "added_tokens", added);
+    if (cls >= 0 && sep >= 0) {
+        struct json_object *pp = json_object_new_object(), *a = json_object_new_array(), *b = json_object_new_array();
+        json_object_array_add(a, json_object_new_string("</s>"));
+        json_object_array_add(a, json_object_new_int64(sep));
+        json_object_array_add(b, json_object_new_string("<s>"));
+        json_object_array_add(b, json_object_new_int64(cls));
+        json_object_object_add(pp, "type", json_object_new_string("RobertaProcessing"));
+        json_object_object_add(pp, "sep", a);
+        json_object_object_add(pp, "cls", b);
+        json_object_object_add(pp, "trim_offsets", json_object_new_boolean(1));
+        json_object_object_add(pp, "add_prefix_space", json_object_new_boolean(0));
+        json_object_object_add(root, "post_processor", pp);
+    }
+    const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    size_t tl = strlen(text);
+    struct sembed_tokenizer *tk = NULL;
+    rc = sembed_tokenizer_from_hf_json(text, tl, 0, &tk);
+    if (rc) { rc = sembed_fail(rc, SC_FN, "%s: vocab.json + merges.txt cannot be used (see the message above)", dir); goto out; }
+    t->n_vocab = sembed_tokenizer_vocab_size(tk);
+    sembed_tokenizer_free(tk);
+    if (!(t->hf_json = strdup(text))) { rc = SEMBED_ENOMEM; goto out; }
+    *done = true;
+out:
+    json_object_put(root);
+    json_object_put(vocab);
+    free(vp);
+    free(mp);
+    return rc;
+}
+
 int sc_hf_tokenizer(struct sc_ctx *c, const char *dir) {
     struct sc_tok *t = &c->tok;
     struct json_object *tj = NULL, *tc = NULL, *sm = NULL;
@@ -483,6 +572,10 @@ int sc_hf_tokenizer(struct sc_ctx *c, const char *dir) {
     if (tj && !is_bert_pipeline(tj)) {
         rc = keep_hf_json(c, dir);
         goto done;
+    }
+    if (!tj) {
+        bool legacy = false;
+        if ((rc = legacy_bpe_json(c, dir, &legacy)) || legacy) goto done;
     }
     if (tj && (rc = parse_tokenizer_json(c, dir, tj, &have_norm))) goto done;
     char *vp = sc_path(dir, "vocab.txt");

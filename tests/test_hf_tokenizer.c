@@ -203,6 +203,7 @@ GOLDEN(unigram_bytefallback)
 GOLDEN(wordlevel)
 GOLDEN(bert_wordpiece)
 GOLDEN(wordpiece_split)
+GOLDEN(bpe1000_for_bert_tiny)
 
 /* ------------------------------------------------------------------ corpus vs live HF */
 
@@ -537,4 +538,51 @@ Test(hf_tokenizer, convert_inspect_tokenize, .timeout = 120) {
     free(cmd); free(out);
     tu_rmtree(dir);
     free(dir); free(fx); free(tj);
+}
+
+// One 300,000-character word through byte-level BPE (merges in a heap: O(n log n)) and Unigram
+// (Viterbi bounded by the longest piece) finishes; a quadratic merge loop would not, under the timeout.
+Test(hf_tokenizer, long_hostile_word_stays_fast, .timeout = 60) {
+    size_t n = 300000;
+    char *w = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) w[i] = "ab"[(i * 7 / 3) % 2];
+    w[n] = 0;
+    const char *names[] = {"roberta_bpe", "xlmr_unigram", "wordpiece_split"};
+    for (int k = 0; k < 3; k++) {
+        struct sembed_tokenizer *t = load(names[k]);
+        struct sembed_encoding e;
+        cr_assert_eq(sembed_tokenizer_encode_full(t, w, n, NULL, 0, true, 0, SEMBED_TRUNCATE_LONGEST_FIRST, &e, NULL), 0);
+        cr_expect_gt(e.n, 2, "[%s] %zu tokens", names[k], e.n);
+        cr_expect_eq(e.end[e.n - 2], k == 2 ? n : n, "[%s] last token ends at %u", names[k], e.end[e.n - 2]);
+        sembed_encoding_free(&e);
+        sembed_tokenizer_free(t);
+    }
+    free(w);
+}
+
+// A checkpoint with the legacy vocab.json + merges.txt (no tokenizer.json) converts to the
+// tokenizer.json HF's RobertaConverter builds; it tokenizes every golden line exactly as that
+// tokenizer.json does (whose HF parity golden_bpe1000_for_bert_tiny proves).
+Test(hf_tokenizer, convert_legacy_vocab_json_merges_txt, .timeout = 120) {
+    char *dir = tu_mkdtemp(), *cmd = NULL, *out = NULL, *ref = NULL;
+    char *fx = src_file("tests/fixtures/bert-tiny"), *tj = src_file("tests/tokenizer/hf/bpe1000_for_bert_tiny.json");
+    char *gold = src_file("tests/tokenizer/hf/golden.txt");
+    cr_assert(asprintf(&cmd, "mkdir -p '%s/ck' && cp '%s/config.json' '%s/model.safetensors' '%s/ck/' && /usr/bin/python3 -c \""
+                             "import json;d=json.load(open('%s'));json.dump(d['model']['vocab'],open('%s/ck/vocab.json','w'));"
+                             "open('%s/ck/merges.txt','w').write('#version: 0.2\\n'+'\\n'.join(m if isinstance(m,str) else ' '.join(m) "
+                             "for m in d['model']['merges'])+'\\n')\" && %s convert '%s/ck' -o '%s/m.semb' 2>&1",
+                       dir, fx, fx, dir, tj, dir, dir, tu_cli(), dir, dir) > 0);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "convert failed: %s", out ? out : "");
+    free(cmd); free(out); out = NULL;
+    cr_assert(asprintf(&cmd, "%s tokenize -m '%s/m.semb' --offsets < '%s'", tu_cli(), dir, gold) > 0);
+    cr_assert_eq(tu_run(cmd, &out), 0);
+    free(cmd);
+    cr_assert(asprintf(&cmd, "%s tokenize --tokenizer-json '%s' --offsets < '%s'", tu_cli(), tj, gold) > 0);
+    cr_assert_eq(tu_run(cmd, &ref), 0);
+    cr_expect_str_eq(out, ref);
+    cr_expect_gt(strlen(ref), 1000);
+    free(cmd); free(out); free(ref);
+    tu_rmtree(dir);
+    free(dir); free(fx); free(tj); free(gold);
 }

@@ -145,16 +145,54 @@ static int get_num(json_object *v, double *out, const char *fn, const char *path
     return SEMBED_OK;
 }
 
+// Oniguruma's \s (HF's regex engine) matches U+0085 but not U+180E; PCRE2's \s the other way round
+// (measured on the corpus: "mongolian\u180Evs" is one word to HF). Outside character classes \s
+// and \S are rewritten to Oniguruma's set before compiling; inside classes they are left as PCRE2
+// has them (a known difference for those two characters); everything else is PCRE2 as written.
+static char *onig_spaces(const char *pat, size_t n, size_t *out_n) {
+    char *o = malloc(n * 16 + 1);
+    if (!o) return NULL;
+    size_t k = 0;
+    bool in_class = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = pat[i];
+        if (c == '\\' && i + 1 < n) {
+            char d = pat[i + 1];
+            if (d == 's' && !in_class) { k += (size_t)sprintf(o + k, "(?:(?!\\x{180E})[\\s\\x{85}])"); i++; continue; }
+            if (d == 'S' && !in_class) { k += (size_t)sprintf(o + k, "(?:\\x{180E}|[^\\s\\x{85}])"); i++; continue; }
+            o[k++] = c;
+            o[k++] = d;
+            i++;
+            continue;
+        }
+        if (c == '[' && !in_class) in_class = true;
+        else if (c == ']' && in_class) in_class = false;
+        o[k++] = c;
+    }
+    o[k] = 0;
+    *out_n = k;
+    return o;
+}
+
 static int regex_compile(const char *pat, size_t n, bool literal, pcre2_code **out, const char *fn, const char *path) {
     int err;
     PCRE2_SIZE eoff;
+    char *rw = NULL;
+    const char *orig = pat;
+    size_t orig_n = n;
+    if (!literal) {
+        if (n > (1u << 20)) return sembed_fail(SEMBED_ECORRUPT, fn, "%s: regex of %zu bytes (at most 1 MiB)", path, n);
+        if (!(rw = onig_spaces(pat, n, &n))) return SEMBED_ENOMEM;
+        pat = rw;
+    }
     uint32_t opt = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP); // LITERAL takes no UCP
     *out = pcre2_compile((PCRE2_SPTR)pat, n, opt, &err, &eoff, NULL);
+    free(rw);
     if (!*out) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(err, msg, sizeof msg);
-        return sembed_fail(SEMBED_ECORRUPT, fn, "%s: bad regex '%.*s' at offset %zu: %s", path, (int)(n > 80 ? 80 : n), pat,
-                           (size_t)eoff, (const char *)msg);
+        return sembed_fail(SEMBED_ECORRUPT, fn, "%s: bad regex '%.*s': %s", path, (int)(orig_n > 80 ? 80 : orig_n), orig,
+                           (const char *)msg);
     }
     (void)pcre2_jit_compile(*out, PCRE2_JIT_COMPLETE); // optional speed-up; matching works without
     return SEMBED_OK;
@@ -301,7 +339,7 @@ static const char GPT2_RE[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\
 // HF Whitespace: \w+|[^\w\s]+ with Oniguruma's Unicode \w (UTS #18 word: Alphabetic, marks,
 // decimal digits, Pc, Join_Control) and \s (White_Space, which has U+0085 that PCRE2's \s lacks).
 static const char WS_RE[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]+|"
-                            "[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}\\s\\x{85}]+";
+                            "(?:[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}\\s\\x{85}]|\\x{180E})+";
 
 static int parse_pre(struct tk_hf *h, json_object *o, const char *fn, const char *path, int depth) {
     if (depth > 8) return sembed_fail(SEMBED_ECORRUPT, fn, "%s: sequences nested deeper than 8", path);
@@ -812,7 +850,9 @@ int tk_hf_parse(const char *json, size_t len, const char *fn, struct tk_hf **out
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t where = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
-    if (!root || jerr != json_tokener_success || (where < len && strspn(json + where, " \t\r\n") < len - where)) {
+    size_t rest = where; // only whitespace may follow the value (the text need not end in NUL)
+    while (rest < len && (json[rest] == ' ' || json[rest] == '\t' || json[rest] == '\r' || json[rest] == '\n')) rest++;
+    if (!root || jerr != json_tokener_success || rest < len) {
         json_object_put(root);
         if (jerr == json_tokener_continue) return sembed_fail(SEMBED_EPARSE, fn, "tokenizer.json: unexpected end of text");
         return sembed_fail(SEMBED_EPARSE, fn, "tokenizer.json: bad JSON near byte %zu: %s", where,

@@ -509,7 +509,7 @@ static int hf_encode_plain(const struct sembed_tokenizer *t, const char *text, s
     struct tk_hf_enc e = {0};
     int rc = tk_hf_encode(t->hf, text, len, NULL, 0, false, 0, false, &e, NULL);
     if (!rc) {
-        memcpy(ids, e.ids, (e.n < cap ? e.n : cap) * sizeof *ids);
+        if (cap && e.n) memcpy(ids, e.ids, (e.n < cap ? e.n : cap) * sizeof *ids);
         *n_out = e.n;
     }
     tk_hf_enc_free(&e);
