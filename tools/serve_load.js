@@ -6,7 +6,7 @@
 //   half      open loop at half the saturation rate, requests of SIZE sentences: p99 vs lone
 //   overload  CLIENTS clients against --max-concurrent-requests OVERLOAD_LIMIT: errors must be 429 only
 // Usage: node tools/serve_load.js --cli build/sembed --model M.semb [--threads 2] [--seconds 60]
-//        [--clients 64] [--size 16] [--text ../shared/data/train/wiki1m_head.txt] [--max-requests 200000]
+//        [--clients 64] [--size 16] [--text FILE (default: the wiki text, else STS-B dev)] [--max-requests 200000]
 //        [--rounds 4] [--max-batch-tokens N (default: the server's)] [--overload-limit 8]
 'use strict';
 const http = require('http');
@@ -14,7 +14,7 @@ const fs = require('fs');
 const { spawn, execFileSync } = require('child_process');
 
 const args = { cli: 'build/sembed', model: 'models/sembed-mini/sembed-mini.semb', threads: 2, seconds: 60, clients: 64,
-  size: 16, text: '../shared/data/train/wiki1m_head.txt', 'max-requests': 200000, 'overload-limit': 8,
+  size: 16, text: '', 'max-requests': 200000, 'overload-limit': 8,
   'max-batch-tokens': 0, rounds: 4 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, '');
@@ -25,7 +25,21 @@ for (let i = 2; i < process.argv.length; i += 2) {
 // are busy with other work (measured: 32 s vs 3 s for 1000 sentences); server and offline both
 // get the same policy, printed in the report.
 process.env.OMP_WAIT_POLICY = process.env.OMP_WAIT_POLICY || 'passive';
-const lines = fs.readFileSync(args.text, 'utf8').split('\n').map((s) => s.trim()).filter((s) => s.length > 0);
+// Default text: the wiki sentences wherever tools/datafile.sh finds them, else the vendored STS-B dev.
+function defaultText() {
+  for (const rel of ['train/wiki1m_head.txt', 'sts/STSBenchmark/sts-dev.csv']) {
+    try {
+      const p = execFileSync('bash', [require('path').join(__dirname, 'datafile.sh'), rel], { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString().trim();
+      if (!rel.endsWith('.csv')) return fs.readFileSync(p, 'utf8').split('\n');
+      return fs.readFileSync(p, 'utf8').split('\n').flatMap((l) => l.split('\t').slice(5, 7));
+    } catch (e) { /* next */ }
+  }
+  console.error('serve_load: no text: pass --text FILE (one sentence per line); data/README.md says where the data is');
+  process.exit(1);
+}
+const lines = (args.text ? fs.readFileSync(args.text, 'utf8').split('\n') : defaultText())
+  .map((s) => s.trim()).filter((s) => s.length > 0);
 let seed = 12345;
 const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
 const pick = (n) => Array.from({ length: n }, () => lines[Math.floor(rand() * lines.length)]);

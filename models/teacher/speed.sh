@@ -9,10 +9,10 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 SEMBED="${SEMBED:-$ROOT/build/sembed}"
-DATA="${DATA:-$ROOT/../shared/data}"
 M="$1"; N="${2:-1000}"
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
-awk -F'\t' -v n="$N" 'NR <= n { print $6 }' "$DATA/sts/STSBenchmark/sts-dev.csv" > "$W/s.txt"
+if [ -n "${DATA:-}" ]; then STS="$DATA/sts/STSBenchmark/sts-dev.csv"; else STS=$("$ROOT/tools/datafile.sh" sts/STSBenchmark/sts-dev.csv) || exit 1; fi
+awk -F'\t' -v n="$N" 'NR <= n { print $6 }' "$STS" > "$W/s.txt"
 n=$(wc -l < "$W/s.txt")
 /usr/bin/time -f "%e %U %S" -o "$W/tt" node "$HERE/embed.js" --input "$W/s.txt" --out-dir "$W/t" --threads 1 --chunk 100000 >/dev/null 2>"$W/tlog"
 tps=$(/usr/bin/python3 -c "import json,glob; m=json.load(open(glob.glob('$W/t/*.json')[0])); print('%.1f %.2f' % (m['sentences_per_second'], m['seconds']))")

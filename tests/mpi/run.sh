@@ -16,7 +16,6 @@ set -u
 cd "$(dirname "$0")/../.."
 B=$(cd "${1:-build}" && pwd)
 S=$B/sembed
-DATA=../shared/data
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} # Open MPI's own allocations are not ours to report
 MPIRUN="timeout 300 mpirun --oversubscribe ${MPIRUN_FLAGS:-}" # a hang fails instead of stalling CI
@@ -29,11 +28,17 @@ bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
 for f in "$S" "$B/test_mpi_grad" "$B/semb_cmp"; do
   [ -x "$f" ] || { echo "FAIL setup: $f missing (configure with -DSEMBED_MPI=ON)"; exit 1; }
 done
-[ -f "$DATA/train/wiki1m_head.txt" ] || { echo "FAIL setup: $DATA/train/wiki1m_head.txt missing"; exit 1; }
-head -n 203 "$DATA/train/wiki1m_head.txt" >"$T/unsup.txt"
-sed -n 1,120p "$DATA/train/wiki1m_head.txt" | tr -d '\t' >"$T/a"
-sed -n 121,240p "$DATA/train/wiki1m_head.txt" | tr -d '\t' >"$T/b"
-sed -n 241,360p "$DATA/train/wiki1m_head.txt" | tr -d '\t' >"$T/c"
+# Sentences: the wiki text where it is (tools/datafile.sh: $SEMBED_DATA_DIR, data/, ../shared/data),
+# else the vendored STS-B dev sentences.
+TEXT=$(tools/datafile.sh train/wiki1m_head.txt 2>/dev/null) || {
+  STS=$(tools/datafile.sh sts/STSBenchmark/sts-dev.csv) || { echo "FAIL setup: no sentences (data/README.md)"; exit 1; }
+  awk -F'\t' 'NF >= 7 { print $6; print $7 }' "$STS" >"$T/text.txt"
+  TEXT=$T/text.txt
+}
+head -n 203 "$TEXT" >"$T/unsup.txt"
+sed -n 1,120p "$TEXT" | tr -d '\t' >"$T/a"
+sed -n 121,240p "$TEXT" | tr -d '\t' >"$T/b"
+sed -n 241,360p "$TEXT" | tr -d '\t' >"$T/c"
 paste "$T/a" "$T/b" "$T/c" >"$T/sup.tsv"
 INIT="layers=2,hidden=32,heads=2,intermediate=64,max_position=64,vocab=tests/fixtures/bert-tiny/vocab.txt"
 COMMON="--init-random $INIT --batch 8 --max-length 24 --lr 1e-3 --dropout 0.1 --attention-dropout 0.1 --threads 1 --seed 7"
