@@ -90,7 +90,7 @@ def eval_sts(model: Union[Model, _Path], sts: _Path, *, strict: bool = ..., batc
 def eval_sts(model: Union[Model, _Path], sts: Sequence[_Path], *, strict: bool = ..., batch_size: int = ...,
              **model_kwargs: Any) -> List[Dict[str, Any]]: ...
 def train(data: _Path, out: _Path, model: Optional[_Path] = ..., *, init: Union[_Path, Dict[str, Any], None] = ...,
-          objective: Literal["unsup", "sup", "mlm"] = ..., pooler: Literal["cls", "cls_before_pooler", "mean"] = ...,
+          objective: Literal["unsup", "sup", "mlm", "distill"] = ..., pooler: Literal["cls", "cls_before_pooler", "mean"] = ...,
           mlp_only_train: bool = ..., batch: int = ..., max_length: int = ..., lr: float = ..., epochs: int = ...,
           steps: int = ..., stop_after: int = ..., temp: float = ..., hard_neg_weight: float = ...,
           mlm_weight: float = ..., mlm_prob: float = ..., warmup: float = ..., weight_decay: float = ...,
@@ -98,4 +98,6 @@ def train(data: _Path, out: _Path, model: Optional[_Path] = ..., *, init: Union[
           threads: Optional[int] = ..., eval_sts: Optional[_Path] = ..., eval_every: int = ...,
           keep: Literal["best", "last"] = ..., checkpoint: Optional[_Path] = ..., checkpoint_every: int = ...,
           resume: bool = ..., log: Optional[_Path] = ..., strict: bool = ...,
-          progress: Optional[Callable[[Dict[str, Any]], None]] = ...) -> Dict[str, Any]: ...
+          progress: Optional[Callable[[Dict[str, Any]], None]] = ...,
+          teacher: Optional[_Path] = ..., mse_weight: float = ..., rel_weight: float = ..., rel_temp: float = ...,
+          cl_weight: float = ...) -> Dict[str, Any]: ...

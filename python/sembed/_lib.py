@@ -102,7 +102,9 @@ class TrainParams(C.Structure):  # struct sembed_train_params
                 ("seed", C.c_uint64), ("n_threads", C.c_int), ("eval_sts", C.c_char_p),
                 ("eval_every", C.c_int64), ("keep_last", C.c_bool), ("checkpoint_dir", C.c_char_p),
                 ("checkpoint_every", C.c_int64), ("resume", C.c_bool), ("log_csv", C.c_char_p),
-                ("strict", C.c_bool), ("progress", TRAIN_PROGRESS), ("progress_user", C.c_void_p)]
+                ("strict", C.c_bool), ("progress", TRAIN_PROGRESS), ("progress_user", C.c_void_p),
+                ("teacher_path", C.c_char_p), ("mse_weight", C.c_float), ("rel_weight", C.c_float),
+                ("rel_temp", C.c_float), ("cl_weight", C.c_float), ("comm", C.c_void_p)]
 
 
 class TrainResult(C.Structure):  # struct sembed_train_result

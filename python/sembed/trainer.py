@@ -7,7 +7,7 @@ from . import _lib
 from ._lib import lib, check, clear_messages
 from .model import Model, _fspath
 
-_OBJECTIVES = {"unsup": 0, "sup": 1, "mlm": 2}
+_OBJECTIVES = {"unsup": 0, "sup": 1, "mlm": 2, "distill": 3}
 _POOLERS = {"cls": 0, "cls_before_pooler": 1, "mean": 2}
 
 
@@ -72,9 +72,11 @@ def train(data, out, model=None, *, init=None, objective="unsup", pooler="cls", 
           batch=64, max_length=32, lr=3e-5, epochs=1, steps=0, stop_after=0, temp=0.05, hard_neg_weight=0.0,
           mlm_weight=0.0, mlm_prob=0.15, warmup=0.0, weight_decay=0.0, clip=1.0, dropout=None,
           attention_dropout=None, seed=42, threads=None, eval_sts=None, eval_every=125, keep="best",
-          checkpoint=None, checkpoint_every=0, resume=False, log=None, strict=False, progress=None):
-    """Train with SimCSE (unsup / sup) or MLM, as ``sembed train`` (same options, same defaults;
-    docs/train.md). Starts from ``model`` (a .semb path) or, with ``init``, from a fresh random
+          checkpoint=None, checkpoint_every=0, resume=False, log=None, strict=False, progress=None,
+          teacher=None, mse_weight=1.0, rel_weight=0.0, rel_temp=0.05, cl_weight=0.0):
+    """Train with SimCSE (unsup / sup), MLM or distillation, as ``sembed train`` (same options,
+    same defaults; docs/train.md). objective="distill" needs ``teacher``: a float32 .npy with one row
+    per line of ``data`` (mse_weight, rel_weight, rel_temp, cl_weight as --mse-weight etc.). Starts from ``model`` (a .semb path) or, with ``init``, from a fresh random
     encoder: a JSON file path or a dict {"layers", "hidden", "heads", "intermediate",
     "max_position", "type_vocab", "vocab": "vocab.txt", "lowercase"}. Writes ``out`` atomically.
 
@@ -85,7 +87,7 @@ def train(data, out, model=None, *, init=None, objective="unsup", pooler="cls", 
     if (model is None) == (init is None):
         raise ValueError("give exactly one of model (a .semb path) and init (a fresh encoder)")
     if objective not in _OBJECTIVES:
-        raise ValueError(f"objective must be unsup, sup or mlm, got {objective!r}")
+        raise ValueError(f"objective must be unsup, sup, mlm or distill, got {objective!r}")
     if pooler not in _POOLERS:
         raise ValueError(f"pooler must be cls, cls_before_pooler or mean, got {pooler!r}")
     if keep not in ("best", "last"):
@@ -144,6 +146,8 @@ def train(data, out, model=None, *, init=None, objective="unsup", pooler="cls", 
     p.eval_every, p.keep_last = eval_every, keep == "last"
     p.checkpoint_dir, p.checkpoint_every, p.resume = b(checkpoint, "checkpoint"), checkpoint_every, bool(resume)
     p.log_csv, p.strict = b(log, "log"), bool(strict)
+    p.teacher_path = b(teacher, "teacher")
+    p.mse_weight, p.rel_weight, p.rel_temp, p.cl_weight = mse_weight, rel_weight, rel_temp, cl_weight
     errors = []
     if progress is not None:
         def cb(pp, _ud):
