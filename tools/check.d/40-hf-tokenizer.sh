@@ -11,9 +11,15 @@ fi
 t=build-check/tests/test_hf_tokenizer
 [ -x "$t" ] || { echo "40-hf-tokenizer: $t is missing (build build-check first)"; exit 1; }
 log=$(mktemp)
-"$t" --jobs 1 --verbose --filter 'hf_tokenizer/corpus_*xlmr_unigram' >"$log" 2>&1 || { cat "$log"; exit 1; }
-if grep "SKIP" "$log" | grep -qv "Test is disabled"; then cat "$log"; echo "40-hf-tokenizer: the HF corpus parity was skipped"; exit 1; fi
-grep "match HF" "$log" || true
+# The live corpus comparison needs the wiki text (not vendored: data/README.md). Where it is, a skip
+# is a failure; in a clone with nothing beside it, the committed goldens (ctest) carry the parity.
+if tools/datafile.sh train/wiki1m_head.txt >/dev/null 2>&1; then
+  "$t" --jobs 1 --verbose --filter 'hf_tokenizer/corpus_*xlmr_unigram' >"$log" 2>&1 || { cat "$log"; exit 1; }
+  if grep "SKIP" "$log" | grep -qv "Test is disabled"; then cat "$log"; echo "40-hf-tokenizer: the HF corpus parity was skipped"; exit 1; fi
+  grep "match HF" "$log" || true
+else
+  echo "40-hf-tokenizer: no wiki text (train/wiki1m_head.txt) in \$SEMBED_DATA_DIR, data/ or ../shared/data: live corpus parity not run; the goldens are in ctest"
+fi
 pass=0; fail=0
 for j in tests/tokenizer/hf/*.json; do
   if build-check/sembed tokenize --tokenizer-json "$j" --offsets --describe "Hello, wörld! 12 <mask>" >/dev/null 2>&1; then
