@@ -39,6 +39,10 @@ PY=/usr/bin/python3
 DEV="$DATA/sts/STSBenchmark/sts-dev.csv"
 STS12="$DATA/sts/STS12-en-test"
 
+# The full training text and STS12 are not in the repository (data/README.md): say what is missing.
+for need in "$DATA/train/wiki1m_head.txt" "$DEV" "$STS12"; do
+    [ -e "$need" ] || { echo "recipe: $need is missing. The recipe needs the full data set (wiki1m head, SICK, MSR-para, RTE, polarity, subjectivity, STS-B dev, STS12) in DATA=${DATA}; see data/README.md and models/sembed-mini/README.md for where each comes from" >&2; exit 1; }
+done
 mkdir -p "$OUT"/{data,teacher,logs,ckpt,results}
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 run() { echo "+ $*" >&2; "$@"; }
