@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 B=$(cd "${1:-build}" && pwd)
 S=$B/sembed
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} # Open MPI's own allocations are not ours to report
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # Open MPI's own allocations are not ours to report (overrides check.sh's detect_leaks=1; the last setting wins)
 MPIRUN="timeout 300 mpirun --oversubscribe ${MPIRUN_FLAGS:-}" # a hang fails instead of stalling CI
 T=$(mktemp -d "${TMPDIR:-/tmp}/sembed-mpi.XXXXXX")
 trap 'rm -rf "$T"' EXIT
