@@ -114,8 +114,10 @@ struct sembed_encoding {
     size_t n;
 };
 /* Encode a (and b, may be NULL) with offsets; add_special runs the post-processor's template;
- * max_len > 0 truncates longest-first (mode ERROR: SEMBED_ETOOLONG instead). tokenizer.json
- * tokenizers only (SEMBED_EUNSUPPORTED otherwise). Free with sembed_encoding_free. */
+ * max_len > 0 truncates longest-first (mode ERROR: SEMBED_ETOOLONG instead). Every tokenizer:
+ * the BERT tokenizer's offsets are those of HF's BertWordPiece (a token of a word split by
+ * normalization covers its source characters; an [UNK] word covers the whole word).
+ * Free with sembed_encoding_free. */
 SEMBED_API int sembed_tokenizer_encode_full(const struct sembed_tokenizer *t, const char *a, size_t a_len, const char *b,
                                             size_t b_len, bool add_special, uint32_t max_len, enum sembed_truncate mode,
                                             struct sembed_encoding *out, bool *truncated);

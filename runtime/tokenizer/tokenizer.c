@@ -278,16 +278,37 @@ struct run {
     size_t nm, mcap;
     char word_local[WORD_LOCAL];
     uint32_t marks_local[MARKS_LOCAL];
+    // Source offsets (tk_pretokenize_src only; src == NULL otherwise): the input bytes of the
+    // code point being fed, of the pending marks, and per word byte (at[2b], at[2b + 1]).
+    struct tk_word_src *src;
+    // Marks carry HF's alignment "change" in bit 31 (set: inserted by a decomposition, takes the
+    // previous span); the spans of the unset ones, in input order, wait in sp (HF's transform hands
+    // spans out by position after canonical reordering, runtime/tokenizer/hf_encode.c).
+    uint32_t cur_s, cur_e, last_s, last_e, run_s, run_e;
+    uint32_t *sp;
+    size_t sp_n, sp_cap;
+    uint32_t *at;
+    size_t at_cap; // bytes of word covered
 };
 
+#define MARK_INSERTED 0x80000000u
+#define MARK_CP(m) ((m) & 0x1FFFFFu)
+
 static void end_word(struct run *r) {
-    if (r->wchars && r->rc == 0) r->rc = r->fn(r->ud, r->word, r->wlen, r->wchars);
+    if (r->wchars && r->rc == 0) {
+        if (r->src) r->src->at = r->at;
+        r->rc = r->fn(r->ud, r->word, r->wlen, r->wchars);
+    }
     r->wlen = 0;
     r->wchars = 0;
 }
 
 static void append(struct run *r, uint32_t cp) {
     r->wchars++;
+    if (r->src) {
+        if (r->wchars == 1) r->src->word_s = r->cur_s;
+        r->src->word_e = r->cur_e;
+    }
     if (r->wchars > r->max_chars) return; // the word is [UNK] now; its bytes no longer matter
     if (r->wlen + 4 > r->wcap) {
         size_t ncap = r->wcap * 2;
@@ -296,6 +317,16 @@ static void append(struct run *r, uint32_t cp) {
         if (r->word == r->word_local) memcpy(nw, r->word, r->wlen);
         r->word = nw;
         r->wcap = ncap;
+    }
+    if (r->src) {
+        if (r->wcap > r->at_cap) {
+            uint32_t *na = realloc(r->at, r->wcap * 2 * sizeof *na);
+            if (!na) { if (r->rc == 0) r->rc = SEMBED_ENOMEM; return; }
+            r->at = na;
+            r->at_cap = r->wcap;
+        }
+        r->at[2 * r->wlen] = r->cur_s;
+        r->at[2 * r->wlen + 1] = r->cur_e;
     }
     r->wlen += tk_utf8_encode(cp, r->word + r->wlen);
 }
@@ -331,28 +362,41 @@ static void flush_marks(struct run *r) {
         if (n <= 16) {
             for (size_t i = 1; i < n; i++) {
                 uint32_t x = m[i];
-                int cx = tk_ccc(x);
+                int cx = tk_ccc(MARK_CP(x));
                 size_t j = i;
-                while (j > 0 && tk_ccc(m[j - 1]) > cx) { m[j] = m[j - 1]; j--; }
+                while (j > 0 && tk_ccc(MARK_CP(m[j - 1])) > cx) { m[j] = m[j - 1]; j--; }
                 m[j] = x;
             }
         } else {
             size_t count[257] = {0};
             uint32_t *tmp = malloc(n * sizeof *tmp);
             if (!tmp) { if (r->rc == 0) r->rc = SEMBED_ENOMEM; r->nm = 0; return; }
-            for (size_t i = 0; i < n; i++) count[tk_ccc(m[i]) + 1]++;
+            for (size_t i = 0; i < n; i++) count[tk_ccc(MARK_CP(m[i])) + 1]++;
             for (int c = 1; c < 257; c++) count[c] += count[c - 1];
-            for (size_t i = 0; i < n; i++) tmp[count[tk_ccc(m[i])]++] = m[i];
+            for (size_t i = 0; i < n; i++) tmp[count[tk_ccc(MARK_CP(m[i]))]++] = m[i];
             memcpy(m, tmp, n * sizeof *tmp);
             free(tmp);
         }
     }
     r->nm = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!tk_is_mn(m[i])) lowercase(r, m[i]);
+    uint32_t s0 = r->cur_s, e0 = r->cur_e;
+    size_t k = 0;                                 // spans handed out
+    uint32_t ps = r->run_s, pe = r->run_e;        // the last one
+    for (size_t i = 0; i < n; i++) {
+        if (r->src) {
+            if (!(m[i] & MARK_INSERTED) && k < r->sp_n) { ps = r->sp[2 * k]; pe = r->sp[2 * k + 1]; k++; }
+            r->cur_s = ps;
+            r->cur_e = pe;
+        }
+        uint32_t cp = MARK_CP(m[i]);
+        if (!tk_is_mn(cp)) lowercase(r, cp);
+    }
+    r->sp_n = 0;
+    r->cur_s = s0;
+    r->cur_e = e0;
 }
 
-static void push_mark(struct run *r, uint32_t cp) {
+static void push_mark(struct run *r, uint32_t cp, bool inserted) {
     if (r->nm == r->mcap) {
         size_t ncap = r->mcap * 2;
         uint32_t *nm = r->marks == r->marks_local ? malloc(ncap * sizeof *nm) : realloc(r->marks, ncap * sizeof *nm);
@@ -361,20 +405,42 @@ static void push_mark(struct run *r, uint32_t cp) {
         r->marks = nm;
         r->mcap = ncap;
     }
-    r->marks[r->nm++] = cp;
+    if (r->src) {
+        if (r->nm == 0) { r->run_s = r->last_s; r->run_e = r->last_e; }
+        if (!inserted) {
+            if (r->sp_n == r->sp_cap) {
+                size_t ncap = r->sp_cap ? r->sp_cap * 2 : 32;
+                uint32_t *ns = realloc(r->sp, ncap * 2 * sizeof *ns);
+                if (!ns) { if (r->rc == 0) r->rc = SEMBED_ENOMEM; return; }
+                r->sp = ns;
+                r->sp_cap = ncap;
+            }
+            r->sp[2 * r->sp_n] = r->cur_s;
+            r->sp[2 * r->sp_n + 1] = r->cur_e;
+            r->sp_n++;
+            r->last_s = r->cur_s;
+            r->last_e = r->cur_e;
+        }
+    }
+    r->marks[r->nm++] = cp | (inserted ? MARK_INSERTED : 0);
 }
 
 // strip_accents: NFD, canonical reordering, drop Mn.
 static void strip(struct run *r, uint32_t cp) {
-    if (cp < 0x80 && r->nm == 0) { lowercase(r, cp); return; }
+    if (cp < 0x80 && r->nm == 0) {
+        if (r->src) { r->last_s = r->cur_s; r->last_e = r->cur_e; }
+        lowercase(r, cp);
+        return;
+    }
     uint32_t d[16];
     size_t n = tk_nfd(cp, d, 16);
     for (size_t i = 0; i < n; i++) {
         if (tk_ccc(d[i]) == 0) {
             flush_marks(r);
+            if (r->src && i == 0) { r->last_s = r->cur_s; r->last_e = r->cur_e; }
             if (!tk_is_mn(d[i])) lowercase(r, d[i]);
         } else {
-            push_mark(r, d[i]);
+            push_mark(r, d[i], i > 0);
         }
     }
 }
@@ -398,9 +464,17 @@ static void input(struct run *r, uint32_t cp) {
     }
 }
 
-int tk_pretokenize(const struct sembed_tokenizer *t, const char *text, size_t len, tk_word_fn fn, void *ud) {
+static int run_pretokenize(const struct sembed_tokenizer *t, const char *text, size_t len, tk_word_fn fn, void *ud,
+                           struct tk_word_src *src) {
     if (t->hf) return SEMBED_EUNSUPPORTED;
+    if (src && len > UINT32_MAX - 1) return SEMBED_ETOOLONG;
     struct run r;
+    r.src = src;
+    r.cur_s = r.cur_e = r.last_s = r.last_e = r.run_s = r.run_e = 0;
+    r.sp = NULL;
+    r.sp_n = r.sp_cap = 0;
+    r.at = NULL;
+    r.at_cap = 0;
     r.lower = t->p.lowercase;
     r.strip = t->p.strip_accents;
     r.clean = t->p.clean_text;
@@ -421,8 +495,10 @@ int tk_pretokenize(const struct sembed_tokenizer *t, const char *text, size_t le
         size_t i = 0;
         while (i < len && r.rc == 0) {
             uint32_t cp;
+            r.cur_s = (uint32_t)i;
             if (s[i] < 0x80) { cp = s[i]; i++; }
             else i += tk_utf8_decode(s + i, len - i, &cp);
+            r.cur_e = (uint32_t)i;
             input(&r, cp);
         }
     } else {
@@ -430,18 +506,51 @@ int tk_pretokenize(const struct sembed_tokenizer *t, const char *text, size_t le
         if (len > SIZE_MAX / (3 * sizeof(uint32_t))) return SEMBED_ENOMEM;
         uint32_t *cps = len ? malloc(len * 3 * sizeof *cps) : NULL;
         if (len && !cps) return SEMBED_ENOMEM;
+        uint32_t *pos = src && len ? malloc((len + 1) * sizeof *pos) : NULL;
+        if (src && len && !pos) { free(cps); return SEMBED_ENOMEM; }
         size_t n = 0, i = 0;
-        while (i < len) i += tk_utf8_decode(s + i, len - i, &cps[n++]);
+        while (i < len) {
+            if (pos) pos[n] = (uint32_t)i;
+            i += tk_utf8_decode(s + i, len - i, &cps[n++]);
+        }
+        if (pos) pos[n] = (uint32_t)len;
         uint32_t *low = cps + n; // 2n slots left
         size_t m = tk_lower_python(cps, n, low);
-        for (size_t k = 0; k < m && r.rc == 0; k++) input(&r, low[k]);
+        // Lowercasing maps each code point to one (sigma, whatever its final form) or more.
+        size_t from = 0, left = 0;
+        for (size_t k = 0; k < m && r.rc == 0; k++) {
+            if (pos) {
+                while (left == 0 && from < n) {
+                    uint32_t lw[2];
+                    left = cps[from] == 0x3A3 ? 1 : tk_lower_rust(cps[from], lw);
+                    r.cur_s = pos[from];
+                    r.cur_e = pos[from + 1];
+                    from++;
+                }
+                left--;
+            }
+            input(&r, low[k]);
+        }
+        free(pos);
         free(cps);
     }
     if (r.rc == 0) flush_marks(&r);
     end_word(&r);
     if (r.word != r.word_local) free(r.word);
     if (r.marks != r.marks_local) free(r.marks);
+    free(r.at);
+    free(r.sp);
     return r.rc < 0 ? r.rc : SEMBED_OK;
+}
+
+int tk_pretokenize(const struct sembed_tokenizer *t, const char *text, size_t len, tk_word_fn fn, void *ud) {
+    return run_pretokenize(t, text, len, fn, ud, NULL);
+}
+
+int tk_pretokenize_src(const struct sembed_tokenizer *t, const char *text, size_t len, tk_word_fn fn, void *ud,
+                       struct tk_word_src *src) {
+    if (!src) return SEMBED_EINVAL;
+    return run_pretokenize(t, text, len, fn, ud, src);
 }
 
 /* ------------------------------------------------------------------ WordPiece */
@@ -452,10 +561,25 @@ struct enc {
     size_t cap;
     size_t n;       // ids produced so far (stored or not)
     size_t stop_at; // stop once n reaches this (SIZE_MAX: never)
+    const struct tk_word_src *src; // with offsets: st, en get each token's input bytes (cap slots)
+    uint32_t *st, *en;
 };
 
-static void put(struct enc *e, int32_t id) {
-    if (e->n < e->cap) e->ids[e->n] = id;
+// Token id for the word's characters starting at bytes b0 .. b1 (b1 == SIZE_MAX: the whole word).
+static void put(struct enc *e, int32_t id, size_t b0, size_t b1) {
+    if (e->n < e->cap) {
+        e->ids[e->n] = id;
+        if (e->src) {
+            const uint32_t *at = e->src->at;
+            if (b1 == SIZE_MAX) { // the whole word
+                e->st[e->n] = e->src->word_s;
+                e->en[e->n] = e->src->word_e;
+            } else {
+                e->st[e->n] = at[2 * b0];
+                e->en[e->n] = at[2 * b1 + 1];
+            }
+        }
+    }
     e->n++;
 }
 
@@ -465,7 +589,7 @@ static int wordpiece(void *ud, const char *w, size_t nb, size_t nchars) {
     const struct sembed_tokenizer *t = e->t;
     size_t first = e->n;
     if (nchars > t->p.max_input_chars_per_word) {
-        put(e, t->unk);
+        put(e, t->unk, 0, SIZE_MAX);
     } else {
         size_t start = 0;
         while (start < nb) {
@@ -484,10 +608,12 @@ static int wordpiece(void *ud, const char *w, size_t nb, size_t nchars) {
             }
             if (id < 0) {
                 e->n = first;
-                put(e, t->unk);
+                put(e, t->unk, 0, SIZE_MAX);
                 break;
             }
-            put(e, id);
+            size_t last = end - 1; // first byte of the piece's last character
+            while (last > start && ((uint8_t)w[last] & 0xC0) == 0x80) last--;
+            put(e, id, start, last);
             start = end;
         }
     }
@@ -496,10 +622,28 @@ static int wordpiece(void *ud, const char *w, size_t nb, size_t nchars) {
 
 static int encode(const struct sembed_tokenizer *t, const char *text, size_t len, int32_t *ids, size_t cap,
                   size_t stop_at, size_t *n_out) {
-    struct enc e = {t, ids, cap, 0, stop_at};
+    struct enc e = {t, ids, cap, 0, stop_at, NULL, NULL, NULL};
     int rc = tk_pretokenize(t, text, len, wordpiece, &e);
     *n_out = e.n;
     return rc;
+}
+
+// truncate_encodings, LongestFirst, of a pair of na and nb tokens into room tokens: keep the
+// shorter side whole if the longer one can absorb the cut, else split the room evenly, the longer
+// side getting the odd token (the second sequence when both are as long).
+static void split_room(size_t na, size_t nb, size_t room, size_t *la, size_t *lb) {
+    size_t n1 = na, n2 = nb;
+    bool swap = n1 > n2;
+    if (swap) { size_t x = n1; n1 = n2; n2 = x; }
+    if (n1 > room) n2 = n1;
+    else n2 = n1 > room - n1 ? n1 : room - n1;
+    if (n1 + n2 > room) {
+        n1 = room / 2;
+        n2 = n1 + room % 2;
+    }
+    if (swap) { size_t x = n1; n1 = n2; n2 = x; }
+    *la = n1 < na ? n1 : na;
+    *lb = n2 < nb ? n2 : nb;
 }
 
 /* ------------------------------------------------------------------ tokenizer.json (hf.h) */
@@ -581,6 +725,83 @@ SEMBED_API void sembed_tokenizer_describe(const struct sembed_tokenizer *t, char
              (int)t->p.lowercase, (int)t->p.strip_accents, (int)t->p.handle_chinese_chars, (int)t->p.clean_text);
 }
 
+// One text's WordPiece tokens with offsets, as encode_input would count them (stop_at).
+struct wp_seq {
+    int32_t *ids;
+    uint32_t *st, *en;
+    size_t n;
+};
+
+static int wp_seq_encode(const struct sembed_tokenizer *t, const char *text, size_t len, size_t stop_at,
+                         struct wp_seq *q) {
+    size_t n = 0;
+    int rc = encode(t, text, len, NULL, 0, stop_at, &n);
+    if (rc) return rc;
+    q->ids = malloc((n ? n : 1) * sizeof *q->ids);
+    q->st = malloc((n ? n : 1) * sizeof *q->st);
+    q->en = malloc((n ? n : 1) * sizeof *q->en);
+    if (!q->ids || !q->st || !q->en) return SEMBED_ENOMEM;
+    struct tk_word_src src = {0};
+    struct enc e = {t, q->ids, n, 0, stop_at, &src, q->st, q->en};
+    rc = tk_pretokenize_src(t, text, len, wordpiece, &e, &src);
+    q->n = e.n < n ? e.n : n;
+    return rc;
+}
+
+// sembed_tokenizer_encode_full for the BERT tokenizer: the same ids and truncation as
+// encode_input, with the input bytes of each token (BertProcessing adds [CLS] / [SEP]).
+static int wp_encode_full(const struct sembed_tokenizer *t, const char *a, size_t a_len, const char *b, size_t b_len,
+                          bool add_special, uint32_t max_len, enum sembed_truncate mode, struct sembed_encoding *out,
+                          bool *truncated) {
+    static const char fn[] = "sembed_tokenizer_encode_full";
+    size_t specials = add_special ? (b ? 3 : 2) : 0;
+    if (max_len && max_len < specials)
+        return sembed_fail(SEMBED_EINVAL, fn, "max_len %u leaves no room for the %zu special tokens", max_len, specials);
+    size_t room = max_len ? max_len - specials : SIZE_MAX;
+    size_t stop = !max_len ? SIZE_MAX : b ? max_len : room + 1;
+    struct wp_seq qa = {0}, qb = {0};
+    int rc = wp_seq_encode(t, a, a_len, stop, &qa);
+    if (!rc && b) rc = wp_seq_encode(t, b, b_len, stop, &qb);
+    size_t la = qa.n, lb = qb.n;
+    bool cut = max_len && la + lb > room;
+    if (!rc && cut && mode == SEMBED_TRUNCATE_ERROR)
+        rc = sembed_fail(SEMBED_ETOOLONG, fn, "input needs more than %u tokens", max_len);
+    if (!rc && cut) {
+        if (b) split_room(qa.n, qb.n, room, &la, &lb);
+        else la = room;
+    }
+    size_t n = la + lb + specials;
+    if (!rc) {
+        out->ids = malloc((n ? n : 1) * sizeof *out->ids);
+        out->type_ids = malloc((n ? n : 1) * sizeof *out->type_ids);
+        out->seq_ids = malloc((n ? n : 1) * sizeof *out->seq_ids);
+        out->start = malloc((n ? n : 1) * sizeof *out->start);
+        out->end = malloc((n ? n : 1) * sizeof *out->end);
+        if (!out->ids || !out->type_ids || !out->seq_ids || !out->start || !out->end) rc = SEMBED_ENOMEM;
+    }
+    if (!rc) {
+        size_t k = 0;
+#define WP_PUT(id_, type_, seq_, s_, e_)                                                                               \
+    do {                                                                                                               \
+        out->ids[k] = (id_); out->type_ids[k] = (type_); out->seq_ids[k] = (seq_);                                     \
+        out->start[k] = (s_); out->end[k] = (e_); k++;                                                                 \
+    } while (0)
+        if (add_special) WP_PUT(t->cls, 0, -1, 0, 0);
+        for (size_t i = 0; i < la; i++) WP_PUT(qa.ids[i], 0, 0, qa.st[i], qa.en[i]);
+        if (add_special) WP_PUT(t->sep, 0, -1, 0, 0);
+        for (size_t i = 0; i < lb; i++) WP_PUT(qb.ids[i], 1, 1, qb.st[i], qb.en[i]);
+        if (add_special && b) WP_PUT(t->sep, 1, -1, 0, 0);
+#undef WP_PUT
+        out->n = k;
+        if (truncated) *truncated = cut;
+    } else {
+        sembed_encoding_free(out);
+    }
+    free(qa.ids); free(qa.st); free(qa.en);
+    free(qb.ids); free(qb.st); free(qb.en);
+    return rc;
+}
+
 SEMBED_API int sembed_tokenizer_encode_full(const struct sembed_tokenizer *t, const char *a, size_t a_len, const char *b,
                                             size_t b_len, bool add_special, uint32_t max_len, enum sembed_truncate mode,
                                             struct sembed_encoding *out, bool *truncated) {
@@ -588,10 +809,10 @@ SEMBED_API int sembed_tokenizer_encode_full(const struct sembed_tokenizer *t, co
     if (truncated) *truncated = false;
     if (out) memset(out, 0, sizeof *out);
     if (!t || !out || (!a && a_len && a_len != SIZE_MAX)) return sembed_fail(SEMBED_EINVAL, fn, "NULL argument");
-    if (!t->hf) return sembed_fail(SEMBED_EUNSUPPORTED, fn, "offsets are available for tokenizer.json tokenizers only");
     if (!a) { a = ""; a_len = 0; }
     if (a_len == SIZE_MAX) a_len = strlen(a);
     if (b && b_len == SIZE_MAX) b_len = strlen(b);
+    if (!t->hf) return wp_encode_full(t, a, a_len, b, b_len, add_special, max_len, mode, out, truncated);
     struct tk_hf_enc e = {0};
     int rc = tk_hf_encode(t->hf, a, a_len, b, b_len, add_special, max_len, mode == SEMBED_TRUNCATE_ERROR, &e, truncated);
     if (rc) { tk_hf_enc_free(&e); return rc; }
@@ -676,23 +897,7 @@ SEMBED_API int sembed_tokenizer_encode_input(const struct sembed_tokenizer *t, c
         rc = sembed_fail(SEMBED_ETOOLONG, fn, "pair needs more than %u tokens", max_len);
         goto done;
     }
-    if (cut) {
-        // Then truncate_encodings, LongestFirst, on the room left by the 3 specials: keep the
-        // shorter side whole if the longer one can absorb the cut, else split the room evenly,
-        // the longer side getting the odd token (the second sequence when both are as long).
-        size_t n1 = na, n2 = nb;
-        bool swap = n1 > n2;
-        if (swap) { size_t x = n1; n1 = n2; n2 = x; }
-        if (n1 > room) n2 = n1;
-        else n2 = n1 > room - n1 ? n1 : room - n1;
-        if (n1 + n2 > room) {
-            n1 = room / 2;
-            n2 = n1 + room % 2;
-        }
-        if (swap) { size_t x = n1; n1 = n2; n2 = x; }
-        la = n1 < na ? n1 : na;
-        lb = n2 < nb ? n2 : nb;
-    }
+    if (cut) split_room(na, nb, room, &la, &lb);
     ids[0] = t->cls;
     ids[la + 1] = t->sep;
     memcpy(ids + la + 2, bb, lb * sizeof *ids);

@@ -20,6 +20,18 @@ typedef int (*tk_word_fn)(void *ud, const char *word, size_t nbytes, size_t ncha
 // (or SEMBED_ENOMEM).
 int tk_pretokenize(const struct sembed_tokenizer *t, const char *text, size_t len, tk_word_fn fn, void *ud);
 
+// Where each word came from in the input, filled in before every fn call of tk_pretokenize_src:
+// the word covers input bytes [word_s, word_e); the character that starts at byte b of the word
+// (as passed to fn) came from input bytes [at[2b], at[2b + 1]). Characters that normalization
+// adds (CJK spacing) or splits (NFD, lowercase expansions) map to their source character.
+struct tk_word_src {
+    const uint32_t *at;
+    uint32_t word_s, word_e;
+};
+// tk_pretokenize with source offsets in *src (texts up to 4 GiB - 1).
+int tk_pretokenize_src(const struct sembed_tokenizer *t, const char *text, size_t len, tk_word_fn fn, void *ud,
+                       struct tk_word_src *src);
+
 // Where a tokenizer's vocabulary comes from: its strings encoded as a .semb string array stores
 // them (v[0..vbytes), n tokens), copied or used in place (borrow: v must outlive the tokenizer),
 // and optionally a prebuilt index already validated by semb_tokidx_load, used in place (needs
