@@ -159,44 +159,49 @@ static double cosine(const float *a, const float *b, uint32_t d) {
     return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0.0;
 }
 
+// TEI's /tokenize: per input, its tokens as {id, text, special, start, stop}; a token from the
+// text has the text it covers and its span in characters (Unicode scalar values, as TEI counts),
+// a special token the post-processor added has its vocabulary string and null span.
 static char *tokenize_body(struct serve *s, const struct serve_request *q, size_t *len) {
     char *buf = NULL;
     FILE *f = open_memstream(&buf, len);
     if (!f) return NULL;
+    bool ok = true;
     fputc('[', f);
-    for (size_t i = 0; i < q->n; i++) {
-        size_t total = 0;
-        sembed_tokenizer_encode(s->tok, q->items[i].text, q->items[i].len, NULL, 0, &total);
-        int32_t *ids = malloc((total + 2) * sizeof *ids);
-        size_t got = 0;
-        if (!ids || sembed_tokenizer_encode(s->tok, q->items[i].text, q->items[i].len, ids + 1, total, &got)) {
-            free(ids);
-            fclose(f);
-            free(buf);
-            return NULL;
+    for (size_t i = 0; i < q->n && ok; i++) {
+        const char *text = q->items[i].text;
+        size_t tl = q->items[i].len;
+        struct sembed_encoding e;
+        if (sembed_tokenizer_encode_full(s->tok, text, tl, NULL, 0, q->add_special_tokens, 0,
+                                         SEMBED_TRUNCATE_LONGEST_FIRST, &e, NULL)) {
+            ok = false;
+            break;
         }
-        size_t n = got, first = 1;
-        if (q->add_special_tokens) {
-            ids[0] = sembed_tokenizer_cls_id(s->tok);
-            ids[got + 1] = sembed_tokenizer_sep_id(s->tok);
-            n = got + 2;
-            first = 0;
+        uint32_t *chars = malloc((tl + 1) * sizeof *chars); // character index of each byte offset
+        if (!chars) { sembed_encoding_free(&e); ok = false; break; }
+        for (size_t b = 0, c = 0; b <= tl; b++) {
+            chars[b] = (uint32_t)c;
+            if (b < tl && ((uint8_t)text[b] & 0xC0) != 0x80) c++;
         }
         fputs(i ? ",[" : "[", f);
-        for (size_t j = 0; j < n; j++) {
-            int32_t id = ids[first + j];
-            const char *t = sembed_tokenizer_token(s->tok, id);
-            char *js = json_str(t ? t : "", t ? strlen(t) : 0);
-            bool special = q->add_special_tokens && (j == 0 || j == n - 1);
-            fprintf(f, "%s{\"id\":%d,\"text\":%s,\"special\":%s,\"start\":null,\"stop\":null}", j ? "," : "", id,
-                    js ? js : "\"\"", special ? "true" : "false");
+        for (size_t j = 0; j < e.n; j++) {
+            bool special = e.seq_ids[j] < 0;
+            uint32_t st = e.start[j] <= tl ? e.start[j] : (uint32_t)tl, en = e.end[j] <= tl ? e.end[j] : (uint32_t)tl;
+            const char *t = special ? sembed_tokenizer_token(s->tok, e.ids[j]) : text + st;
+            size_t n = special ? (t ? strlen(t) : 0) : (en > st ? en - st : 0);
+            char *js = json_str(t ? t : "", n);
+            fprintf(f, "%s{\"id\":%d,\"text\":%s,\"special\":%s,", j ? "," : "", e.ids[j], js ? js : "\"\"",
+                    special ? "true" : "false");
+            if (special) fputs("\"start\":null,\"stop\":null}", f);
+            else fprintf(f, "\"start\":%u,\"stop\":%u}", chars[st], chars[en]);
             free(js);
         }
         fputc(']', f);
-        free(ids);
+        free(chars);
+        sembed_encoding_free(&e);
     }
     fputc(']', f);
-    if (fclose(f) != 0) {
+    if (fclose(f) != 0 || !ok) {
         free(buf);
         return NULL;
     }

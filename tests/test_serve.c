@@ -26,7 +26,10 @@
 #include "sembed/sembed.h"
 #include "testutil.h"
 
-static char *model_path(void) { return tu_path(tu_source_dir(), "models/sembed-mini/sembed-mini.semb"); }
+static const char *g_model; // a test's own model file; NULL: sembed-mini
+static char *model_path(void) {
+    return g_model ? strdup(g_model) : tu_path(tu_source_dir(), "models/sembed-mini/sembed-mini.semb");
+}
 
 static const char *const sentences[] = {
     "A man is playing a guitar.", "A woman is slicing an onion.", "The stock market fell sharply today.",
@@ -784,5 +787,105 @@ Test(serve, stalled_client_times_out) {
     cr_expect(k <= 0 && !(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)),
               "the stalled connection is still open after 20 s (recv returned %zd)", k);
     close(fd);
+    cr_expect_eq(stop(&s), 0);
+}
+
+// OpenAI `dimensions` on a model that normalizes (bert-tiny's sentence-transformers folder ends
+// in a Normalize module): the first d values of the library's unit vector, re-normalized, as
+// Matryoshka truncation asks; and /tokenize spans on the same request path.
+Test(serve, dimensions_renormalize_on_normalizing_model) {
+    char *dir = tu_mkdtemp(), *out = tu_path(dir, "norm.semb"), *src = tu_path(tu_source_dir(), "tests/fixtures/bert-tiny");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' convert '%s' -o '%s' 2>&1", tu_cli(), src, out);
+    cr_assert_eq(tu_run(cmd, NULL), 0, "%s", cmd);
+    g_model = out;
+    uint32_t dim;
+    float *full = library_embed(sentences, 3, SEMBED_NORMALIZE_DEFAULT, &dim);
+    for (size_t i = 0; i < 3; i++) {
+        double ss = 0;
+        for (uint32_t j = 0; j < dim; j++) ss += (double)full[i * dim + j] * full[i * dim + j];
+        cr_assert_float_eq(ss, 1.0, 1e-5, "the converted bert-tiny must normalize (|v|^2 = %g)", ss);
+    }
+    struct server s = start(NULL, NULL);
+    char *in = json_texts(sentences, 3), *body = NULL;
+    const uint32_t d = 16;
+    cr_assert(asprintf(&body, "{\"input\":%s,\"dimensions\":%u,\"encoding_format\":\"float\"}", in, d) > 0);
+    struct resp r = http(s.port, "POST", "/v1/embeddings", NULL, body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_object *o = parse_json(&r), *data, *emb;
+    cr_assert(json_object_object_get_ex(o, "data", &data));
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert(json_object_object_get_ex(json_object_array_get_idx(data, i), "embedding", &emb));
+        cr_assert_eq(json_object_array_length(emb), d);
+        double ss = 0, got_ss = 0;
+        for (uint32_t j = 0; j < d; j++) ss += (double)full[i * dim + j] * full[i * dim + j];
+        cr_assert_lt(ss, 0.999, "the first %u values alone are not unit length (%g): the test would prove nothing", d, ss);
+        for (uint32_t j = 0; j < d; j++) {
+            float want = (float)(full[i * dim + j] / sqrt(ss));
+            float got = (float)json_object_get_double(json_object_array_get_idx(emb, j));
+            got_ss += (double)got * got;
+            cr_expect_eq(got, want, "input %zu value %u: got %.9g, expected %.9g (first %u values re-normalized)", i, j,
+                         got, want, d);
+        }
+        cr_expect_float_eq(got_ss, 1.0, 1e-6, "input %zu: |v|^2 = %.9g after dimensions=%u", i, got_ss, d);
+    }
+    json_object_put(o);
+    resp_free(&r);
+    free(body);
+    cr_expect_eq(stop(&s), 0);
+    g_model = NULL;
+    tu_rmtree(dir);
+    free(in), free(full), free(dir), free(out), free(src);
+}
+
+// TEI /tokenize: tokens from the text carry the text they cover and their span in characters;
+// special tokens have their vocabulary string and null spans; add_special_tokens: false drops them.
+Test(serve, tokenize_spans) {
+    struct server s = start(NULL, NULL);
+    struct resp r = http(s.port, "POST", "/tokenize", NULL, "{\"inputs\":[\"hello world\",\"caf\u00e9 \u65e5\u672c\"]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_object *o = parse_json(&r), *v;
+    json_object *hw = json_object_array_get_idx(o, 0);
+    const char *texts[] = {"[CLS]", "hello", "world", "[SEP]"};
+    const int starts[] = {-1, 0, 6, -1}, stops[] = {-1, 5, 11, -1};
+    cr_assert_eq(json_object_array_length(hw), 4, "%s", r.body);
+    for (size_t i = 0; i < 4; i++) {
+        json_object *t = json_object_array_get_idx(hw, i);
+        cr_assert(json_object_object_get_ex(t, "text", &v));
+        cr_expect_str_eq(json_object_get_string(v), texts[i], "token %zu: %s", i, r.body);
+        cr_assert(json_object_object_get_ex(t, "special", &v));
+        cr_expect_eq(json_object_get_boolean(v), starts[i] < 0, "token %zu special: %s", i, r.body);
+        cr_assert(json_object_object_get_ex(t, "start", &v));
+        if (starts[i] < 0) cr_expect(json_object_is_type(v, json_type_null), "token %zu start must be null", i);
+        else cr_expect_eq(json_object_get_int(v), starts[i], "token %zu start: %s", i, r.body);
+        cr_assert(json_object_object_get_ex(t, "stop", &v));
+        if (stops[i] >= 0) cr_expect_eq(json_object_get_int(v), stops[i], "token %zu stop: %s", i, r.body);
+    }
+    // "café 日本": spans count characters (é is one), each token's text is the input it covers
+    json_object *cj = json_object_array_get_idx(o, 1);
+    size_t n = json_object_array_length(cj);
+    cr_assert_geq(n, 5, "%s", r.body); // [CLS] caf... 日 本 [SEP]
+    const char *chars[] = {"c", "a", "f", "\xc3\xa9", " ", "\xe6\x97\xa5", "\xe6\x9c\xac"};
+    for (size_t i = 1; i + 1 < n; i++) {
+        json_object *t = json_object_array_get_idx(cj, i), *st, *sp, *tx;
+        cr_assert(json_object_object_get_ex(t, "start", &st) && json_object_object_get_ex(t, "stop", &sp) &&
+                  json_object_object_get_ex(t, "text", &tx));
+        int a = json_object_get_int(st), b = json_object_get_int(sp);
+        cr_assert(a >= 0 && a < b && b <= 7, "token %zu span %d..%d: %s", i, a, b, r.body);
+        char want[64] = "";
+        for (int k = a; k < b; k++) strcat(want, chars[k]);
+        cr_expect_str_eq(json_object_get_string(tx), want, "token %zu: text of characters %d..%d", i, a, b);
+    }
+    json_object *last = json_object_array_get_idx(cj, n - 2);
+    cr_assert(json_object_object_get_ex(last, "stop", &v));
+    cr_expect_eq(json_object_get_int(v), 7, "the last token ends at character 7: %s", r.body);
+    json_object_put(o);
+    resp_free(&r);
+    r = http(s.port, "POST", "/tokenize", NULL, "{\"inputs\":\"hello world\",\"add_special_tokens\":false}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    o = parse_json(&r);
+    cr_expect_eq(json_object_array_length(json_object_array_get_idx(o, 0)), 2, "no specials: %s", r.body);
+    json_object_put(o);
+    resp_free(&r);
     cr_expect_eq(stop(&s), 0);
 }
