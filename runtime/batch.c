@@ -95,20 +95,30 @@ SEMBED_API int sembed_rerank(struct sembed_context *ctx, const char *query, cons
     enum { CHUNK = 64 };
     struct sembed_input buf[CHUNK];
     int rc = SEMBED_OK;
+    const bool prev = ctx->cls_raw; // sembed_context_set_raw_scores' setting, restored after
     ctx->cls_raw = raw_logits;
     for (size_t start = 0; start < n && rc == SEMBED_OK; start += CHUNK) {
         size_t cnt = n - start < CHUNK ? n - start : CHUNK;
         for (size_t i = 0; i < cnt; i++) {
             if (!docs[start + i]) {
-                ctx->cls_raw = false;
+                ctx->cls_raw = prev;
                 return sembed_fail(SEMBED_EINVAL, fn, "document %zu is NULL", start + i);
             }
             buf[i] = (struct sembed_input){query, SIZE_MAX, docs[start + i], SIZE_MAX};
         }
         rc = sembed_embed_inputs(ctx, buf, cnt, scores + start * ctx->m->num_labels);
     }
-    ctx->cls_raw = false;
+    ctx->cls_raw = prev;
     return rc;
+}
+
+SEMBED_API int sembed_context_set_raw_scores(struct sembed_context *ctx, bool raw_logits) {
+    if (!ctx) return sembed_fail(SEMBED_EINVAL, "sembed_context_set_raw_scores", "NULL context");
+    if (!ctx->m->num_labels)
+        return sembed_fail(SEMBED_EUNSUPPORTED, "sembed_context_set_raw_scores",
+                           "the model has no classifier head (classifier.num_labels): it has no scores");
+    ctx->cls_raw = raw_logits;
+    return SEMBED_OK;
 }
 
 SEMBED_API int sembed_embed_pairs(struct sembed_context *ctx, const char *const *a, const char *const *b, size_t n,

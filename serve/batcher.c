@@ -20,7 +20,7 @@ struct serve_batcher {
     const struct sembed_model *m;
     struct serve_batcher_params p;
     struct serve_metrics *mx;
-    struct sembed_context *ctx[2]; // [normalize off, normalize on]; made on first use
+    struct sembed_context *ctx[3]; // [normalize off, normalize on, raw scores]; made on first use
     uint32_t dim;
     pthread_mutex_t mu;
     pthread_cond_t work;
@@ -44,12 +44,16 @@ static double now_s(void) {
 static struct sembed_context *context_for(struct serve_batcher *b, int normalize) {
     if (b->ctx[normalize]) return b->ctx[normalize];
     struct sembed_context_params cp = sembed_context_default_params();
-    cp.normalize = normalize ? SEMBED_NORMALIZE_ON : SEMBED_NORMALIZE_OFF;
+    cp.normalize = normalize == 1 ? SEMBED_NORMALIZE_ON : SEMBED_NORMALIZE_OFF;
     cp.max_length = b->p.max_input_length;
     cp.batch_tokens = b->p.max_batch_tokens;
     cp.batch_size = b->p.max_batch_requests;
     cp.n_threads = b->p.n_threads;
     if (sembed_context_create(b->m, &cp, &b->ctx[normalize])) b->ctx[normalize] = NULL;
+    if (b->ctx[normalize] && normalize == SERVE_RAW_SCORES && sembed_context_set_raw_scores(b->ctx[normalize], true)) {
+        sembed_context_free(b->ctx[normalize]);
+        b->ctx[normalize] = NULL;
+    }
     return b->ctx[normalize];
 }
 
@@ -176,6 +180,7 @@ int serve_batcher_create(const struct sembed_model *m, const struct serve_batche
 fail:
     sembed_context_free(b->ctx[0]);
     sembed_context_free(b->ctx[1]);
+    sembed_context_free(b->ctx[2]);
     free(b->slots);
     free(b->ids);
     free(b->scratch);
@@ -244,6 +249,7 @@ void serve_batcher_free(struct serve_batcher *b) {
     pthread_mutex_destroy(&b->mu);
     sembed_context_free(b->ctx[0]);
     sembed_context_free(b->ctx[1]);
+    sembed_context_free(b->ctx[2]);
     free(b->slots);
     free(b->ids);
     free(b->scratch);

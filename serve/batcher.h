@@ -11,11 +11,13 @@
 #include "sembed/sembed.h"
 #include "serve/metrics.h"
 
+#define SERVE_RAW_SCORES 2 // a cross-encoder's logits, without the checkpoint's activation
+
 struct serve_job {
     // Set by the submitter before serve_batcher_submit; not touched by the batcher.
     const struct sembed_ids *in; // n tokenized inputs ([CLS] ... [SEP]), each at most max_input_length
     uint32_t n;
-    int normalize;               // 0 / 1: which context embeds it
+    int normalize;               // which context embeds it: 0 / 1 (normalize off / on), SERVE_RAW_SCORES
     float *out;                  // n * dim floats, written by the batcher
     // Batcher state, under the batcher's lock.
     uint32_t next;               // inputs handed to a pass (or skipped, once cancelled)

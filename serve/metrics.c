@@ -6,8 +6,8 @@
 #include <string.h>
 
 const char *const serve_metrics_routes[SERVE_N_ROUTES] = {
-    "/v1/embeddings", "/embed", "/tokenize", "/similarity", "/info", "/health", "/metrics", "/v1/models", "other", "-"};
-const int serve_metrics_codes[SERVE_N_CODES] = {200, 400, 401, 404, 405, 408, 413, 415, 422, 429, 500, 503};
+    "/v1/embeddings", "/embed", "/tokenize", "/similarity", "/rerank", "/info", "/health", "/metrics", "/v1/models", "other", "-"};
+const int serve_metrics_codes[SERVE_N_CODES] = {200, 400, 401, 404, 405, 408, 413, 415, 422, 424, 429, 500, 503};
 
 static const double le_inputs[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 static const double le_tokens[] = {16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768};

@@ -17,8 +17,8 @@ struct serve_hist {
     double sum;
 };
 
-#define SERVE_N_ROUTES 10
-#define SERVE_N_CODES 12
+#define SERVE_N_ROUTES 11
+#define SERVE_N_CODES 13
 struct serve_metrics {
     pthread_mutex_t mu;
     uint64_t requests[SERVE_N_ROUTES][SERVE_N_CODES]; // by route and status (see serve_metrics_codes)

@@ -154,6 +154,37 @@ static int parse_similarity(json_object *root, const struct serve_limits *lim, s
     return 0;
 }
 
+// TEI: {"query": string, "texts": [string, ...], "raw_scores", "return_text", "truncate",
+// "truncation_direction"} -> [{"index", "score", "text"?}, ...] best first.
+static int parse_rerank(json_object *root, const struct serve_limits *lim, struct serve_request *r,
+                        struct serve_error *err) {
+    json_object *q, *texts;
+    if (!json_object_object_get_ex(root, "query", &q) || !json_object_is_type(q, json_type_string))
+        return fail(err, 422, "Validation", "query", "`query` must be a string");
+    if (!json_object_object_get_ex(root, "texts", &texts) || !json_object_is_type(texts, json_type_array))
+        return fail(err, 422, "Validation", "texts", "`texts` must be an array of strings");
+    size_t n = json_object_array_length(texts);
+    if (n == 0) return fail(err, 422, "Validation", "texts", "`texts` cannot be empty");
+    if (n > lim->max_client_batch_size)
+        return fail(err, 413, "Validation", "texts", "batch size %zu > maximum allowed batch size %u", n,
+                    lim->max_client_batch_size);
+    int raw = 0, ret = 0;
+    if (get_bool(root, "raw_scores", &raw, err) || get_bool(root, "return_text", &ret, err)) return -1;
+    r->raw_scores = raw == 1;
+    r->return_text = ret == 1;
+    r->items = calloc(n + 1, sizeof *r->items);
+    if (!r->items) return fail(err, 503, "Overloaded", "texts", "out of memory");
+    r->n = n + 1;
+    parse_text(q, &r->items[0]);
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(texts, i);
+        if (!json_object_is_type(e, json_type_string))
+            return fail(err, 422, "Validation", "texts", "`texts`[%zu] must be a string", i);
+        parse_text(e, &r->items[i + 1]);
+    }
+    return 0;
+}
+
 static int parse_body(enum serve_route route, json_object *root, const struct serve_limits *lim,
                       struct serve_request *r, struct serve_error *err) {
     if (!json_object_is_type(root, json_type_object))
@@ -201,6 +232,7 @@ static int parse_body(enum serve_route route, json_object *root, const struct se
         return 0;
     }
     case SERVE_ROUTE_SIMILARITY: return parse_similarity(root, lim, r, err);
+    case SERVE_ROUTE_RERANK: return parse_rerank(root, lim, r, err);
     default: return fail(err, 404, "NotFound", "", "unknown route");
     }
 }
@@ -311,6 +343,37 @@ tokfail:
         return fail(err, 422, "Tokenizer", "", "input %zu: tokenizer failed: %s", i, sembed_strerror(rc));
     }
     *ids_out = ids;
+    *n_out = n;
+    return 0;
+}
+
+int serve_pair_tokenize(const struct sembed_tokenizer *tok, const struct serve_request *req, size_t i, uint32_t max_len,
+                        int32_t **ids_out, int32_t **types_out, uint32_t *n_out, bool *cut, struct serve_error *err) {
+    *ids_out = NULL;
+    *types_out = NULL;
+    *cut = false;
+    const struct serve_item *q = &req->items[0], *t = &req->items[i];
+    int32_t *ids = malloc((size_t)max_len * sizeof *ids), *types = malloc((size_t)max_len * sizeof *types);
+    if (!ids || !types) {
+        free(ids);
+        free(types);
+        return fail(err, 503, "Overloaded", "", "out of memory");
+    }
+    uint32_t n = 0;
+    int rc = sembed_tokenizer_encode_input(tok, q->text, q->len, t->text, t->len, max_len,
+                                           req->truncate ? SEMBED_TRUNCATE_LONGEST_FIRST : SEMBED_TRUNCATE_ERROR, ids,
+                                           types, &n, cut);
+    if (rc) {
+        free(ids);
+        free(types);
+        if (rc == SEMBED_ETOOLONG)
+            return fail(err, 413, "Validation", "texts",
+                        "the query with text %zu is longer than the maximum input length %u (send truncate: true to cut it)",
+                        i - 1, max_len);
+        return fail(err, 422, "Tokenizer", "", "text %zu: tokenizer failed: %s", i - 1, sembed_strerror(rc));
+    }
+    *ids_out = ids;
+    *types_out = types;
     *n_out = n;
     return 0;
 }

@@ -62,6 +62,7 @@ enum serve_route {
     SERVE_ROUTE_EMBED,      // POST /embed (TEI)
     SERVE_ROUTE_TOKENIZE,   // POST /tokenize (TEI)
     SERVE_ROUTE_SIMILARITY, // POST /similarity
+    SERVE_ROUTE_RERANK,     // POST /rerank (TEI)
     SERVE_ROUTE_COUNT
 };
 
@@ -85,6 +86,8 @@ struct serve_request {
     uint32_t dimensions;     // OpenAI: keep the first d values; 0 = all
     bool add_special_tokens; // /tokenize (true)
     bool sim_pairs;          // /similarity: items are pairs (a0 b0 a1 b1 ...), else source + sentences
+    bool raw_scores;         // /rerank: logits instead of the checkpoint's activation
+    bool return_text;        // /rerank: echo each text
 };
 
 // What went wrong, as an HTTP status, a TEI error_type ("Validation", "Overloaded", ...), the
@@ -115,6 +118,12 @@ void serve_request_free(struct serve_request *req);
 // *ids is heap memory (free it); *cut tells whether anything was dropped.
 int serve_item_tokenize(const struct sembed_tokenizer *tok, const struct serve_request *req, size_t i,
                         uint32_t max_len, int32_t **ids, uint32_t *n, bool *cut, struct serve_error *err);
+
+// /rerank: items[0] is the query, items[1..n) the texts. Tokenize the pair (query, items[i]) as the
+// model's post-processor does ([CLS] q [SEP] t [SEP], types 0 / 1), cut longest-first to max_len
+// when req->truncate, else 413 when longer. *ids and *types are heap memory (free both).
+int serve_pair_tokenize(const struct sembed_tokenizer *tok, const struct serve_request *req, size_t i, uint32_t max_len,
+                        int32_t **ids, int32_t **types, uint32_t *n, bool *cut, struct serve_error *err);
 
 // Base64 (RFC 4648, with padding) of n little-endian float32 values into out[4 * ((4n + 2) / 3) + 1].
 size_t serve_base64_f32(const float *v, size_t n, char *out);

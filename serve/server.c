@@ -23,7 +23,8 @@
 #include "serve/metrics.h"
 #include "serve/serve.h"
 
-enum { R_OPENAI, R_EMBED, R_TOKENIZE, R_SIMILARITY, R_INFO, R_HEALTH, R_METRICS, R_MODELS, R_OTHER };
+enum { R_OPENAI, R_EMBED, R_TOKENIZE, R_SIMILARITY, R_RERANK, R_INFO, R_HEALTH, R_METRICS, R_MODELS, R_OTHER };
+#define R_LAST_POST R_RERANK
 
 struct serve {
     struct serve_params p;
@@ -34,6 +35,7 @@ struct serve {
     struct MHD_Daemon *d;
     uint32_t dim, max_len, max_batch_requests;
     bool model_normalize;
+    uint32_t num_labels; // > 0: a cross-encoder, served on /rerank only
     uint16_t port;
     char model_id[256], address[320];
     atomic_int in_flight;
@@ -210,7 +212,17 @@ static char *tokenize_body(struct serve *s, const struct serve_request *q, size_
 
 static enum MHD_Result handle_post(struct serve *s, struct MHD_Connection *c, struct req *r) {
     static const enum serve_route api[] = {[R_OPENAI] = SERVE_ROUTE_OPENAI, [R_EMBED] = SERVE_ROUTE_EMBED,
-                                           [R_TOKENIZE] = SERVE_ROUTE_TOKENIZE, [R_SIMILARITY] = SERVE_ROUTE_SIMILARITY};
+                                           [R_TOKENIZE] = SERVE_ROUTE_TOKENIZE, [R_SIMILARITY] = SERVE_ROUTE_SIMILARITY,
+                                           [R_RERANK] = SERVE_ROUTE_RERANK};
+    // TEI answers 424 when the model is not of the route's kind.
+    if (r->route == R_RERANK && s->num_labels > 1)
+        return fail(s, c, r, 424, "Backend", "model is not a re-ranker model: it has %u labels, /rerank needs one",
+                    s->num_labels);
+    if (r->route == R_RERANK && !s->num_labels)
+        return fail(s, c, r, 424, "Backend", "model is not a re-ranker model: it embeds (use /embed or /v1/embeddings)");
+    if (s->num_labels && r->route != R_RERANK && r->route != R_TOKENIZE)
+        return fail(s, c, r, 424, "Backend", "model is a cross-encoder (%u labels): it scores pairs on /rerank, it does not embed",
+                    s->num_labels);
     struct serve_limits lim = {s->p.max_client_batch_size, s->max_len, (uint32_t)sembed_tokenizer_vocab_size(s->tok),
                                s->dim};
     struct serve_request q;
@@ -225,7 +237,7 @@ static enum MHD_Result handle_post(struct serve *s, struct MHD_Connection *c, st
     }
     // Tokenize here, in the connection's thread; the batcher only runs forward passes.
     struct sembed_ids *in = calloc(q.n, sizeof *in);
-    int32_t **own = calloc(q.n, sizeof *own);
+    int32_t **own = calloc(2 * q.n, sizeof *own); // ids, then token types (rerank)
     float *out = malloc(q.n * s->dim * sizeof(float));
     uint64_t tokens = 0, cut_n = 0;
     enum MHD_Result ok;
@@ -234,19 +246,29 @@ static enum MHD_Result handle_post(struct serve *s, struct MHD_Connection *c, st
         ok = fail(s, c, r, 503, "Overloaded", "out of memory");
         goto done;
     }
+    if (r->route == R_RERANK) { // one input per (query, text) pair, the query itself is not one
+        in[0].n = 0;
+        i = 1;
+    }
     for (; i < q.n; i++) {
-        int32_t *ids;
+        int32_t *ids, *types = NULL;
         bool cut;
-        if (serve_item_tokenize(s->tok, &q, i, s->max_len, &ids, &in[i].n, &cut, &e)) {
+        int rc = r->route == R_RERANK ? serve_pair_tokenize(s->tok, &q, i, s->max_len, &ids, &types, &in[i].n, &cut, &e)
+                                      : serve_item_tokenize(s->tok, &q, i, s->max_len, &ids, &in[i].n, &cut, &e);
+        if (rc) {
             ok = respond_error(s, c, r, &e);
             goto done;
         }
         in[i].ids = own[i] = ids;
+        in[i].type_ids = own[q.n + i] = types;
         tokens += in[i].n;
         cut_n += cut;
     }
-    struct serve_job job = {.in = in, .n = (uint32_t)q.n, .out = out,
-                            .normalize = q.normalize < 0 ? s->model_normalize : q.normalize};
+    int variant = q.normalize < 0 ? s->model_normalize : q.normalize;
+    if (r->route == R_RERANK) variant = q.raw_scores ? SERVE_RAW_SCORES : 0;
+    size_t first = r->route == R_RERANK ? 1 : 0;
+    struct serve_job job = {.in = in + first, .n = (uint32_t)(q.n - first), .out = out + first * s->dim,
+                            .normalize = variant};
     if (serve_batcher_submit(s->batcher, &job)) {
         ok = fail(s, c, r, 429, "Overloaded", "model is overloaded: %u requests are queued or running",
                   s->p.max_concurrent_requests);
@@ -310,6 +332,37 @@ static enum MHD_Result handle_post(struct serve *s, struct MHD_Connection *c, st
             put_floats(f, out + k * s->dim, s->dim);
         }
         fputc(']', f);
+    } else if (r->route == R_RERANK) { // TEI: best first (an ascending stable sort, reversed)
+        size_t n = q.n - 1;
+        size_t *order = malloc(n * sizeof *order);
+        if (!order) {
+            fclose(f);
+            free(buf);
+            ok = fail(s, c, r, 503, "Overloaded", "out of memory");
+            goto done;
+        }
+        const float *sc = out + s->dim; // one label: dim == 1
+        for (size_t k = 0; k < n; k++) order[k] = k;
+        for (size_t a = 1; a < n; a++) { // insertion sort: stable, n <= max_client_batch_size
+            size_t x = order[a], b = a;
+            while (b > 0 && sc[order[b - 1]] > sc[x]) { order[b] = order[b - 1]; b--; }
+            order[b] = x;
+        }
+        fputc('[', f);
+        for (size_t k = 0; k < n; k++) {
+            size_t idx = order[n - 1 - k];
+            fprintf(f, "%s{\"index\":%zu,", k ? "," : "", idx);
+            if (q.return_text) {
+                char *js = json_str(q.items[idx + 1].text, q.items[idx + 1].len);
+                fprintf(f, "\"text\":%s,", js ? js : "\"\"");
+                free(js);
+            }
+            fputs("\"score\":", f);
+            if (isfinite(sc[idx])) fprintf(f, "%.9g}", (double)sc[idx]);
+            else fputs("null}", f);
+        }
+        fputc(']', f);
+        free(order);
     } else { // similarity
         fputc('[', f);
         if (q.sim_pairs)
@@ -327,7 +380,7 @@ static enum MHD_Result handle_post(struct serve *s, struct MHD_Connection *c, st
     serve_metrics_observe(&s->mx, &s->mx.request_s, now_s() - r->t0);
     ok = respond(s, c, r, 200, "application/json", buf, len);
 done:
-    for (size_t k = 0; own && k < i; k++) free(own[k]);
+    for (size_t k = 0; own && k < i; k++) free(own[k]), free(own[q.n + k]);
     free(own);
     free(in);
     free(out);
@@ -362,8 +415,22 @@ static enum MHD_Result handle_get(struct serve *s, struct MHD_Connection *c, str
         const char *ft = NULL;
         if (sembed_file_get_str(sembed_model_file(s->m), "general.file_type", &ft, NULL)) ft = NULL;
         json_object *mt = json_object_new_object(), *emb = json_object_new_object();
-        json_object_object_add(emb, "pooling", json_object_new_string(sembed_pooling_name(sembed_model_pooling(s->m))));
-        json_object_object_add(mt, "embedding", emb);
+        if (s->num_labels) { // TEI: {"reranker" | "classifier": {"id2label", "label2id"}}
+            json_object *i2l = json_object_new_object(), *l2i = json_object_new_object();
+            for (uint32_t k = 0; k < s->num_labels; k++) {
+                char key[16], label[32];
+                snprintf(key, sizeof key, "%u", k);
+                snprintf(label, sizeof label, "LABEL_%u", k);
+                json_object_object_add(i2l, key, json_object_new_string(label));
+                json_object_object_add(l2i, label, json_object_new_int64(k));
+            }
+            json_object_object_add(emb, "id2label", i2l);
+            json_object_object_add(emb, "label2id", l2i);
+            json_object_object_add(mt, s->num_labels == 1 ? "reranker" : "classifier", emb);
+        } else {
+            json_object_object_add(emb, "pooling", json_object_new_string(sembed_pooling_name(sembed_model_pooling(s->m))));
+            json_object_object_add(mt, "embedding", emb);
+        }
         json_object_object_add(o, "model_id", json_object_new_string(s->model_id));
         json_object_object_add(o, "model_sha", NULL);
         json_object_object_add(o, "model_dtype", json_object_new_string(sembed_compute_name(sembed_model_compute(s->m))));
@@ -394,7 +461,7 @@ static enum MHD_Result handle_get(struct serve *s, struct MHD_Connection *c, str
 static int route_of(const char *url) {
     static const struct { const char *path; int route; } t[] = {
         {"/v1/embeddings", R_OPENAI}, {"/embeddings", R_OPENAI}, {"/embed", R_EMBED}, {"/tokenize", R_TOKENIZE},
-        {"/similarity", R_SIMILARITY}, {"/info", R_INFO}, {"/health", R_HEALTH}, {"/metrics", R_METRICS},
+        {"/similarity", R_SIMILARITY}, {"/rerank", R_RERANK}, {"/info", R_INFO}, {"/health", R_HEALTH}, {"/metrics", R_METRICS},
         {"/v1/models", R_MODELS}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (!strcmp(url, t[i].path)) return t[i].route;
@@ -427,12 +494,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         bool post = !strcmp(method, MHD_HTTP_METHOD_POST);
         bool get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
         if (r->route == R_OTHER) return fail(s, c, r, 404, "NotFound", "no route %s %s", method, url);
-        if (r->route <= R_SIMILARITY ? !post : !get)
+        if (r->route <= R_LAST_POST ? !post : !get)
             return fail(s, c, r, 405, "MethodNotAllowed", "%s %s: use %s", method, url,
-                        r->route <= R_SIMILARITY ? "POST" : "GET");
+                        r->route <= R_LAST_POST ? "POST" : "GET");
         if (r->route != R_HEALTH && !key_ok(s, c))
             return fail(s, c, r, 401, "Unauthorized", "missing or wrong API key (send Authorization: Bearer KEY)");
-        if (r->route > R_SIMILARITY) return MHD_YES; // answered at the next call
+        if (r->route > R_LAST_POST) return MHD_YES; // answered at the next call
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
             char *end;
@@ -477,7 +544,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->too_large)
         return fail(s, c, r, 413, "Validation", "the body is larger than the payload limit %zu", s->p.payload_limit);
-    return r->route <= R_SIMILARITY ? handle_post(s, c, r) : handle_get(s, c, r);
+    return r->route <= R_LAST_POST ? handle_post(s, c, r) : handle_get(s, c, r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode why) {
@@ -540,6 +607,7 @@ int serve_start(const struct serve_params *p, struct serve **out, char *why, siz
     s->tok = sembed_model_tokenizer(s->m);
     s->dim = sembed_model_dim(s->m);
     s->model_normalize = sembed_model_normalize(s->m);
+    s->num_labels = sembed_model_num_labels(s->m);
     uint32_t mml = sembed_model_max_length(s->m);
     s->max_len = p->max_input_length ? p->max_input_length : mml;
     if (s->max_len < 2 || s->max_len > mml) {

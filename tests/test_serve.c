@@ -889,3 +889,95 @@ Test(serve, tokenize_spans) {
     resp_free(&r);
     cr_expect_eq(stop(&s), 0);
 }
+
+// TEI /rerank on a cross-encoder (models/gen/rerank_fixture.py's ce-bert, one label, sigmoid):
+// the library's sembed_rerank scores bit for bit, best first, raw_scores and return_text; the
+// errors: empty texts 422, too many 413, /embed on a cross-encoder and /rerank on an embedding
+// model 424 (TEI's status for a route the model's kind does not serve).
+Test(serve, rerank, .timeout = 300) {
+    if (tu_run("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1", NULL) != 0)
+        cr_skip_test("/usr/bin/python3 with torch is not available: the cross-encoder fixture cannot be made");
+    char *dir = tu_mkdtemp(), *fx = tu_path(dir, "fx"), *semb = tu_path(dir, "ce-bert.semb"), *cmd = NULL;
+    cr_assert(asprintf(&cmd, "/usr/bin/python3 '%s/models/gen/rerank_fixture.py' --out '%s' >&2 && '%s' convert '%s/ce-bert' -o '%s' >&2",
+                       tu_source_dir(), fx, tu_cli(), fx, semb) > 0);
+    cr_assert_eq(tu_run(cmd, NULL), 0, "%s", cmd);
+    free(cmd);
+    const char *query = "how do i bake bread at home";
+    const char *docs[] = {"the stock market fell sharply on monday", "bread needs flour, water, salt and yeast",
+                          "a man is playing a guitar", "knead the dough and let it rise before baking"};
+    const size_t nd = sizeof docs / sizeof *docs;
+    float want[4], raw[4];
+    struct sembed_model *m = NULL;
+    cr_assert_eq(sembed_model_load(semb, NULL, &m), 0);
+    cr_assert_eq(sembed_model_num_labels(m), 1);
+    struct sembed_context_params cp = sembed_context_default_params();
+    cp.n_threads = 1;
+    struct sembed_context *ctx = NULL;
+    cr_assert_eq(sembed_context_create(m, &cp, &ctx), 0);
+    cr_assert_eq(sembed_rerank(ctx, query, docs, nd, false, want), 0);
+    cr_assert_eq(sembed_rerank(ctx, query, docs, nd, true, raw), 0);
+    sembed_context_free(ctx);
+    sembed_model_free(m);
+
+    g_model = semb;
+    struct server s = start(NULL, NULL);
+    char *texts = json_texts(docs, nd), *body = NULL;
+    for (int pass = 0; pass < 2; pass++) { // activated, then raw scores with the texts echoed
+        cr_assert(asprintf(&body, "{\"query\":\"%s\",\"texts\":%s%s}", query, texts,
+                           pass ? ",\"raw_scores\":true,\"return_text\":true" : "") > 0);
+        struct resp r = http(s.port, "POST", "/rerank", NULL, body);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        json_object *o = parse_json(&r), *v;
+        cr_assert_eq(json_object_array_length(o), nd, "%s", r.body);
+        bool seen[4] = {0};
+        double prev = INFINITY;
+        for (size_t k = 0; k < nd; k++) {
+            json_object *e = json_object_array_get_idx(o, k);
+            cr_assert(json_object_object_get_ex(e, "index", &v));
+            int idx = json_object_get_int(v);
+            cr_assert(idx >= 0 && idx < (int)nd && !seen[idx], "index %d: %s", idx, r.body);
+            seen[idx] = true;
+            cr_assert(json_object_object_get_ex(e, "score", &v));
+            float got = (float)json_object_get_double(v), exp = pass ? raw[idx] : want[idx];
+            cr_expect_eq(got, exp, "text %d: score %.9g, sembed_rerank %.9g (%s)", idx, got, exp, pass ? "raw" : "sigmoid");
+            cr_expect_leq(got, prev, "best first: %s", r.body);
+            prev = got;
+            bool has_text = json_object_object_get_ex(e, "text", &v);
+            cr_expect_eq(has_text, pass == 1, "text only with return_text");
+            if (has_text) cr_expect_str_eq(json_object_get_string(v), docs[idx]);
+        }
+        json_object_put(o);
+        resp_free(&r);
+        free(body);
+    }
+    struct { const char *path, *body; int status; const char *what; } bad[] = {
+        {"/rerank", "{\"query\":\"q\",\"texts\":[]}", 422, "empty texts"},
+        {"/rerank", "{\"query\":1,\"texts\":[\"a\"]}", 422, "query not a string"},
+        {"/rerank", "{\"query\":\"q\",\"texts\":[\"a\",2]}", 422, "a text not a string"},
+        {"/embed", "{\"inputs\":\"a\"}", 424, "/embed on a cross-encoder"},
+        {"/v1/embeddings", "{\"input\":\"a\"}", 424, "/v1/embeddings on a cross-encoder"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        struct resp r = http(s.port, "POST", bad[k].path, NULL, bad[k].body);
+        cr_expect_eq(r.status, bad[k].status, "%s: got %d %s", bad[k].what, r.status, r.body);
+        resp_free(&r);
+    }
+    char many[4096] = "{\"query\":\"q\",\"texts\":[";
+    for (int k = 0; k < 33; k++) strcat(many, k ? ",\"t\"" : "\"t\"");
+    strcat(many, "]}");
+    struct resp r = http(s.port, "POST", "/rerank", NULL, many);
+    cr_expect_eq(r.status, 413, "33 texts > max_client_batch_size 32: got %d %s", r.status, r.body);
+    resp_free(&r);
+    r = http(s.port, "GET", "/info", NULL, NULL);
+    cr_expect(strstr(r.body, "\"reranker\""), "/info names the model type: %s", r.body);
+    resp_free(&r);
+    cr_expect_eq(stop(&s), 0);
+    g_model = NULL;
+    s = start(NULL, NULL); // sembed-mini embeds: /rerank is 424
+    r = http(s.port, "POST", "/rerank", NULL, "{\"query\":\"q\",\"texts\":[\"a\"]}");
+    cr_expect_eq(r.status, 424, "/rerank on an embedding model: got %d %s", r.status, r.body);
+    resp_free(&r);
+    cr_expect_eq(stop(&s), 0);
+    tu_rmtree(dir);
+    free(dir), free(fx), free(semb), free(texts);
+}

@@ -183,6 +183,10 @@ SEMBED_API int sembed_embed_pairs(struct sembed_context *ctx, const char *const 
  * SEMBED_EUNSUPPORTED when the model has no classifier head. */
 SEMBED_API int sembed_rerank(struct sembed_context *ctx, const char *query, const char *const *docs, size_t n,
                              bool raw_logits, float *scores);
+/* Whether ctx's embed calls on a cross-encoder return raw logits (true) or the checkpoint's
+ * activation of them (false, the default): for callers that tokenize pairs themselves and use
+ * sembed_embed_ids (a server's batcher). SEMBED_EUNSUPPORTED when the model has no classifier head. */
+SEMBED_API int sembed_context_set_raw_scores(struct sembed_context *ctx, bool raw_logits);
 
 /* Already tokenized input: ids including [CLS]/[SEP] (n of them, 1..max_length), token types
  * (NULL = all 0). No truncation: longer than the context's max_length is SEMBED_ETOOLONG; an id

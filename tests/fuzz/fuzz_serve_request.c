@@ -32,15 +32,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct serve_error err;
     if (serve_request_parse(route, body, size - 1, &lim, &req, &err) == 0) {
         if (req.n == 0 || !req.items) abort(); // a parsed request always has inputs
-        for (size_t i = 0; i < req.n; i++) {
-            int32_t *ids = NULL;
+        for (size_t i = route == SERVE_ROUTE_RERANK ? 1 : 0; i < req.n; i++) {
+            int32_t *ids = NULL, *types = NULL;
             uint32_t n = 0;
             bool cut = false;
-            if (serve_item_tokenize(tok, &req, i, lim.max_input_length, &ids, &n, &cut, &err) == 0) {
+            int rc = route == SERVE_ROUTE_RERANK
+                         ? serve_pair_tokenize(tok, &req, i, lim.max_input_length, &ids, &types, &n, &cut, &err)
+                         : serve_item_tokenize(tok, &req, i, lim.max_input_length, &ids, &n, &cut, &err);
+            if (rc == 0) {
                 if (n > lim.max_input_length) abort();
                 for (uint32_t j = 0; j < n; j++)
-                    if (ids[j] < 0 || ids[j] >= 13) abort();
+                    if (ids[j] < 0 || ids[j] >= 13 || (types && types[j] != 0 && types[j] != 1)) abort();
                 free(ids);
+                free(types);
             } else if (err.status != 413 && err.status != 422 && err.status != 503) {
                 abort();
             }
