@@ -3,7 +3,11 @@
 //   lone      one client, one request at a time, of SIZE sentences: the unloaded latency
 //   offline   `sembed embed` on the sentences the saturation phase sent, same threads: the ceiling
 //   saturate  CLIENTS closed-loop clients, requests of 1-32 sentences drawn from real text
-//   half      open loop at half the saturation rate, requests of SIZE sentences: p99 vs lone
+//   half      open loop at half the saturation rate, requests of SIZE sentences: p99 vs lone, with
+//             Poisson arrivals and then paced ones (constant rate, as wrk2 drives a server); each
+//             latency counts from the request's scheduled time (no coordinated omission). The
+//             Poisson phase also prints what an ideal single-queue server would give on the same
+//             arrival times (fcfsModel below): the queueing floor the measured p99 is compared with.
 //   overload  CLIENTS clients against --max-concurrent-requests OVERLOAD_LIMIT: errors must be 429 only
 // Usage: node tools/serve_load.js --cli build/sembed --model M.semb [--threads 2] [--seconds 60]
 //        [--clients 64] [--size 16] [--text FILE (default: the wiki text, else STS-B dev)] [--max-requests 200000]
@@ -92,10 +96,10 @@ function offlineRun(sentences) {
 // (its --timeout), and the next request on such a socket would fail with ECONNRESET.
 let agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
 function freshAgent() { agent.destroy(); agent = new http.Agent({ keepAlive: true, maxSockets: 1024 }); }
-function post(port, inputs) {
+function post(port, inputs, scheduledNs) {
   const body = JSON.stringify({ input: inputs, model: 'm', encoding_format: 'base64', truncate: true });
   return new Promise((resolve) => {
-    const t0 = process.hrtime.bigint();
+    const t0 = scheduledNs !== undefined ? scheduledNs : process.hrtime.bigint();
     const req = http.request({ host: '127.0.0.1', port, path: '/v1/embeddings', method: 'POST', agent,
       headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
       const chunks = [];
@@ -123,6 +127,44 @@ async function closedLoop(port, clients, seconds, sent) {
     }
   }));
   return { results, secs: (Date.now() - t0) / 1000 };
+}
+
+// Open loop at `rate` requests/s of SIZE sentences for `secs`: Poisson or paced arrivals. A
+// request's latency runs from its scheduled arrival, so a late send (event-loop lag) counts.
+async function openLoop(port, rate, secs, paced) {
+  const pending = [], arrivals = [];
+  const t0 = process.hrtime.bigint(), span = BigInt(Math.round(secs * 1e9));
+  let next = 0; // ms after t0
+  while (pending.length < args['max-requests']) {
+    next += paced ? 1000 / rate : -Math.log(1 - rand()) * 1000 / rate;
+    const at = t0 + BigInt(Math.round(next * 1e6));
+    if (at - t0 > span) break;
+    const wait = Number(at - process.hrtime.bigint()) / 1e6;
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    arrivals.push(next);
+    pending.push(post(port, pick(args.size), at));
+  }
+  return { results: await Promise.all(pending), secs, arrivals };
+}
+
+// The best a server that runs one forward pass at a time can do on these arrival times: first
+// come first served, each pass takes every request waiting (up to maxk) and lasts a + b k ms,
+// b = one request's share of a saturated pass, a + b = the lone request's latency (so HTTP and
+// client time count once per pass). Returns latency percentiles (ms).
+function fcfsModel(arrivals, a, b, maxk) {
+  const lat = [];
+  let free = 0, i = 0;
+  while (i < arrivals.length) {
+    const start = Math.max(free, arrivals[i]);
+    let j = i;
+    while (j < arrivals.length && arrivals[j] <= start && j - i < maxk) j++;
+    if (j === i) j = i + 1;
+    const end = start + a + b * (j - i);
+    for (let q = i; q < j; q++) lat.push(end - arrivals[q]);
+    free = end;
+    i = j;
+  }
+  return { p50_ms: +pct(lat, 0.5).toFixed(1), p95_ms: +pct(lat, 0.95).toFixed(1), p99_ms: +pct(lat, 0.99).toFixed(1) };
 }
 
 function summary(name, { results, secs }) {
@@ -180,25 +222,28 @@ function summary(name, { results, secs }) {
   console.log(JSON.stringify({ phase: 'offline', ...report.offline, ratio_server_vs_offline: report.ratio_server_vs_offline,
     ratio_per_cpu_second: report.ratio_per_cpu_second, client_cpu_s: report.client_cpu_s }));
   freshAgent();
-  // half: open loop at half the saturated sentence rate, requests of SIZE sentences
-  s = await startServer([]);
+  // half: open loop at half the saturated sentence rate, requests of SIZE sentences, Poisson then
+  // paced arrivals, each against a fresh server
   const rate = report.saturate.sentences_per_s / 2 / args.size; // requests per second
-  const halfSecs = Math.max(5, args.seconds / 2), pending = [];
-  const tEnd = Date.now() + halfSecs * 1000;
-  let next = Date.now();
-  while (Date.now() < tEnd && pending.length < args['max-requests']) {
-    next += -Math.log(1 - rand()) * 1000 / rate; // Poisson arrivals
-    const wait = next - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    pending.push(post(s.port, pick(args.size)));
+  const halfSecs = Math.max(5, args.seconds / 2);
+  const b = args.size * 1000 / report.saturate.sentences_per_s, a = Math.max(0, report.lone_ms - b);
+  for (const paced of [false, true]) {
+    s = await startServer([]);
+    const name = paced ? 'half_paced' : 'half';
+    const r = await openLoop(s.port, rate, halfSecs, paced);
+    const half = summary(name, r);
+    half.arrivals = paced ? 'paced' : 'poisson';
+    half.offered_req_per_s = +rate.toFixed(1);
+    half.p99_over_lone = +(half.p99_ms / report.lone_ms).toFixed(2);
+    half.ideal_fcfs = fcfsModel(r.arrivals, a, b, Infinity);
+    half.ideal_fcfs.pass_ms = `${a.toFixed(2)} + ${b.toFixed(2)} k`;
+    half.p99_over_ideal = +(half.p99_ms / half.ideal_fcfs.p99_ms).toFixed(2);
+    report[name] = half;
+    console.log(JSON.stringify({ phase: name, offered_req_per_s: half.offered_req_per_s, p99_over_lone: half.p99_over_lone,
+      ideal_fcfs: half.ideal_fcfs, p99_over_ideal: half.p99_over_ideal }));
+    Object.assign(report[name], await stopServer(s));
+    freshAgent();
   }
-  const half = summary('half', { results: await Promise.all(pending), secs: halfSecs });
-  half.offered_req_per_s = +rate.toFixed(1);
-  half.p99_over_lone = +(half.p99_ms / report.lone_ms).toFixed(2);
-  report.half = half;
-  console.log(JSON.stringify({ phase: 'half', offered_req_per_s: half.offered_req_per_s, p99_over_lone: half.p99_over_lone }));
-  Object.assign(report.half, await stopServer(s));
-  freshAgent();
   // overload: more clients than the queue admits
   s = await startServer(['--max-concurrent-requests', String(args['overload-limit'])]);
   report.overload = summary('overload', await closedLoop(s.port, args.clients, Math.max(5, args.seconds / 4), null));
@@ -206,7 +251,8 @@ function summary(name, { results, secs }) {
   Object.assign(report.overload, await stopServer(s));
   const badSat = Object.keys(report.saturate.statuses).filter((k) => k !== '200');
   const badOver = Object.keys(report.overload.statuses).filter((k) => k !== '200' && k !== '429');
-  report.errors_ok = badSat.length === 0 && badOver.length === 0 && Object.keys(report.half.statuses).every((k) => k === '200');
+  report.errors_ok = badSat.length === 0 && badOver.length === 0 &&
+    ['half', 'half_paced'].every((p) => Object.keys(report[p].statuses).every((k) => k === '200'));
   console.log(JSON.stringify(report, null, 1));
   agent.destroy();
 })();
