@@ -20,7 +20,7 @@ static void usage(FILE *out) {
             "the token type ids). Input that is not valid UTF-8 is decoded with U+FFFD replacement.\n\n"
             "  -m, --model FILE     the .semb model\n"
             "      --tokenizer-json FILE  a HuggingFace tokenizer.json instead of a model (any model type)\n"
-            "      --offsets        add a column of byte offsets start,end per token (tokenizer.json only)\n"
+            "      --offsets        add a column of byte offsets start,end per token\n"
             "      --describe       first print the tokenizer's type and components (stderr)\n"
             "      --ids            print only the ids, space-separated, [CLS]/[SEP] included\n"
             "      --pairs          each input is 'a TAB b' (a text without a TAB is a pair with an empty b)\n"
@@ -190,11 +190,6 @@ int cmd_tokenize(int argc, char **argv) {
         char d[512];
         sembed_tokenizer_describe(t, d, sizeof d);
         fprintf(stderr, "tokenizer: %s\n", d);
-    }
-    if (o.offsets && strncmp(sembed_tokenizer_kind(t), "hf:", 3) != 0) {
-        sembed_tokenizer_free(t);
-        sembed_file_free(f);
-        return cli_error(CLI_USAGE, "tokenize", "--offsets needs a tokenizer.json tokenizer (this one is wordpiece)");
     }
     uint32_t model_max = sembed_tokenizer_params(t)->model_max_length;
     if (max_len && (uint32_t)max_len > model_max) {
