@@ -30,6 +30,10 @@ parser_files() {
     fuzz_semb) echo "formats/semb_read.c formats/semb_tokindex.c formats/semb_common.c" ;;
     fuzz_zip) echo "formats/zip.c" ;;
     fuzz_torch) echo "formats/zip.c formats/pickle.c" ;;
+    fuzz_hf_dir) echo "formats/jsonx.c convert/hf.c" ;;
+    fuzz_npy) echo "formats/npy.c" ;;
+    fuzz_tokenizer_json) echo "runtime/tokenizer/hf_json.c" ;;
+    fuzz_serve_request) echo "serve/request.c" ;;
     *) echo "" ;;
   esac
 }
