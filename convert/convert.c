@@ -100,7 +100,7 @@ int sc_note_file(struct sc_ctx *c, const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return sembed_fail(SEMBED_EIO, SC_FN, "%s: cannot open: %s", path, strerror(errno));
     XXH3_state_t *st = XXH3_createState();
-    enum { BUF = 1 << 20 };
+    enum { BUF = 1 << 16 }; // 64 KiB: reads stay large; a 1 MiB buffer is an mmap per call under ASan (fuzz_hf_dir)
     char *buf = malloc(BUF);
     int rc = SEMBED_OK;
     if (!st || !buf) rc = SEMBED_ENOMEM;
@@ -743,7 +743,7 @@ static void default_name(const char *root, char *out, size_t cap) {
     out[k] = 0;
 }
 
-static void ctx_free(struct sc_ctx *c) {
+void sc_ctx_free(struct sc_ctx *c) {
     sc_source_free(&c->src);
     for (size_t i = 0; i < c->n_maps; i++) munmap(c->maps[i].p, c->maps[i].n);
     free(c->maps);
@@ -884,7 +884,7 @@ int sc_convert_ex(const struct sembed_convert_params *p, const struct sc_convert
     if (rc == 0)
         SEMBED_LOG_INFOF("%s: %zu tensors, %s, pooling %s%s", p->out, c.src.n, file_type_name(p->dtype), mode, normalize ? " + normalize" : "");
     if (rc == 0 && (x->calibrate > 0 || (x->calibrate < 0 && (p->dtype == SEMBED_DTYPE_Q8_ROW || int8_source)))) {
-        ctx_free(&c); // the source mappings are no longer needed: keep peak memory down
+        sc_ctx_free(&c); // the source mappings are no longer needed: keep peak memory down
         memset(&c, 0, sizeof c);
         rc = calibrate_output(p->out);
     }
@@ -895,7 +895,7 @@ done:
     free(order);
     free(model_dir);
     free(file);
-    ctx_free(&c);
+    sc_ctx_free(&c);
     free(root);
     return rc;
 }

@@ -78,6 +78,9 @@ struct sc_ctx {
 /* convert.c */
 /* mmap path read-only (kept in ctx); records it for provenance. */
 int sc_map_file(struct sc_ctx *c, const char *path, const void **data, size_t *len);
+/* Release everything a context holds (mappings, provenance, source, tokenizer); c stays reusable
+ * after a memset. */
+void sc_ctx_free(struct sc_ctx *c);
 /* Record a file read for provenance (hashes it). */
 int sc_note_file(struct sc_ctx *c, const char *path);
 /* Load a weight file of any supported container (sniffed) into dst with its raw names. */

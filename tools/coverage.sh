@@ -26,10 +26,14 @@ parser_files() {
   case "$1" in
     fuzz_onnx) echo "formats/onnx.c convert/onnx_import.c" ;;
     fuzz_pickle) echo "formats/pickle.c" ;;
-    fuzz_safetensors) echo "formats/safetensors.c formats/jsonx.c" ;;
+    fuzz_safetensors) echo "formats/safetensors.c" ;;  # formats/jsonx.c: under fuzz_hf_dir
     fuzz_semb) echo "formats/semb_read.c formats/semb_tokindex.c formats/semb_common.c" ;;
     fuzz_zip) echo "formats/zip.c" ;;
     fuzz_torch) echo "formats/zip.c formats/pickle.c" ;;
+    fuzz_hf_dir) echo "formats/jsonx.c convert/hf.c" ;;
+    fuzz_npy) echo "formats/npy.c" ;;
+    fuzz_tokenizer_json) echo "runtime/tokenizer/hf_json.c" ;;
+    fuzz_serve_request) echo "serve/request.c" ;;
     *) echo "" ;;
   esac
 }

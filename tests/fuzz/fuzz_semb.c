@@ -1,9 +1,17 @@
 // libFuzzer target for the .semb reader and the tokenizer built on a file (tokenizer.* keys and
 // the prebuilt tokenizer.index.*, used in place). The harness repairs the header checksum when the
 // directory bounds allow it, so mutations reach the parser instead of dying at the checksum.
+// A file that opens and has a tokenizer.vocab also goes through the index writer from a real file
+// (sembed_file_add_tokenizer_index in a scratch folder, /dev/shm when there is one): the rewritten
+// file must open and its fresh index must verify, or the target aborts (a writer/verifier bug).
+// Seeds: tests/fuzz/corpus/semb/, plus tests/fuzz/seeds/gen_semb.py (tokenizer keys with and
+// without an index, and malformed indexes).
+#define _GNU_SOURCE
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "sembed/semb.h"
@@ -13,12 +21,62 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void quiet(enum sembed_log_level l, const char *m, void *u) { (void)l; (void)m; (void)u; }
 
+static char g_dir[256], g_in[300], g_out[300];
+
+static void cleanup(void) {
+    if (!g_dir[0]) return;
+    unlink(g_in);
+    unlink(g_out);
+    rmdir(g_dir);
+}
+
+// A private scratch folder, made once per process and removed at exit.
+static int scratch(void) {
+    static int state; // 0 untried, 1 ready, -1 unavailable
+    if (state) return state > 0;
+    const char *bases[3] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
+    state = -1;
+    for (int i = 0; i < 3 && state < 0; i++) {
+        if (!bases[i] || !*bases[i]) continue;
+        snprintf(g_dir, sizeof g_dir, "%s/fuzz_semb-XXXXXX", bases[i]);
+        if (mkdtemp(g_dir)) state = 1;
+    }
+    if (state < 0) { g_dir[0] = 0; return 0; }
+    snprintf(g_in, sizeof g_in, "%s/in.semb", g_dir);
+    snprintf(g_out, sizeof g_out, "%s/out.semb", g_dir);
+    atexit(cleanup);
+    return 1;
+}
+
+// sembed_file_add_tokenizer_index on the input as a file: what it writes must open and verify.
+static void index_round_trip(const uint8_t *buf, size_t size) {
+    if (!scratch()) return;
+    FILE *fp = fopen(g_in, "wb");
+    if (!fp) return;
+    size_t put = fwrite(buf, 1, size, fp);
+    if (fclose(fp) != 0 || put != size) return;
+    if (sembed_file_add_tokenizer_index(g_in, g_out) == 0) {
+        struct sembed_file *g = NULL;
+        int rc = sembed_file_open(g_out, &g);
+        if (rc == 0) rc = sembed_file_verify_tokenizer_index(g);
+        sembed_file_free(g);
+        if (rc) {
+            fprintf(stderr, "fuzz_semb: the index sembed_file_add_tokenizer_index wrote does not %s: %s\n",
+                    g ? "verify" : "open", sembed_strerror(rc));
+            abort();
+        }
+    }
+    unlink(g_in);
+    unlink(g_out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int init;
     if (!init) { sembed_log_set(quiet, NULL); init = 1; }
     uint8_t *buf = aligned_alloc(64, (size + 64) / 64 * 64);
     if (!buf) return 0;
     memcpy(buf, data, size);
+    int round_trip = 0;
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) { // repaired checksum
             if (size < 56) break;
@@ -50,6 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 sembed_file_find_tensor(f, t.name, NULL);
             }
             sembed_file_verify(f, NULL);
+            sembed_file_verify_tokenizer_index(f);
+            if (sembed_file_find_kv(f, "tokenizer.vocab") >= 0) round_trip = 1;
             // the tokenizer, borrowing the file's vocabulary and index in place: a hostile index
             // may make ids wrong, never a read out of bounds or an endless probe
             struct sembed_tokenizer *t = NULL;
@@ -68,6 +128,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             sembed_file_free(f);
         }
     }
+    // After pass 1 buf holds the repaired bytes, which are what opened in either pass.
+    if (round_trip && size <= ((size_t)4 << 20)) index_round_trip(buf, size);
     free(buf);
     return 0;
 }

@@ -17,6 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!init) { sembed_log_set(quiet, NULL); init = 1; }
     struct sembed_tokenizer *t = NULL;
     if (sembed_tokenizer_from_hf_json((const char *)data, size, 0, &t) != 0) return 0;
+    char desc[512];
+    sembed_tokenizer_describe(t, desc, sizeof desc);
+    if (strlen(desc) >= sizeof desc || sembed_tokenizer_vocab_size(t) == 0) abort(); // a parsed tokenizer has ids
     static const char *const texts[] = {"", " ", "Hello, world! <s> </s> [CLS] 123", "  a  \xe2\x96\x81 b\tc\n",
                                         "Caf\xc3\xa9 e\xcc\x81 \xef\xac\x81 \xf0\x9f\x98\x80 \xe6\x97\xa5\xe6\x9c\xac", "\xff\xfe\x80 bad"};
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {

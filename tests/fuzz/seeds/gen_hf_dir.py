@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Seeds for fuzz_hf_dir (tests/fuzz/corpus/hf_dir/seed-*): model folders as the target's archive
+format ("=== NAME\\n" then the file's bytes; tests/fuzz/fuzz_hf_dir.c). Valid folders for each
+architecture and tokenizer source `sembed convert` reads (BERT, DistilBERT, RoBERTa, MPNet, a
+cross-encoder, sentence-transformers modules), then one defect each: JSON syntax, types, ranges,
+UTF-8, unsupported components. Field names follow transformers' config classes and
+sentence-transformers' module configs. Standard library only; deterministic.
+Usage: /usr/bin/python3 tests/fuzz/seeds/gen_hf_dir.py [OUT_DIR]   (default tests/fuzz/corpus/hf_dir)
+"""
+import json
+import os
+import struct
+import sys
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "un", "##aff", "##able", "a", "##b"]
+
+BERT = {"architectures": ["BertModel"], "model_type": "bert", "vocab_size": 12, "hidden_size": 8,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 32,
+        "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1, "position_embedding_type": "absolute", "is_decoder": False}
+DISTIL = {"architectures": ["DistilBertModel"], "model_type": "distilbert", "vocab_size": 12, "dim": 8, "n_layers": 1,
+          "n_heads": 2, "hidden_dim": 16, "max_position_embeddings": 32, "activation": "gelu", "dropout": 0.1,
+          "attention_dropout": 0.1}
+
+
+def js(o):
+    return json.dumps(o).encode()
+
+
+def folder(files):
+    # records joined by "\n": that newline belongs to the separator, not to the file before it
+    return b"\n".join(b"=== " + name.encode() + b"\n" + (body if isinstance(body, bytes) else body.encode())
+                      for name, body in files)
+
+
+def vocab_txt(v=VOCAB, sep="\n"):
+    return sep.join(v) + sep
+
+
+def safetensors(tensors):
+    """A safetensors file (8-byte header length, JSON header, data) of f32 tensors."""
+    head, data = {}, b""
+    for name, shape in tensors:
+        n = 1
+        for d in shape:
+            n *= d
+        head[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + 4 * n]}
+        data += struct.pack("<%df" % n, *([0.5] * n))
+    h = json.dumps(head).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + data
+
+
+def with_(base, **kw):
+    d = dict(base)
+    for k, v in kw.items():
+        if v is None:
+            d.pop(k, None)
+        else:
+            d[k] = v
+    return d
+
+
+TOK_JSON = {"version": "1.0", "normalizer": {"type": "BertNormalizer", "lowercase": True, "handle_chinese_chars": True,
+                                             "clean_text": True, "strip_accents": None},
+            "pre_tokenizer": {"type": "BertPreTokenizer"},
+            "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "[CLS]"}}],
+                               "cls": ["[CLS]", 2], "sep": ["[SEP]", 3]},
+            "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                      "max_input_chars_per_word": 100, "vocab": {t: i for i, t in enumerate(VOCAB)}}}
+BPE_VOCAB = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4, "h": 5, "e": 6, "he": 7, "\u0120": 8}
+
+
+def seeds():
+    s = {}
+    # valid folders
+    s["bert-vocab"] = folder([("config.json", js(BERT)), ("vocab.txt", vocab_txt())])
+    s["bert-tokconfig"] = folder([("config.json", js(BERT)), ("vocab.txt", vocab_txt()),
+                                  ("tokenizer_config.json", js({"tokenizer_class": "BertTokenizer", "do_lower_case": False,
+                                                                "strip_accents": True, "tokenize_chinese_chars": False,
+                                                                "model_max_length": 512, "unk_token": "[UNK]",
+                                                                "cls_token": {"content": "[CLS]", "lstrip": False}})),
+                                  ("special_tokens_map.json", js({"sep_token": "[SEP]", "pad_token": "[PAD]",
+                                                                  "mask_token": {"content": "[MASK]"}}))])
+    s["bert-tokjson"] = folder([("config.json", js(BERT)), ("tokenizer.json", js(TOK_JSON)), ("vocab.txt", vocab_txt())])
+    s["bert-tokjson-vocab-differs"] = folder([("config.json", js(BERT)), ("tokenizer.json", js(TOK_JSON)),
+                                              ("vocab.txt", vocab_txt(VOCAB[:-1]))])
+    s["bert-bom-crlf"] = folder([("config.json", b"\xef\xbb\xbf" + js(BERT)), ("vocab.txt", vocab_txt(sep="\r\n"))])
+    s["bert-doubles"] = folder([("config.json", js(with_(BERT, hidden_size=8.0, max_position_embeddings=1e30)))])
+    s["bert-arch-only"] = folder([("config.json", js(with_(BERT, model_type=None, architectures=["BertForMaskedLM"])))])
+    s["distilbert"] = folder([("config.json", js(DISTIL)), ("vocab.txt", vocab_txt())])
+    s["roberta-legacy-bpe"] = folder([("config.json", js(with_(BERT, model_type="roberta", architectures=["RobertaModel"],
+                                                                type_vocab_size=1, pad_token_id=1))),
+                                      ("vocab.json", js(BPE_VOCAB)), ("merges.txt", "#version: 0.2\nh e\r\n\n")])
+    s["mpnet"] = folder([("config.json", js(with_(BERT, model_type="mpnet", architectures=["MPNetModel"],
+                                                  relative_attention_num_buckets=32, pad_token_id=1)))])
+    s["cross-encoder"] = folder([("config.json", js(with_(BERT, architectures=["BertForSequenceClassification"],
+                                                          id2label={"0": "LABEL_0"},
+                                                          sbert_ce_default_activation_function="torch.nn.modules.activation.Sigmoid"))),
+                                 ("vocab.txt", vocab_txt())])
+    s["cross-encoder-st4"] = folder([("config.json", js(with_(BERT, architectures=["XLMRobertaForSequenceClassification"],
+                                                              model_type="xlm-roberta", num_labels=3,
+                                                              sentence_transformers={"activation_fn": "torch.nn.Softmax"})))])
+    s["tokjson-other"] = folder([("config.json", js(BERT)),
+                                 ("tokenizer.json", js({"model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "a": 1},
+                                                                  "unk_token": "[UNK]"}})),
+                                 ("tokenizer_config.json", js({"model_max_length": 128}))])
+    st = [("modules.json", js([{"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"},
+                               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+                               {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
+                               {"idx": 3, "name": "3", "path": "3_Normalize", "type": "sentence_transformers.models.Normalize"}])),
+          ("0_Transformer/config.json", js(BERT)), ("0_Transformer/vocab.txt", vocab_txt()),
+          ("1_Pooling/config.json", js({"word_embedding_dimension": 8, "pooling_mode_cls_token": False,
+                                         "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False})),
+          ("2_Dense/config.json", js({"in_features": 8, "out_features": 4, "bias": True,
+                                       "activation_function": "torch.nn.modules.activation.Tanh"})),
+          ("2_Dense/model.safetensors", safetensors([("linear.weight", [4, 8]), ("linear.bias", [4])])),
+          ("sentence_bert_config.json", js({"max_seq_length": 128, "do_lower_case": True}))]
+    s["st-modules"] = folder(st)
+    s["st-dense-nobias"] = folder(st[:4] + [("2_Dense/config.json", js({"in_features": 8, "out_features": 4, "bias": False,
+                                                                          "activation_function": "torch.nn.modules.linear.Identity"})),
+                                            ("2_Dense/model.safetensors", safetensors([("linear.weight", [4, 8])]))])
+    s["st-dense-bad"] = folder(st[:4] + [("2_Dense/config.json", js({"in_features": 8, "out_features": 4,
+                                                                       "activation_function": "torch.nn.Softsign"}))])
+    s["st-dense-shape"] = folder(st[:4] + [("2_Dense/config.json", js({"in_features": 8, "out_features": 4})),
+                                           ("2_Dense/model.safetensors", safetensors([("linear.weight", [8, 4]), ("x", [1])]))])
+    s["lone-pooling"] = folder([("config.json", js(BERT)), ("vocab.txt", vocab_txt()),
+                                ("1_Pooling/config.json", js({"pooling_mode": "cls"}))])
+    for name, pool in (("two-modes", {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": True}),
+                       ("weighted", {"pooling_mode_weightedmean_tokens": True}),
+                       ("old-max", {"pooling_mode": "max"}), ("old-bad", {"pooling_mode": "lasttoken"}),
+                       ("dim", {"pooling_mode_mean_tokens": True, "word_embedding_dimension": 7})):
+        s["pool-" + name] = folder(st[:3] + [("1_Pooling/config.json", js(pool))])
+    for name, mods in (("escape", [{"path": "../x", "type": "Transformer"}]), ("no-type", [{"path": "0_Transformer"}]),
+                       ("order", [{"path": "1_Pooling", "type": "Pooling"}]), ("no-pool", [{"path": "", "type": "Transformer"}]),
+                       ("not-array", {"a": 1})):
+        s["modules-" + name] = folder([("modules.json", js(mods)), ("config.json", js(BERT))])
+    # one defect each
+    for name, cfg in (("arch", with_(BERT, model_type="gpt2", architectures=["GPT2Model"])),
+                      ("decoder", with_(BERT, is_decoder=True)), ("relpos", with_(BERT, position_embedding_type="relative_key")),
+                      ("act", with_(BERT, hidden_act="swish")), ("act-new", with_(BERT, hidden_act="gelu_new")),
+                      ("act-relu", with_(BERT, hidden_act="relu")),
+                      ("missing", with_(BERT, hidden_size=None)), ("string-int", with_(BERT, hidden_size="8")),
+                      ("negative", with_(BERT, num_hidden_layers=-1)), ("huge", with_(BERT, vocab_size=1 << 40)),
+                      ("heads", with_(BERT, num_attention_heads=3)), ("eps-type", with_(BERT, layer_norm_eps="small")),
+                      ("bool-type", with_(BERT, is_decoder=1)), ("fraction", with_(BERT, intermediate_size=16.5)),
+                      ("distil-cls", with_(DISTIL, architectures=["DistilBertForSequenceClassification"])),
+                      ("labels", with_(BERT, architectures=["BertForSequenceClassification"], num_labels=0)),
+                      ("ce-act", with_(BERT, architectures=["BertForSequenceClassification"],
+                                       sbert_ce_default_activation_function="torch.nn.Tanh")),
+                      ("mpnet-buckets", with_(BERT, model_type="mpnet", relative_attention_num_buckets=7)),
+                      ("roberta-pad", with_(BERT, model_type="roberta", pad_token_id=-5)),
+                      ("distil-missing", with_(DISTIL, n_heads=None))):
+        s["config-" + name] = folder([("config.json", js(cfg)), ("vocab.txt", vocab_txt())])
+    for name, body in (("syntax", b'{"hidden_size": 8,'), ("trailing", js(BERT) + b" }"), ("array", b"[1, 2]"),
+                       ("utf8", b'{"model_type": "\xff\xfe"}'), ("deep", b"[" * 100 + b"]" * 100), ("empty", b""),
+                       ("nul", b'{"a": 1}\x00')):
+        s["json-" + name] = folder([("config.json", body), ("vocab.txt", vocab_txt())])
+    for name, files in (("vocab-utf8", [("vocab.txt", b"[PAD]\n\xc3\x28\n")]), ("vocab-nul", [("vocab.txt", b"[PAD]\n\x00\n")]),
+                        ("vocab-empty", [("vocab.txt", b"")]), ("vocab-no-unk", [("vocab.txt", "[CLS]\n[SEP]\n[PAD]")]),
+                        ("tokclass", [("vocab.txt", vocab_txt()), ("tokenizer_config.json", js({"tokenizer_class": "GPT2Tokenizer"}))]),
+                        ("tokconfig-type", [("vocab.txt", vocab_txt()), ("tokenizer_config.json", js({"do_lower_case": "yes"}))]),
+                        ("special-missing", [("vocab.txt", vocab_txt()), ("special_tokens_map.json", js({"unk_token": "<unk>"}))]),
+                        ("tokjson-ids", [("tokenizer.json", js(dict(TOK_JSON, model=dict(TOK_JSON["model"], vocab={"a": 0, "b": 5}))))]),
+                        ("tokjson-idtype", [("tokenizer.json", js(dict(TOK_JSON, model=dict(TOK_JSON["model"], vocab={"a": "0"}))))]),
+                        ("tokjson-norm", [("tokenizer.json", js(dict(TOK_JSON, normalizer={"type": "BertNormalizer", "lowercase": False}))),
+                                          ("vocab.txt", vocab_txt())]),
+                        ("tokjson-nul", [("tokenizer.json", js({"model": {"type": "Unigram", "vocab": [["a", 0.0]]}}) + b"\x00")]),
+                        ("bpe-not-object", [("vocab.json", b"[]"), ("merges.txt", "a b\n")]),
+                        ("bpe-bad-merge", [("vocab.json", js(BPE_VOCAB)), ("merges.txt", "x y\n")])):
+        s["tok-" + name] = folder([("config.json", js(BERT))] + files)
+    return s
+
+
+def main():
+    d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "corpus", "hf_dir")
+    os.makedirs(d, exist_ok=True)
+    ss = seeds()
+    for name, b in ss.items():
+        with open(os.path.join(d, "seed-" + name), "wb") as f:
+            f.write(b)
+    print("gen_hf_dir: %d seeds in %s" % (len(ss), d))
+
+
+if __name__ == "__main__":
+    main()
