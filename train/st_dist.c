@@ -44,7 +44,7 @@ int st_dist_create(const struct sembed_train_comm *comm, int B, int kv, int H, i
 void st_dist_free(struct st_dist *d) {
     if (!d) return;
     free(d->zr); free(d->zg); free(d->dzg); free(d->row0); free(d->att0);
-    free(d->touched); free(d->trows); free(d->pack);
+    free(d->touched); free(d->trows); free(d->pack); free(d->tg);
     free(d);
 }
 
@@ -65,34 +65,104 @@ void st_dist_offsets(struct st_dist *d, const int32_t *glens, int heads) {
     }
 }
 
+int st_dist_set_teacher(struct st_dist *d, int D) {
+    free(d->tg);
+    d->D = D;
+    d->tg = malloc((size_t)d->B * D * sizeof *d->tg);
+    return d->tg ? 0 : SEMBED_ENOMEM;
+}
+
+// recv[2 * size] <- every rank's x as a float pair (hi, lo); returns the sum in rank order 0..N-1
+// (the pair carries ~48 bits of x, so the sum is the same on every rank and exact to ~1e-14).
+static int gather_sum(struct st_dist *d, double x, double *sum) {
+    float send[2], *recv = d->zr; // zr holds size * kv * b * H >= 2 * size floats
+    send[0] = (float)x;
+    send[1] = (float)(x - (double)send[0]);
+    if (d->comm->allgather_f32(d->comm->user, send, 2, recv)) return -1;
+    double s = 0.0;
+    for (int r = 0; r < d->size; r++) s += (double)recv[2 * r] + (double)recv[2 * r + 1];
+    *sum = s;
+    return 0;
+}
+
+double st_dist_step(struct st_model *m, struct st_acts *a, const struct st_objective *o, const struct st_step_data *sd,
+                    uint64_t drop_key_cl, uint64_t drop_key_mlm, struct st_dist *d, bool backward, int nt,
+                    double *cl_loss, double *mlm_loss, int *err) {
+    int H = m->cfg.hidden, b = d->b, B = d->B, kv = d->kv;
+    double total = 0.0, lc = 0.0, lm = 0.0;
+    *err = 0;
+    if (o->contrastive || o->distill) {
+        const struct st_batch *local = &sd->cl;
+        SEMBED_ASSERT(local->n == kv * b && H == d->H && sd->B == b);
+        size_t nloc = (size_t)kv * b * H;
+        float *z = a->z, *dz = z + nloc;
+        st_forward(m, a, local, drop_key_cl, nt);
+        st_pool_forward(m, a, local, o->pool, o->mlp, z, nt);
+        if (d->comm->allgather_f32(d->comm->user, z, nloc, d->zr)) {
+            *err = sembed_fail(SEMBED_EIO, "st_dist_step", "all-gather of %zu floats failed", nloc);
+            return 0.0;
+        }
+        // rank-major [r][v][i] -> view-major [v][r*b + i]: the layout of one process's batch
+        for (int r = 0; r < d->size; r++)
+            for (int v = 0; v < kv; v++)
+                memcpy(d->zg + ((size_t)v * B + (size_t)r * b) * H, d->zr + ((size_t)r * kv + v) * b * H,
+                       (size_t)b * H * sizeof(float));
+        // every rank evaluates the same loss on the same bits: the global batch's
+        float wcl = o->distill ? o->cl_weight : 1.0f;
+        if (o->contrastive) {
+            lc = st_infonce(d->zg, B, H, sd->hard_neg, o->temp, o->hn_weight, wcl, d->dzg);
+            total += wcl * lc;
+        } else {
+            memset(d->dzg, 0, (size_t)kv * B * H * sizeof *d->dzg);
+        }
+        if (o->distill) {
+            SEMBED_ASSERT(d->tg && sd->teacher && sd->teacher_dim == d->D);
+            // the anchors' teacher rows, rank-major = global row order
+            if (d->comm->allgather_f32(d->comm->user, sd->teacher, (size_t)b * d->D, d->tg)) {
+                *err = sembed_fail(SEMBED_EIO, "st_dist_step", "all-gather of %zu teacher floats failed", (size_t)b * d->D);
+                return 0.0;
+            }
+            // anchors = view 0 = zg rows [0, B); the projection (a per-row map) gets its gradient
+            // over the whole batch on rank 0 only, so the sum over ranks holds each row once
+            total += st_distill_loss_ex(m, d->zg, B, d->tg, d->D, o, d->dzg, backward, d->rank == 0, NULL, NULL);
+        }
+        if (backward) {
+            // dLoss/dz of the local rows; the cross-rank terms are already in it (docs/train.md)
+            for (int v = 0; v < kv; v++)
+                memcpy(dz + (size_t)v * b * H, d->dzg + ((size_t)v * B + (size_t)d->rank * b) * H,
+                       (size_t)b * H * sizeof(float));
+            st_pool_backward(m, a, local, o->pool, o->mlp, dz, a->dY, nt);
+            st_backward(m, a, local, a->dY, drop_key_cl, nt);
+        }
+    }
+    if (o->mlm && sd->M_total > 0) { // every rank agrees on M_total: all or none take part
+        // the weight of st_loss_and_grad (st_step.c), so N ranks equal one process
+        float w = o->contrastive ? o->mlm_weight : 1.0f;
+        double part = 0.0;
+        if (sd->M > 0) {
+            st_forward(m, a, &sd->mlm, drop_key_mlm, nt);
+            memset(a->dY, 0, (size_t)st_acts_rows(a) * H * sizeof(float));
+            part = st_mlm_loss_n(m, a, st_last_hidden(m, a), sd->M, sd->mlm_rows, sd->mlm_labels, sd->M_total, w,
+                                 backward ? a->dY : NULL, nt);
+            if (backward) st_backward(m, a, &sd->mlm, a->dY, drop_key_mlm, nt);
+        }
+        if (gather_sum(d, part, &lm)) {
+            *err = sembed_fail(SEMBED_EIO, "st_dist_step", "all-gather of the MLM loss failed");
+            return 0.0;
+        }
+        total += w * lm;
+    }
+    if (cl_loss) *cl_loss = lc;
+    if (mlm_loss) *mlm_loss = lm;
+    return total;
+}
+
 double st_dist_loss_and_grad(struct st_model *m, struct st_acts *a, const struct st_objective *o,
                              const struct st_batch *local, bool hard_neg, uint64_t drop_key, struct st_dist *d,
                              bool backward, int nt, int *err) {
-    int H = m->cfg.hidden, b = d->b, B = d->B, kv = d->kv;
-    SEMBED_ASSERT(o->contrastive && !o->mlm && local->n == kv * b && H == d->H);
-    size_t nloc = (size_t)kv * b * H;
-    float *z = a->z, *dz = z + nloc;
-    *err = 0;
-    st_forward(m, a, local, drop_key, nt);
-    st_pool_forward(m, a, local, o->pool, o->mlp, z, nt);
-    if (d->comm->allgather_f32(d->comm->user, z, nloc, d->zr)) {
-        *err = sembed_fail(SEMBED_EIO, "st_dist_loss_and_grad", "all-gather of %zu floats failed", nloc);
-        return 0.0;
-    }
-    // rank-major [r][v][i] -> view-major [v][r*b + i]: the layout of one process's batch
-    for (int r = 0; r < d->size; r++)
-        for (int v = 0; v < kv; v++)
-            memcpy(d->zg + ((size_t)v * B + (size_t)r * b) * H, d->zr + ((size_t)r * kv + v) * b * H,
-                   (size_t)b * H * sizeof(float));
-    // every rank evaluates the same loss on the same bits: the global batch's InfoNCE
-    double loss = st_infonce(d->zg, B, H, hard_neg, o->temp, o->hn_weight, 1.0f, d->dzg);
-    if (!backward) return loss;
-    // dLoss/dz of the local rows; the cross-rank terms are already in it (docs/train.md)
-    for (int v = 0; v < kv; v++)
-        memcpy(dz + (size_t)v * b * H, d->dzg + ((size_t)v * B + (size_t)d->rank * b) * H, (size_t)b * H * sizeof(float));
-    st_pool_backward(m, a, local, o->pool, o->mlp, dz, a->dY, nt);
-    st_backward(m, a, local, a->dY, drop_key, nt);
-    return loss;
+    SEMBED_ASSERT(o->contrastive && !o->mlm && !o->distill);
+    struct st_step_data sd = {.cl = *local, .B = d->b, .hard_neg = hard_neg};
+    return st_dist_step(m, a, o, &sd, drop_key, 0, d, backward, nt, NULL, NULL, err);
 }
 
 void st_dist_touch(struct st_dist *d, const int32_t *ids, size_t n) {

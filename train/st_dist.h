@@ -29,6 +29,9 @@ struct st_dist {
     bool touch_valid;
     float *pack;          // [cap_pack] packed rows
     size_t cap_pack;
+    // distillation (st_dist_set_teacher): teacher rows of the global batch's anchors, gathered
+    int D;
+    float *tg;            // [B * D], global row order (rank r's anchors are rows [r*b, (r+1)*b))
 };
 
 // kv: views per row (2 unsup, 3 sup with hard negatives). B % comm->size == 0.
@@ -48,6 +51,21 @@ void st_dist_offsets(struct st_dist *d, const int32_t *glens, int heads);
 double st_dist_loss_and_grad(struct st_model *m, struct st_acts *a, const struct st_objective *o,
                              const struct st_batch *local, bool hard_neg, uint64_t drop_key, struct st_dist *d,
                              bool backward, int nt, int *err);
+// Distillation: allocate the gathered teacher rows (D floats each). 0 or SEMBED_ENOMEM.
+int st_dist_set_teacher(struct st_dist *d, int D);
+// One data-parallel objective evaluation, the counterpart of st_loss_and_grad: sd holds this rank's
+// rows (cl: kv*b sequences view-major with row0/att0; teacher: the b anchors' teacher rows; mlm:
+// the same sequences masked, mlm_rows/M local, M_total the global batch's masked count).
+//  - contrastive / distillation: pooled z all-gathered (and the teacher rows, for distillation);
+//    InfoNCE, MSE and the relational loss of the global batch on every rank (the same bits); the
+//    backward takes dLoss/dz of the local rows; only rank 0 adds the projection's gradient.
+//  - MLM: local rows only, mean over M_total: sum of the local token losses / M_total, gradients
+//    scaled by weight / M_total; the loss is the rank-order sum of the ranks' parts (all-gathered).
+// Losses are those of the global batch (identical on every rank); gradients are this rank's share
+// (st_dist_allreduce_grads sums them). *err != 0 when a collective failed.
+double st_dist_step(struct st_model *m, struct st_acts *a, const struct st_objective *o, const struct st_step_data *sd,
+                    uint64_t drop_key_cl, uint64_t drop_key_mlm, struct st_dist *d, bool backward, int nt,
+                    double *cl_loss, double *mlm_loss, int *err);
 // Mark the token ids of n tokens of this step's *global* batch (every rank marks the same set).
 // Only rows of the word-embedding gradient that some sequence of the global batch uses can be
 // nonzero on any rank (the contrastive objectives have no tied decoder), so only those rows are
