@@ -148,6 +148,10 @@ struct st_acts {
     int part_w;
     float *mlm;                             // MLM head buffers (NULL without an MLM head)
     int mlm_chunk;
+    // st_backward calls layer_done(layer_user, l) once layer l's gradients are complete (layers
+    // run last to first); NULL: no call. Data-parallel training starts reducing them (st_dist.c).
+    void (*layer_done)(void *user, int layer);
+    void *layer_user;
 };
 
 int st_acts_create(const struct st_config *cfg, int n_max, int t_max, int n_threads, struct st_acts **out);

@@ -6,6 +6,77 @@
 #include "formats/log.h"
 #include "train/st_dist.h"
 
+static int reduce_dense(struct st_dist *d, float *x, size_t n_total);
+
+// The overlap thread: sums the queued ranges in queue order (the order is the same on every rank,
+// so the collectives match); the caller's thread makes no collective call meanwhile.
+static void *reduce_thread(void *arg) {
+    struct st_dist *d = arg;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        while (!d->stop && d->q_taken == d->q_n) pthread_cond_wait(&d->cv, &d->mu);
+        if (d->q_taken == d->q_n) break; // stop, nothing left
+        struct st_dist_range r = d->q[d->q_taken++];
+        bool skip = d->q_err != 0; // after a failure the collectives cannot be trusted
+        pthread_mutex_unlock(&d->mu);
+        int rc = skip ? 0 : reduce_dense(d, r.p, r.n);
+        pthread_mutex_lock(&d->mu);
+        if (rc && !d->q_err) d->q_err = rc;
+        d->q_done++;
+        pthread_cond_broadcast(&d->cv);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+// Gradient range of layer l: from its first tensor to the next layer's (the last layer's runs to
+// the end of the block: the pooler, MLM head and projection are complete before the backward).
+static void layer_range(const struct st_model *m, int l, float **p, size_t *n) {
+    size_t a = (size_t)(m->g.layer[l].qw - m->grads);
+    size_t b = l + 1 < m->cfg.layers ? (size_t)(m->g.layer[l + 1].qw - m->grads) : m->n_params;
+    *p = m->grads + a;
+    *n = b - a;
+}
+
+static void queue_layer(struct st_dist *d, int l) {
+    SEMBED_ASSERT(l == d->next_layer && d->q_n < d->q_cap);
+    float *p;
+    size_t n;
+    layer_range(d->m, l, &p, &n);
+    pthread_mutex_lock(&d->mu);
+    d->q[d->q_n++] = (struct st_dist_range){p, n};
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    d->next_layer--;
+}
+
+static void on_layer_done(void *user, int l) { queue_layer(user, l); }
+
+// Start a step's reduction queue (overlap): every layer still to queue, none done.
+static int overlap_begin(struct st_dist *d, const struct st_model *m) {
+    if (!d->overlap) return 0;
+    if (d->q_cap < m->cfg.layers) {
+        struct st_dist_range *nq = realloc(d->q, (size_t)m->cfg.layers * sizeof *nq);
+        if (!nq) return SEMBED_ENOMEM;
+        d->q = nq;
+        d->q_cap = m->cfg.layers;
+    }
+    SEMBED_ASSERT(d->q_done == d->q_n); // the previous step's reduction finished
+    d->m = m;
+    d->q_n = d->q_taken = d->q_done = d->q_err = 0;
+    d->next_layer = m->cfg.layers - 1;
+    return 0;
+}
+
+// The step's last backward pass: with overlap, each finished layer is queued for the thread.
+static void hooked_backward(struct st_dist *d, struct st_model *m, struct st_acts *a, const struct st_batch *b,
+                            uint64_t key, int nt) {
+    if (d->overlap) { a->layer_done = on_layer_done; a->layer_user = d; }
+    st_backward(m, a, b, a->dY, key, nt);
+    a->layer_done = NULL;
+    a->layer_user = NULL;
+}
+
 int st_dist_create(const struct sembed_train_comm *comm, int B, int kv, int H, int vocab, struct st_dist **out) {
     *out = NULL;
     if (!comm || comm->size < 1 || comm->rank < 0 || comm->rank >= comm->size || !comm->allgather_f32 ||
@@ -33,9 +104,20 @@ int st_dist_create(const struct sembed_train_comm *comm, int B, int kv, int H, i
     d->vocab = vocab;
     d->touched = calloc((size_t)vocab, 1);
     d->trows = malloc((size_t)vocab * sizeof *d->trows);
+    d->next_layer = -1;
     if (!d->zr || !d->zg || !d->dzg || !d->row0 || !d->att0 || !d->touched || !d->trows) {
         st_dist_free(d);
         return SEMBED_ENOMEM;
+    }
+    if (comm->overlap) {
+        int rc = 0;
+        d->overlap = true;
+        if (pthread_mutex_init(&d->mu, NULL) || pthread_cond_init(&d->cv, NULL) ||
+            pthread_create(&d->th, NULL, reduce_thread, d))
+            rc = sembed_fail(SEMBED_ENOMEM, "st_dist_create", "cannot start the gradient-reduction thread");
+        else
+            d->thread_on = true;
+        if (rc) { st_dist_free(d); return rc; }
     }
     *out = d;
     return 0;
@@ -43,6 +125,16 @@ int st_dist_create(const struct sembed_train_comm *comm, int B, int kv, int H, i
 
 void st_dist_free(struct st_dist *d) {
     if (!d) return;
+    if (d->thread_on) {
+        pthread_mutex_lock(&d->mu);
+        d->stop = true;
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+        pthread_join(d->th, NULL);
+        pthread_cond_destroy(&d->cv);
+        pthread_mutex_destroy(&d->mu);
+    }
+    free(d->q);
     free(d->zr); free(d->zg); free(d->dzg); free(d->row0); free(d->att0);
     free(d->touched); free(d->trows); free(d->pack); free(d->tg);
     free(d);
@@ -91,6 +183,9 @@ double st_dist_step(struct st_model *m, struct st_acts *a, const struct st_objec
     int H = m->cfg.hidden, b = d->b, B = d->B, kv = d->kv;
     double total = 0.0, lc = 0.0, lm = 0.0;
     *err = 0;
+    if ((*err = overlap_begin(d, m))) return 0.0;
+    // with MLM the MLM pass's backward is the step's last, else the contrastive pass's
+    bool mlm_on = o->mlm && sd->M_total > 0;
     if (o->contrastive || o->distill) {
         const struct st_batch *local = &sd->cl;
         SEMBED_ASSERT(local->n == kv * b && H == d->H && sd->B == b);
@@ -132,10 +227,11 @@ double st_dist_step(struct st_model *m, struct st_acts *a, const struct st_objec
                 memcpy(dz + (size_t)v * b * H, d->dzg + ((size_t)v * B + (size_t)d->rank * b) * H,
                        (size_t)b * H * sizeof(float));
             st_pool_backward(m, a, local, o->pool, o->mlp, dz, a->dY, nt);
-            st_backward(m, a, local, a->dY, drop_key_cl, nt);
+            if (mlm_on) st_backward(m, a, local, a->dY, drop_key_cl, nt);
+            else hooked_backward(d, m, a, local, drop_key_cl, nt);
         }
     }
-    if (o->mlm && sd->M_total > 0) { // every rank agrees on M_total: all or none take part
+    if (mlm_on) { // every rank agrees on M_total: all or none take part
         // the weight of st_loss_and_grad (st_step.c), so N ranks equal one process
         float w = o->contrastive ? o->mlm_weight : 1.0f;
         double part = 0.0;
@@ -144,12 +240,13 @@ double st_dist_step(struct st_model *m, struct st_acts *a, const struct st_objec
             memset(a->dY, 0, (size_t)st_acts_rows(a) * H * sizeof(float));
             part = st_mlm_loss_n(m, a, st_last_hidden(m, a), sd->M, sd->mlm_rows, sd->mlm_labels, sd->M_total, w,
                                  backward ? a->dY : NULL, nt);
-            if (backward) st_backward(m, a, &sd->mlm, a->dY, drop_key_mlm, nt);
         }
+        // before the backward: with overlap the reduction thread owns the collectives from there on
         if (gather_sum(d, part, &lm)) {
             *err = sembed_fail(SEMBED_EIO, "st_dist_step", "all-gather of the MLM loss failed");
             return 0.0;
         }
+        if (sd->M > 0 && backward) hooked_backward(d, m, a, &sd->mlm, drop_key_mlm, nt);
         total += w * lm;
     }
     if (cl_loss) *cl_loss = lc;
@@ -193,10 +290,22 @@ static int cmp_i32(const void *a, const void *b) {
 
 int st_dist_allreduce_grads(struct st_dist *d, struct st_model *m) {
     int rc;
-    size_t H = (size_t)m->cfg.hidden, V = (size_t)m->cfg.vocab;
-    if (!d->touch_valid || !m->g.word || V != (size_t)d->vocab) return reduce_dense(d, m->grads, m->n_params);
-    // [0, w0) dense, the marked rows of the word table packed, [w1, n_params) dense
+    size_t H = (size_t)m->cfg.hidden, V = (size_t)m->cfg.vocab, end = m->n_params;
+    if (d->overlap && m->cfg.layers > 0) {
+        if (!d->m && (rc = overlap_begin(d, m))) return rc; // no st_dist_step this step
+        while (d->next_layer >= 0) queue_layer(d, d->next_layer); // a rank whose last pass had no rows
+        pthread_mutex_lock(&d->mu);
+        while (d->q_done < d->q_n) pthread_cond_wait(&d->cv, &d->mu);
+        rc = d->q_err;
+        pthread_mutex_unlock(&d->mu);
+        d->m = NULL;
+        if (rc) return sembed_fail(SEMBED_EIO, "st_dist_allreduce_grads", "allreduce of a layer's gradients failed");
+        end = (size_t)(m->g.layer[0].qw - m->grads); // the embeddings remain
+    }
+    if (!d->touch_valid || !m->g.word || V != (size_t)d->vocab) return reduce_dense(d, m->grads, end);
+    // [0, w0) dense, the marked rows of the word table packed, [w1, end) dense
     size_t w0 = (size_t)(m->g.word - m->grads), w1 = w0 + V * H, k = (size_t)d->n_trows;
+    SEMBED_ASSERT(w1 <= end);
     qsort(d->trows, k, sizeof *d->trows, cmp_i32); // the same order on every rank
     if (k * H > d->cap_pack) {
         float *np = realloc(d->pack, k * H * sizeof *np);
@@ -206,7 +315,7 @@ int st_dist_allreduce_grads(struct st_dist *d, struct st_model *m) {
     }
     for (size_t i = 0; i < k; i++) memcpy(d->pack + i * H, m->g.word + (size_t)d->trows[i] * H, H * sizeof(float));
     if ((rc = reduce_dense(d, m->grads, w0)) || (rc = reduce_dense(d, d->pack, k * H)) ||
-        (rc = reduce_dense(d, m->grads + w1, m->n_params - w1)))
+        (rc = reduce_dense(d, m->grads + w1, end - w1)))
         return rc;
     for (size_t i = 0; i < k; i++) {
         memcpy(m->g.word + (size_t)d->trows[i] * H, d->pack + i * H, H * sizeof(float));

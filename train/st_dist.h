@@ -9,6 +9,8 @@
 #ifndef SEMBED_TRAIN_ST_DIST_H
 #define SEMBED_TRAIN_ST_DIST_H
 
+#include <pthread.h>
+
 #include "sembed/train.h"
 #include "train/st.h"
 
@@ -32,6 +34,15 @@ struct st_dist {
     // distillation (st_dist_set_teacher): teacher rows of the global batch's anchors, gathered
     int D;
     float *tg;            // [B * D], global row order (rank r's anchors are rows [r*b, (r+1)*b))
+    // overlap (comm->overlap): a thread sums each layer's gradients while the backward runs on
+    bool overlap, thread_on, stop;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct st_dist_range { float *p; size_t n; } *q; // [q_cap] queued ranges, in queue order
+    int q_cap, q_n, q_taken, q_done, q_err;
+    const struct st_model *m;
+    int next_layer;       // layers next_layer .. 0 are not queued yet (-1: all are)
 };
 
 // kv: views per row (2 unsup, 3 sup with hard negatives). B % comm->size == 0.
@@ -71,6 +82,12 @@ double st_dist_step(struct st_model *m, struct st_acts *a, const struct st_objec
 // nonzero on any rank (the contrastive objectives have no tied decoder), so only those rows are
 // exchanged; the others are zero everywhere and stay zero. Without marks the table goes dense.
 void st_dist_touch(struct st_dist *d, const int32_t *ids, size_t n);
+// Without comm->overlap: after the backward. With it: the layers' ranges [layer l, layer l+1) (the
+// last layer's range runs to the end of the block, the heads included) were queued during the
+// step's last backward pass as each layer finished and a thread has been summing them; this queues
+// the layers not yet queued, waits for the thread, then sums the embeddings' range itself. Every
+// element is summed the same way either way (the allreduce adds ranks in rank order per element),
+// so the result is bit-identical with and without overlap.
 // m->grads = sum over ranks, in buckets of ST_DIST_BUCKET floats (the word-embedding table: only
 // the marked rows, packed; the marks are then cleared). 0 or SEMBED_EIO.
 int st_dist_allreduce_grads(struct st_dist *d, struct st_model *m);

@@ -395,6 +395,7 @@ void st_backward(struct st_model *m, struct st_acts *a, const struct st_batch *b
             }
         }
         float *tmp = dY; dY = dR; dR = tmp; // dR now holds this layer's input gradient
+        if (a->layer_done) a->layer_done(a->layer_user, l);
     }
     // embeddings: h0 = dropout(LN(emb))
     struct st_drop de = drop_site(c->hidden_dropout, drop_key, ST_DROP_EMB, 0);

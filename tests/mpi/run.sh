@@ -10,6 +10,8 @@
 #                (mlmaux), MLM alone (mlm), distillation MSE + relational + InfoNCE + MLM (distill)
 #  eval_2        with --eval-sts (rank 0 evaluates): same dev scores, best step, weights within 1e-4
 #  repro_2       two N=2 runs: bit-identical weights
+#  overlap_*_N   SEMBED_MPI_OVERLAP=1 (layers' gradients summed during the backward): weights
+#                bit-identical to the same N without it (unsup, + MLM, distillation)
 #  resume_2      rank 1 SIGKILLs itself after step 5 (checkpoint at 4); --resume ends bit-identical
 #                (weights and Adam moments) to an uninterrupted N=2 run
 #  embed_N       `mpirun -np N sembed embed --input -o .npy` byte-identical to one process
@@ -124,6 +126,27 @@ for obj in unsup sup mlmaux mlm distill; do
       bad "equiv_${obj}_$n" "losses: $l; weights: ${w:-}"
     fi
   done
+done
+# SEMBED_MPI_OVERLAP=1 (each layer's gradients summed on a thread during the backward): the same
+# bits as summing after the backward (the per-element sum order does not change)
+for c in mlmaux:2 unsup:4 distill:2; do
+  obj=${c%:*}; n=${c#*:}; data="$T/unsup.txt"; extra="--steps 6"
+  case $obj in
+    mlmaux) extra="--steps 6 --mlm-weight 0.1" ;;
+    distill) extra="--steps 6 --objective distill --teacher $T/teacher.npy --mse-weight 1 --rel-weight 0.5 --cl-weight 0.3 --mlm-weight 0.1" ;;
+  esac
+  if [ ! -e "$T/$obj.$n.semb" ]; then bad "overlap_${obj}_$n" "no run without overlap to compare with"; continue; fi
+  if ! SEMBED_MPI_OVERLAP=1 SEMBED_MPI_STATS=1 $MPIRUN -np $n -x SEMBED_MPI_OVERLAP -x SEMBED_MPI_STATS "$S" train $COMMON $extra \
+       --data "$data" -o "$T/$obj.$n.ov.semb" >"$T/out" 2>&1; then
+    bad "overlap_${obj}_$n" "mpirun failed: $(tail -5 "$T/out")"; continue
+  fi
+  # 2 layers: the thread sums 2 ranges per step, then the embeddings: 3 allreduce calls per step, not 1 or 2
+  calls=$(grep -o 'allreduce [0-9]* calls' "$T/out" | awk '{print $2}')
+  if w=$("$B/semb_cmp" "$T/$obj.$n.semb" "$T/$obj.$n.ov.semb" 0) && [ "${calls:-0}" -ge 18 ]; then
+    ok "overlap_${obj}_$n"; echo "    $w; $calls allreduce calls in 6 steps"
+  else
+    bad "overlap_${obj}_$n" "expected bit-identical weights and >= 18 allreduce calls, got: ${w:-} / ${calls:-none}"
+  fi
 done
 # with --eval-sts: rank 0 evaluates and selects; the same dev scores and best step as one process
 EV="--steps 6 --data $T/unsup.txt --eval-sts tests/fixtures/sts-tiny/sts-tiny.csv --eval-every 2"
