@@ -233,6 +233,12 @@ struct st_objective {
     float rel_temp;             // temperature of the relational loss
 };
 
+// Weight of the MLM loss: 1 when it is the only objective, else mlm_weight (auxiliary to InfoNCE
+// or to distillation, whether or not distillation adds InfoNCE).
+static inline float st_mlm_weight(const struct st_objective *o) {
+    return o->contrastive || o->distill ? o->mlm_weight : 1.0f;
+}
+
 struct st_step_data {
     struct st_batch cl;         // k*B sequences, view-major: [0,B) anchors, [B,2B) positives, [2B,3B) hard neg
     int B;

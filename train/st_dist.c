@@ -233,7 +233,7 @@ double st_dist_step(struct st_model *m, struct st_acts *a, const struct st_objec
     }
     if (mlm_on) { // every rank agrees on M_total: all or none take part
         // the weight of st_loss_and_grad (st_step.c), so N ranks equal one process
-        float w = o->contrastive ? o->mlm_weight : 1.0f;
+        float w = st_mlm_weight(o);
         double part = 0.0;
         if (sd->M > 0) {
             st_forward(m, a, &sd->mlm, drop_key_mlm, nt);
