@@ -3,7 +3,8 @@
 # memory, --oversubscribe): each check prints "ok NAME" or "FAIL NAME: expected ... got ...".
 #  grad_N        test_mpi_grad: loss and summed gradients of the gathered global batch vs PyTorch
 #                (float64 autograd, same global batch), 10 AdamW steps, and vs one process with dropout;
-#                InfoNCE (unsup cls/mean, sup) and distillation (MSE, relational, + InfoNCE + MLM)
+#                InfoNCE (unsup cls/mean, sup) and distillation (MSE, relational, + InfoNCE + MLM);
+#                grad_overlap_2: the same with SEMBED_MPI_OVERLAP=1
 #  equiv_*_N     `mpirun -np N sembed train` vs one process, same global batch and seed, dropout 0.1:
 #                every logged step loss (total, InfoNCE and MLM parts) within 1e-5 relative, weights
 #                within 1e-4 absolute; objectives unsup, sup (hard negatives), unsup + auxiliary MLM
@@ -59,6 +60,13 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
       bad "grad_$n" "$(grep -E 'FAIL|error' "$T/grad$n.out" | head -5)"; tail -20 "$T/grad$n.out"
     fi
   done
+  # the same checks with the layers' gradients summed on a thread during the backward
+  if SEMBED_MPI_OVERLAP=1 $MPIRUN -np 2 -x SEMBED_MPI_OVERLAP "$B/test_mpi_grad" "$T/golden" unsup_cls sup_hn_nomlm dist_combo \
+       >"$T/grado.out" 2>&1; then
+    ok "grad_overlap_2"
+  else
+    bad "grad_overlap_2" "$(grep -E 'FAIL|error' "$T/grado.out" | head -5)"; tail -20 "$T/grado.out"
+  fi
 elif [ "${CI:-}" = true ]; then
   bad grad "python3 with torch is required in CI for the PyTorch reference"
 else
