@@ -1,5 +1,6 @@
-// Data-parallel contrastive step: local forward, all-gathered embeddings, global InfoNCE, local
-// backward, gradients summed over ranks (see train/st_dist.h and docs/train.md).
+// Data-parallel step: local forward, all-gathered embeddings (and teacher rows), the global batch's
+// InfoNCE / distillation loss, local MLM over the global masked count, local backward, gradients
+// summed over ranks, optionally during the backward (see train/st_dist.h and docs/train.md).
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,9 +62,11 @@ static int overlap_begin(struct st_dist *d, const struct st_model *m) {
         d->q = nq;
         d->q_cap = m->cfg.layers;
     }
+    pthread_mutex_lock(&d->mu);
     SEMBED_ASSERT(d->q_done == d->q_n); // the previous step's reduction finished
-    d->m = m;
     d->q_n = d->q_taken = d->q_done = d->q_err = 0;
+    pthread_mutex_unlock(&d->mu);
+    d->m = m;
     d->next_layer = m->cfg.layers - 1;
     return 0;
 }

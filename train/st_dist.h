@@ -1,11 +1,13 @@
-// train/st_dist.h: data-parallel SimCSE steps over the caller's communicator
+// train/st_dist.h: data-parallel training steps (every objective) over the caller's communicator
 // (struct sembed_train_comm, sembed/train.h). The library never calls MPI itself.
 //
 // Rank r of size holds rows [r*b, (r+1)*b) (b = B/size) of every view of a global batch of B rows.
 // A step: forward of the local rows -> pooled z (local) -> all-gather -> InfoNCE of the global
 // batch on every rank (the same bits everywhere) -> dz of the local rows -> backward of the local
-// rows -> gradients summed over ranks. The math (why the local backward plus the sum is the exact
-// gradient of the global loss) is in docs/train.md, "Data-parallel training".
+// rows -> gradients summed over ranks. Distillation gathers the teacher rows too; MLM runs on the
+// local rows with the global batch's masks and masked count (st_dist_step). The math (why the
+// local backward plus the sum is the exact gradient of the global loss) is in docs/train.md,
+// "Data-parallel training".
 #ifndef SEMBED_TRAIN_ST_DIST_H
 #define SEMBED_TRAIN_ST_DIST_H
 

@@ -4,7 +4,7 @@
 # (bert-base-uncased vocabulary), SimCSE unsup, global batch 64, max 32 tokens; runs alternate
 # off / on REPS times so both see the same machine load. Per run: wall s/step and rank 0's CPU-s/step
 # from the log (steps 2..S; step 1 is warm-up); then the ratio on / off of the medians. Also checks
-# that both give bit-identical weights. Usage: tools/bench/mpi_overlap.sh [BUILD_DIR] [STEPS] [REPS]
+# that both give bit-identical weights. Usage: [MPIRUN_FLAGS=...] tools/bench/mpi_overlap.sh [BUILD_DIR] [STEPS] [REPS]
 set -eu
 cd "$(dirname "$0")/../.."
 B=$(cd "${1:-build}" && pwd); S=$B/sembed; STEPS=${2:-8}; REPS=${3:-3}
@@ -22,7 +22,7 @@ print('%.4f %.4f' % ((e[-1]-e[0])/(len(e)-1), (c[-1]-c[0])/(len(c)-1)))" "$1"; }
 for rep in $(seq "$REPS"); do
   for mode in off on; do
     ov=0; [ $mode = on ] && ov=1
-    SEMBED_MPI_OVERLAP=$ov mpirun -np 2 --oversubscribe --bind-to none -x SEMBED_MPI_OVERLAP -x OMP_NUM_THREADS \
+    SEMBED_MPI_OVERLAP=$ov mpirun -np 2 --oversubscribe --bind-to none ${MPIRUN_FLAGS:-} -x SEMBED_MPI_OVERLAP -x OMP_NUM_THREADS \
       "$S" train $ARGS --log "$T/$mode.csv" -o "$T/$mode.semb" >/dev/null 2>"$T/err" || { cat "$T/err"; exit 1; }
     r=$(per_step "$T/$mode.csv"); echo "$r" >>"$T/$mode"
     echo "rep $rep overlap $mode: $(echo "$r" | awk '{printf "%.3f s/step wall, %.3f CPU-s/step (rank 0)", $1, $2}')"
