@@ -232,6 +232,28 @@ Test(distill_grad, mse_projection_mean) { check_case("distill_mse_mean"); }
 Test(distill_grad, relational_cls_mlp) { check_case("distill_rel_cls"); }
 Test(distill_grad, mse_rel_infonce_mlm) { check_case("distill_combo"); }
 
+// --mlm-weight with distillation but no InfoNCE (--cl-weight 0, the default): the MLM term must be
+// weighted by mlm_weight, as with InfoNCE (it was weighted 1 before this test). total = distill part
+// + w * MLM, with the parts computed separately on the combo golden's batch.
+Test(distill_grad, mlm_weight_without_infonce) {
+    struct fixture f;
+    fixture_load(&f, "distill_combo", 0.0f);
+    f.o.contrastive = false;
+    f.o.cl_weight = 0.0f;
+    f.o.mlm_weight = 0.25f;
+    double lm = 0.0;
+    double total = st_loss_and_grad(f.m, f.a, &f.o, &f.d, 0, 0, false, 2, NULL, &lm);
+    struct st_objective od = f.o;
+    od.mlm = false;
+    double dpart = st_loss_and_grad(f.m, f.a, &od, &f.d, 0, 0, false, 2, NULL, NULL);
+    double want = dpart + 0.25 * lm;
+    printf("[mlm_weight_without_infonce] total %.9g = distill %.9g + 0.25 x MLM %.9g (expected %.9g)\n", total, dpart, lm, want);
+    cr_expect(lm > 0.0, "the MLM loss must be positive, got %g", lm);
+    cr_expect(fabs(total - want) <= 1e-9 * fabs(want),
+              "total loss: expected distill %.9g + 0.25 x MLM %.9g = %.9g, got %.9g", dpart, lm, want, total);
+    fixture_free(&f);
+}
+
 // Central differences on 3 elements of every trained tensor, as in test_train_grad.c.
 static void fd_case(const char *case_name, float dropout) {
     struct fixture f;

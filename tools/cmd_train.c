@@ -77,7 +77,8 @@ static void usage(FILE *out) {
             "\n"
             "Data-parallel: `mpirun -np N sembed train ...` (a build with MPI, docs/scale.md): --batch stays the global\n"
             "batch (a multiple of N); each rank computes its slice, embeddings are all-gathered so the loss sees the\n"
-            "whole batch, gradients are summed; rank 0 writes the output, checkpoints and the log. unsup and sup only.\n");
+            "whole batch, gradients are summed; rank 0 writes the output, checkpoints and the log. Every objective\n"
+            "(unsup, sup, mlm, distill, --mlm-weight) gives the losses and weights of one process with the same --batch.\n");
 }
 
 struct progress_ctx {

@@ -92,10 +92,18 @@ static int allreduce_sum_f32(void *user, float *buf, size_t n) {
 
 int cli_mpi_init(int *argc, char ***argv) {
     if (!launched()) return 0;
-    int provided;
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    // SEMBED_MPI_OVERLAP=1: the trainer sums each layer's gradients on a thread of its own during the
+    // backward pass (docs/scale.md "Overlap"); one thread at a time calls MPI, so SERIALIZED suffices
+    const char *ov = getenv("SEMBED_MPI_OVERLAP");
+    bool overlap = ov && *ov == '1';
+    int provided, want = overlap ? MPI_THREAD_SERIALIZED : MPI_THREAD_FUNNELED;
+    if (MPI_Init_thread(argc, argv, want, &provided) != MPI_SUCCESS) {
         fprintf(stderr, "sembed: MPI_Init failed\n");
         return CLI_FAIL;
+    }
+    if (overlap && provided < MPI_THREAD_SERIALIZED) {
+        fprintf(stderr, "sembed: SEMBED_MPI_OVERLAP=1 ignored: this MPI does not provide MPI_THREAD_SERIALIZED\n");
+        overlap = false;
     }
     g.on = true;
     const char *st = getenv("SEMBED_MPI_STATS");
@@ -103,7 +111,7 @@ int cli_mpi_init(int *argc, char ***argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &g.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g.size);
     g.comm = (struct sembed_train_comm){.rank = g.rank, .size = g.size, .allgather_f32 = allgather_f32,
-                                        .allreduce_sum_f32 = allreduce_sum_f32};
+                                        .allreduce_sum_f32 = allreduce_sum_f32, .overlap = overlap};
     return 0;
 }
 

@@ -67,6 +67,12 @@ static void rel_softmax(const double *u, int B, int H, double temp, double *p) {
 
 double st_distill_loss(struct st_model *m, const float *z, int B, const float *teacher, int D,
                        const struct st_objective *o, float *dz, bool backward, double *mse_out, double *rel_out) {
+    return st_distill_loss_ex(m, z, B, teacher, D, o, dz, backward, true, mse_out, rel_out);
+}
+
+double st_distill_loss_ex(struct st_model *m, const float *z, int B, const float *teacher, int D,
+                          const struct st_objective *o, float *dz, bool backward, bool param_grads, double *mse_out,
+                          double *rel_out) {
     int H = m->cfg.hidden;
     double total = 0.0, mse = 0.0, rel = 0.0;
     if (o->mse_weight > 0.0f) {
@@ -87,10 +93,10 @@ double st_distill_loss(struct st_model *m, const float *z, int B, const float *t
         total += o->mse_weight * mse;
         if (backward) {
             if (m->cfg.proj_dim > 0) {
-                // dW += dy^T z, db += sum_rows dy, dz += dy W
+                // dW += dy^T z, db += sum_rows dy (param_grads), dz += dy W
                 float *gw = m->g.proj_w, *gb = m->g.proj_b;
                 const float *w = m->w.proj_w;
-                for (int oo = 0; oo < P; oo++) {
+                for (int oo = 0; oo < P && param_grads; oo++) {
                     double sb = 0.0;
                     for (int i = 0; i < B; i++) sb += dy[(size_t)i * P + oo];
                     gb[oo] += (float)sb;

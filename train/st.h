@@ -148,6 +148,10 @@ struct st_acts {
     int part_w;
     float *mlm;                             // MLM head buffers (NULL without an MLM head)
     int mlm_chunk;
+    // st_backward calls layer_done(layer_user, l) once layer l's gradients are complete (layers
+    // run last to first); NULL: no call. Data-parallel training starts reducing them (st_dist.c).
+    void (*layer_done)(void *user, int layer);
+    void *layer_user;
 };
 
 int st_acts_create(const struct st_config *cfg, int n_max, int t_max, int n_threads, struct st_acts **out);
@@ -207,6 +211,11 @@ double st_infonce(const float *z, int B, int H, bool hard_neg, float temp, float
 // Buffers come from a's arena (a must have been created with the MLM head; M <= its rows).
 double st_mlm_loss(struct st_model *m, struct st_acts *a, const float *last, int M, const int32_t *rows,
                    const int32_t *labels, float weight, float *dlast, int n_threads);
+// The same with the mean taken over M_norm >= M positions: returns (sum of the M losses) / M_norm
+// and scales gradients by weight / M_norm. Data-parallel MLM (train/st_dist.c): a rank passes its
+// local M rows and the global batch's count, so every token gets the gradient one process gives it.
+double st_mlm_loss_n(struct st_model *m, struct st_acts *a, const float *last, int M, const int32_t *rows,
+                     const int32_t *labels, int M_norm, float weight, float *dlast, int n_threads);
 
 // ---------------------------------------------------------------- one training objective
 struct st_objective {
@@ -224,12 +233,19 @@ struct st_objective {
     float rel_temp;             // temperature of the relational loss
 };
 
+// Weight of the MLM loss: 1 when it is the only objective, else mlm_weight (auxiliary to InfoNCE
+// or to distillation, whether or not distillation adds InfoNCE).
+static inline float st_mlm_weight(const struct st_objective *o) {
+    return o->contrastive || o->distill ? o->mlm_weight : 1.0f;
+}
+
 struct st_step_data {
     struct st_batch cl;         // k*B sequences, view-major: [0,B) anchors, [B,2B) positives, [2B,3B) hard neg
     int B;
     bool hard_neg;
     struct st_batch mlm;        // masked inputs
     int M;                      // masked positions
+    int M_total;                // data-parallel: masked positions of the global batch (the mean's denominator)
     const int32_t *mlm_rows, *mlm_labels;
     const float *teacher;       // distill: [B, teacher_dim] rows of the anchors
     int teacher_dim;
@@ -249,6 +265,12 @@ double st_loss_and_grad(struct st_model *m, struct st_acts *a, const struct st_o
 // Returns the weighted sum; *mse / *rel receive the unweighted parts (may be NULL).
 double st_distill_loss(struct st_model *m, const float *z, int B, const float *teacher, int D,
                        const struct st_objective *o, float *dz, bool backward, double *mse, double *rel);
+// The same; with param_grads false the projection's gradients are not accumulated (dz still is).
+// Data-parallel ranks evaluate the loss of the gathered global batch and only rank 0 adds the
+// projection's gradient (train/st_dist.c), so the sum over ranks counts each row once.
+double st_distill_loss_ex(struct st_model *m, const float *z, int B, const float *teacher, int D,
+                          const struct st_objective *o, float *dz, bool backward, bool param_grads, double *mse,
+                          double *rel);
 // y[n, P] = z[n, H] W^T + b (the projection); P = proj_dim.
 void st_proj_forward(const struct st_model *m, const float *z, int n, float *y);
 // A copy of m with a projection [D, H] added (fresh: N(0, 1e-3), bias 0, seeded), every

@@ -395,6 +395,7 @@ void st_backward(struct st_model *m, struct st_acts *a, const struct st_batch *b
             }
         }
         float *tmp = dY; dY = dR; dR = tmp; // dR now holds this layer's input gradient
+        if (a->layer_done) a->layer_done(a->layer_user, l);
     }
     // embeddings: h0 = dropout(LN(emb))
     struct st_drop de = drop_site(c->hidden_dropout, drop_key, ST_DROP_EMB, 0);
@@ -496,7 +497,13 @@ static void ln_fwd_rows(const struct st_ops *ops, const float *x, int M, int n, 
 
 double st_mlm_loss(struct st_model *m, struct st_acts *a, const float *last, int M, const int32_t *rows,
                    const int32_t *labels, float weight, float *dlast, int nt) {
+    return st_mlm_loss_n(m, a, last, M, rows, labels, M, weight, dlast, nt);
+}
+
+double st_mlm_loss_n(struct st_model *m, struct st_acts *a, const float *last, int M, const int32_t *rows,
+                     const int32_t *labels, int M_norm, float weight, float *dlast, int nt) {
     if (M <= 0) return 0.0;
+    SEMBED_ASSERT(M_norm >= M);
     const struct st_config *c = &m->cfg;
     const struct st_weights *w = &m->w, *g = &m->g;
     const struct st_ops *ops = st_ops_get();
@@ -515,7 +522,7 @@ double st_mlm_loss(struct st_model *m, struct st_acts *a, const float *last, int
     }
     ln_fwd_rows(ops, T2, M, H, w->mlm_ln_w, w->mlm_ln_b, c->ln_eps, mean, rstd, T3, nt);
     double loss = 0.0;
-    float dscale = weight / (float)M;
+    float dscale = weight / (float)M_norm;
     for (int r0 = 0; r0 < M; r0 += chunk) {
         int rn = M - r0 < chunk ? M - r0 : chunk;
         linear_fwd(T3 + (size_t)r0 * H, H, rn, H, w->word, w->mlm_bias, V, logits, V, nt);
@@ -531,7 +538,7 @@ double st_mlm_loss(struct st_model *m, struct st_acts *a, const float *last, int
             linear_bwd(a, logits, V, T3 + (size_t)r0 * H, H, rn, H, V, w->word, g->word, g->mlm_bias, dT3 + (size_t)r0 * H,
                        H, 0.0f, nt);
     }
-    if (!dlast) return loss / M;
+    if (!dlast) return loss / M_norm;
     #pragma omp parallel for num_threads(nt) schedule(static)
     for (int blk = 0; blk < nb; blk++) {
         int r0, r1;
@@ -549,5 +556,5 @@ double st_mlm_loss(struct st_model *m, struct st_acts *a, const float *last, int
         for (int k = 0; k < H; k++) o[k] += d[k];
     }
     (void)MH;
-    return loss / M;
+    return loss / M_norm;
 }

@@ -30,7 +30,7 @@ double st_loss_and_grad(struct st_model *m, struct st_acts *a, const struct st_o
         }
     }
     if (o->mlm && d->M > 0) {
-        float w = o->contrastive ? o->mlm_weight : 1.0f;
+        float w = st_mlm_weight(o);
         st_forward(m, a, &d->mlm, drop_key_mlm, nt);
         memset(a->dY, 0, (size_t)st_acts_rows(a) * H * sizeof(float));
         lm = st_mlm_loss(m, a, st_last_hidden(m, a), d->M, d->mlm_rows, d->mlm_labels, w, backward ? a->dY : NULL, nt);

@@ -150,6 +150,7 @@ struct trainer {
     // data-parallel (params.comm with size > 1): this rank's share of each batch; io: rank 0
     struct st_dist *dist;
     int32_t *glens;
+    int mlm_total;    // masked positions of the current global batch
     bool io;
 };
 
@@ -375,6 +376,19 @@ static bool special(const struct trainer *t, int32_t id) {
     return id == t->pad_id || id == t->cls_id || id == t->sep_id || id == t->unk_id || id == t->mask_id;
 }
 
+// MLM masking of token r of sequence q (its index in the batch one process builds): whether it is
+// picked and, with dst, its replacement written there. Pure function of (key, q, r).
+static bool mlm_pick(const struct trainer *t, uint64_t key, int q, int r, int32_t id, int32_t *dst) {
+    if (special(t, id)) return false;
+    uint64_t c = ((uint64_t)q << 20 | (uint64_t)r) * 4;
+    if (st_rng_uniform(key, c) >= t->p->mlm_prob) return false;
+    if (!dst) return true;
+    float u = st_rng_uniform(key, c + 1);
+    if (u < 0.8f) *dst = t->mask_id;
+    else if (u < 0.9f) *dst = (int32_t)(st_rng_u32(key, c + 2) % (uint32_t)t->m->cfg.vocab);
+    return true;
+}
+
 // Build the batch of step s into sd.
 static void make_batch(struct trainer *t, int64_t s, struct st_step_data *sd) {
     const struct st_data *d = t->data;
@@ -387,8 +401,17 @@ static void make_batch(struct trainer *t, int64_t s, struct st_step_data *sd) {
             for (int i = 0; i < B; i++) {
                 size_t sidx = (size_t)rows[i] * d->k + (size_t)(d->k == 1 ? 0 : v);
                 t->glens[v * B + i] = (int32_t)(d->off[sidx + 1] - d->off[sidx]);
-                st_dist_touch(t->dist, d->ids + d->off[sidx], (size_t)t->glens[v * B + i]);
+                // MLM's decoder is tied to the word table: its gradient is dense, no marks
+                if (!t->obj.mlm) st_dist_touch(t->dist, d->ids + d->off[sidx], (size_t)t->glens[v * B + i]);
             }
+        if (t->obj.mlm) { // the global batch's masked count: the denominator of the MLM mean
+            uint64_t key = st_rng_key(t->p->seed, ST_MLM_MASK, (uint64_t)s, 0);
+            t->mlm_total = 0;
+            for (int g = 0; g < kv * B; g++) {
+                size_t sidx = (size_t)rows[g % B] * d->k + (size_t)(d->k == 1 ? 0 : g / B);
+                for (int r = 0; r < t->glens[g]; r++) t->mlm_total += mlm_pick(t, key, g, r, d->ids[d->off[sidx] + r], NULL);
+            }
+        }
         st_dist_offsets(t->dist, t->glens, t->m->cfg.heads);
         rows += (size_t)t->dist->rank * t->dist->b;
         B = t->dist->b;
@@ -423,26 +446,24 @@ static void make_batch(struct trainer *t, int64_t s, struct st_step_data *sd) {
     if (t->obj.mlm) {
         // HF DataCollatorForLanguageModeling: each non-special token with prob mlm_prob; of those
         // 80% [MASK], 10% a random id, 10% unchanged. Keyed by (seed, step, sequence, position).
+        // Data-parallel: the counters are the sequences' indices in the global batch.
         uint64_t key = st_rng_key(t->p->seed, ST_MLM_MASK, (uint64_t)s, 0);
-        int V = t->m->cfg.vocab, M = 0;
+        int M = 0;
         memcpy(t->mids, t->ids, (size_t)N * T * sizeof *t->mids);
-        for (int q = 0; q < N; q++)
+        for (int q = 0; q < N; q++) {
+            int gq = t->dist ? st_dist_global_seq(t->dist, q) : q;
             for (int r = 0; r < t->lens[q]; r++) {
                 int32_t id = t->ids[(size_t)q * T + r];
-                if (special(t, id)) continue;
-                uint64_t c = ((uint64_t)q << 20 | (uint64_t)r) * 4;
-                if (st_rng_uniform(key, c) >= t->p->mlm_prob) continue;
-                float u = st_rng_uniform(key, c + 1);
-                int32_t *dst = &t->mids[(size_t)q * T + r];
-                if (u < 0.8f) *dst = t->mask_id;
-                else if (u < 0.9f) *dst = (int32_t)(st_rng_u32(key, c + 2) % (uint32_t)V);
+                if (!mlm_pick(t, key, gq, r, id, &t->mids[(size_t)q * T + r])) continue;
                 t->rows[M] = q * T + r;
                 t->labels[M] = id;
                 M++;
             }
+        }
         sd->mlm = b;
         sd->mlm.ids = t->mids;
         sd->M = M;
+        sd->M_total = t->dist ? t->mlm_total : M;
         sd->mlm_rows = t->rows;
         sd->mlm_labels = t->labels;
     }
@@ -568,11 +589,6 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
     t->nt = p->n_threads > 0 ? p->n_threads : omp_get_max_threads();
     t->io = !p->comm || p->comm->rank == 0;
     double t0 = now_s();
-    if (p->comm && p->comm->size > 1 && (p->objective == SEMBED_OBJECTIVE_MLM || p->mlm_weight > 0.0f))
-        return sembed_fail(SEMBED_EINVAL, FN, "MLM (--objective mlm, --mlm-weight) is not supported with several ranks yet");
-    if (p->comm && p->comm->size > 1 && p->objective == SEMBED_OBJECTIVE_DISTILL)
-        return sembed_fail(SEMBED_EINVAL, FN, "--objective distill is not supported with several ranks yet (the teacher "
-                           "rows and the relational loss are not gathered across ranks)");
     if ((rc = setup_model(t))) goto done;
     enum st_data_kind kind = p->objective == SEMBED_OBJECTIVE_SUP ? ST_DATA_PAIRS : ST_DATA_LINES;
     if ((rc = st_data_load(p->data_path, kind, p->strict, t->tok, p->max_length, t->nt, &t->data))) goto done;
@@ -632,6 +648,7 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
     int N = t->kv * t->B, T = (int)p->max_length;
     if (p->comm && p->comm->size > 1) {
         if ((rc = st_dist_create(p->comm, t->B, t->kv, t->m->cfg.hidden, t->m->cfg.vocab, &t->dist))) goto done;
+        if (distill && (rc = st_dist_set_teacher(t->dist, t->teacher->dim))) goto done;
         if (!(t->glens = malloc((size_t)N * sizeof *t->glens))) { rc = SEMBED_ENOMEM; goto done; }
         N = t->kv * t->dist->b;
     }
@@ -687,7 +704,7 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
         double lc = 0, lm = 0;
         if (t->dist) {
             int err = 0;
-            loss = lc = st_dist_loss_and_grad(t->m, t->a, &t->obj, &sd.cl, sd.hard_neg, kc, t->dist, true, t->nt, &err);
+            loss = st_dist_step(t->m, t->a, &t->obj, &sd, kc, km, t->dist, true, t->nt, &lc, &lm, &err);
             if (err || (err = st_dist_allreduce_grads(t->dist, t->m))) { rc = err; goto done_paths; }
         } else {
             loss = st_loss_and_grad(t->m, t->a, &t->obj, &sd, kc, km, true, t->nt, &lc, &lm);

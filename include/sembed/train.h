@@ -90,6 +90,11 @@ struct sembed_train_comm {
      * rank (the optimiser steps on it independently on each rank). */
     int (*allreduce_sum_f32)(void *user, float *buf, size_t n);
     void *user;
+    /* true: allreduce_sum_f32 may be called from a thread of the library while the calling thread
+     * runs the backward pass (never two callbacks at once), so each layer's gradients are summed
+     * as soon as the backward has produced them (docs/scale.md "Overlap"). The sums and their
+     * order per element are the same either way: the result is bit-identical. */
+    bool overlap;
 };
 
 struct sembed_train_params {

@@ -46,7 +46,10 @@ def rel_loss(z, t, temp):
     return (pt * (lt - ls)).sum() / n
 
 
-def run_case(name, out_dir, pool, mlp, mse_w, rel_w, cl_w, mlm_w, seed):
+def run_case(name, out_dir, pool, mlp, mse_w, rel_w, cl_w, mlm_w, seed, lens=None):
+    # lens: the anchors' token counts (default: the 5 of the unit-test cases; B = len(lens))
+    lens = list(lens or [8, 5, 3, 6, 7])
+    B = len(lens)
     gen = torch.Generator().manual_seed(seed)
     model = twin.random_model(tg.CFG, vocab_size=tg.VOCAB, seed=seed, with_pooler=True, std=0.1)
     c = model.config
@@ -73,7 +76,6 @@ def run_case(name, out_dir, pool, mlp, mse_w, rel_w, cl_w, mlm_w, seed):
     teacher = teacher.double()
     model.train()
 
-    lens = [8, 5, 3, 6, 7]
     base_ids, _, _ = tg.make_batch(gen, B, lens)
     if cl_w > 0:
         ids = torch.cat([base_ids, base_ids], 0)

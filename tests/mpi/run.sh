@@ -2,15 +2,22 @@
 # Data-parallel tests (issue 17, docs/scale.md) under mpirun on this machine (loopback / shared
 # memory, --oversubscribe): each check prints "ok NAME" or "FAIL NAME: expected ... got ...".
 #  grad_N        test_mpi_grad: loss and summed gradients of the gathered global batch vs PyTorch
-#                (float64 autograd, same global batch), 10 AdamW steps, and vs one process with dropout
+#                (float64 autograd, same global batch), 10 AdamW steps, and vs one process with dropout;
+#                InfoNCE (unsup cls/mean, sup) and distillation (MSE, relational, + InfoNCE + MLM);
+#                grad_overlap_2: the same with SEMBED_MPI_OVERLAP=1
 #  equiv_*_N     `mpirun -np N sembed train` vs one process, same global batch and seed, dropout 0.1:
-#                every logged step loss within 1e-5 relative, weights within 1e-4 absolute
+#                every logged step loss (total, InfoNCE and MLM parts) within 1e-5 relative, weights
+#                within 1e-4 absolute; objectives unsup, sup (hard negatives), unsup + auxiliary MLM
+#                (mlmaux), MLM alone (mlm), distillation MSE + relational + InfoNCE + MLM (distill)
 #  eval_2        with --eval-sts (rank 0 evaluates): same dev scores, best step, weights within 1e-4
 #  repro_2       two N=2 runs: bit-identical weights
+#  overlap_*_N   SEMBED_MPI_OVERLAP=1 (layers' gradients summed during the backward): weights
+#                bit-identical to the same N without it (unsup, + MLM, distillation)
 #  resume_2      rank 1 SIGKILLs itself after step 5 (checkpoint at 4); --resume ends bit-identical
 #                (weights and Adam moments) to an uninterrupted N=2 run
 #  embed_N       `mpirun -np N sembed embed --input -o .npy` byte-identical to one process
-#  errors        batch not a multiple of N, MLM, embed without --input: clear errors, no hang
+#  errors        batch not a multiple of N, a teacher with the wrong row count, embed without --input:
+#                clear errors, no hang
 # Usage: tests/mpi/run.sh BUILD_DIR   (needs sembed, test_mpi_grad, semb_cmp built with MPI)
 set -u
 cd "$(dirname "$0")/../.."
@@ -47,12 +54,19 @@ COMMON="--init-random $INIT --batch 8 --max-length 24 --lr 1e-3 --dropout 0.1 --
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   /usr/bin/python3 tests/mpi/mpi_golden.py "$T/golden" >/dev/null 2>&1 || bad golden "mpi_golden.py failed"
   for n in 2 4; do
-    if $MPIRUN -np $n "$B/test_mpi_grad" "$T/golden" unsup_cls unsup_mean sup_hn_nomlm >"$T/grad$n.out" 2>&1; then
+    if $MPIRUN -np $n "$B/test_mpi_grad" "$T/golden" unsup_cls unsup_mean sup_hn_nomlm dist_mse_mean dist_rel_cls dist_combo >"$T/grad$n.out" 2>&1; then
       ok "grad_$n"; grep '^\[' "$T/grad$n.out" | sed 's/^/    /'
     else
       bad "grad_$n" "$(grep -E 'FAIL|error' "$T/grad$n.out" | head -5)"; tail -20 "$T/grad$n.out"
     fi
   done
+  # the same checks with the layers' gradients summed on a thread during the backward
+  if SEMBED_MPI_OVERLAP=1 $MPIRUN -np 2 -x SEMBED_MPI_OVERLAP "$B/test_mpi_grad" "$T/golden" unsup_cls sup_hn_nomlm dist_combo \
+       >"$T/grado.out" 2>&1; then
+    ok "grad_overlap_2"
+  else
+    bad "grad_overlap_2" "$(grep -E 'FAIL|error' "$T/grado.out" | head -5)"; tail -20 "$T/grado.out"
+  fi
 elif [ "${CI:-}" = true ]; then
   bad grad "python3 with torch is required in CI for the PyTorch reference"
 else
@@ -60,7 +74,7 @@ else
 fi
 
 # ---- N ranks vs one process: losses per step and final weights
-cmp_logs() { # log1 logN: step,...,loss columns; rel 1e-5 (+ the log's 6-decimal rounding)
+cmp_logs() { # log1 logN: step,...,loss,cl_loss,mlm_loss columns; rel 1e-5 (+ the log's 6-decimal rounding)
   /usr/bin/python3 - "$1" "$2" <<'PY'
 import csv, sys
 a = list(csv.DictReader(open(sys.argv[1]))); b = list(csv.DictReader(open(sys.argv[2])))
@@ -68,16 +82,46 @@ if len(a) != len(b) or not a:
     print("expected %d log rows, got %d" % (len(a), len(b))); sys.exit(1)
 worst = 0.0
 for ra, rb in zip(a, b):
-    la, lb = float(ra["loss"]), float(rb["loss"])
-    d = abs(la - lb); worst = max(worst, d / abs(la))
-    if ra["step"] != rb["step"] or d > 1e-5 * abs(la) + 1e-6:
-        print("step %s: expected loss %s got %s" % (ra["step"], ra["loss"], rb["loss"])); sys.exit(1)
-print("%d steps, worst relative loss diff %.2g" % (len(a), worst))
+    if ra["step"] != rb["step"]:
+        print("expected step %s got %s" % (ra["step"], rb["step"])); sys.exit(1)
+    for col in ("loss", "cl_loss", "mlm_loss"):
+        if not ra.get(col):
+            continue
+        la, lb = float(ra[col]), float(rb[col])
+        d = abs(la - lb)
+        if la: worst = max(worst, d / abs(la))
+        if d > 1e-5 * abs(la) + 1e-6:
+            print("step %s: expected %s %s got %s" % (ra["step"], col, ra[col], rb[col])); sys.exit(1)
+print("%d steps, worst relative loss diff %.2g (loss, cl_loss, mlm_loss)" % (len(a), worst))
 PY
 }
-for obj in unsup sup; do
-  data="$T/unsup.txt"; extra="--steps 6"
-  [ $obj = sup ] && { data="$T/sup.tsv"; extra="--steps 6 --objective sup --hard-neg-weight 0.5"; }
+# teacher vectors for distillation: ROWS x DIM float32 .npy (unit rows, fixed seed), no numpy needed
+write_teacher() { # OUT ROWS DIM
+  /usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import math, random, struct, sys
+out, rows, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(5)
+hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }" % (rows, dim)
+hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
+with open(out, "wb") as f:
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
+    for _ in range(rows):
+        v = [rng.gauss(0, 1) for _ in range(dim)]
+        n = math.sqrt(sum(x * x for x in v))
+        f.write(struct.pack("<%df" % dim, *[x / n for x in v]))
+PY
+}
+write_teacher "$T/teacher.npy" 203 24
+write_teacher "$T/teacher10.npy" 10 24
+for obj in unsup sup mlmaux mlm distill; do
+  data="$T/unsup.txt"
+  case $obj in
+    unsup) extra="--steps 6" ;;
+    sup) data="$T/sup.tsv"; extra="--steps 6 --objective sup --hard-neg-weight 0.5" ;;
+    mlmaux) extra="--steps 6 --mlm-weight 0.1" ;;
+    mlm) extra="--steps 6 --objective mlm" ;;
+    distill) extra="--steps 6 --objective distill --teacher $T/teacher.npy --mse-weight 1 --rel-weight 0.5 --cl-weight 0.3 --mlm-weight 0.1" ;;
+  esac
   "$S" train $COMMON $extra --data "$data" --log "$T/$obj.1.csv" -o "$T/$obj.1.semb" >/dev/null 2>"$T/err" ||
     { bad "equiv_${obj}" "one-process run failed: $(cat "$T/err")"; continue; }
   for n in 2 4; do
@@ -90,6 +134,27 @@ for obj in unsup sup; do
       bad "equiv_${obj}_$n" "losses: $l; weights: ${w:-}"
     fi
   done
+done
+# SEMBED_MPI_OVERLAP=1 (each layer's gradients summed on a thread during the backward): the same
+# bits as summing after the backward (the per-element sum order does not change)
+for c in mlmaux:2 unsup:4 distill:2; do
+  obj=${c%:*}; n=${c#*:}; data="$T/unsup.txt"; extra="--steps 6"
+  case $obj in
+    mlmaux) extra="--steps 6 --mlm-weight 0.1" ;;
+    distill) extra="--steps 6 --objective distill --teacher $T/teacher.npy --mse-weight 1 --rel-weight 0.5 --cl-weight 0.3 --mlm-weight 0.1" ;;
+  esac
+  if [ ! -e "$T/$obj.$n.semb" ]; then bad "overlap_${obj}_$n" "no run without overlap to compare with"; continue; fi
+  if ! SEMBED_MPI_OVERLAP=1 SEMBED_MPI_STATS=1 $MPIRUN -np $n -x SEMBED_MPI_OVERLAP -x SEMBED_MPI_STATS "$S" train $COMMON $extra \
+       --data "$data" -o "$T/$obj.$n.ov.semb" >"$T/out" 2>&1; then
+    bad "overlap_${obj}_$n" "mpirun failed: $(tail -5 "$T/out")"; continue
+  fi
+  # 2 layers: the thread sums 2 ranges per step, then the embeddings: 3 allreduce calls per step, not 1 or 2
+  calls=$(grep -o 'allreduce [0-9]* calls' "$T/out" | awk '{print $2}')
+  if w=$("$B/semb_cmp" "$T/$obj.$n.semb" "$T/$obj.$n.ov.semb" 0) && [ "${calls:-0}" -ge 18 ]; then
+    ok "overlap_${obj}_$n"; echo "    $w; $calls allreduce calls in 6 steps"
+  else
+    bad "overlap_${obj}_$n" "expected bit-identical weights and >= 18 allreduce calls, got: ${w:-} / ${calls:-none}"
+  fi
 done
 # with --eval-sts: rank 0 evaluates and selects; the same dev scores and best step as one process
 EV="--steps 6 --data $T/unsup.txt --eval-sts tests/fixtures/sts-tiny/sts-tiny.csv --eval-every 2"
@@ -135,9 +200,9 @@ done
 
 # ---- errors are named, and no rank is left waiting
 e1=$($MPIRUN -np 3 "$S" train $COMMON --steps 2 --data "$T/unsup.txt" -o "$T/x.semb" 2>&1)
-e2=$($MPIRUN -np 2 "$S" train $COMMON --steps 2 --mlm-weight 0.1 --data "$T/unsup.txt" -o "$T/x.semb" 2>&1)
+e2=$($MPIRUN -np 2 "$S" train $COMMON --steps 2 --objective distill --teacher "$T/teacher10.npy" --data "$T/unsup.txt" -o "$T/x.semb" 2>&1)
 e3=$($MPIRUN -np 2 "$S" embed -m "$T/unsup.1.semb" -o "$T/x.npy" hello 2>&1)
-if echo "$e1" | grep -q "not a multiple of the 3 ranks" && echo "$e2" | grep -q "not supported with several ranks" &&
+if echo "$e1" | grep -q "not a multiple of the 3 ranks" && echo "$e2" | grep -q "has 10 rows (dim 24) but the training data has 203 rows" &&
    echo "$e3" | grep -q "give --input FILE"; then
   ok errors
 else

@@ -5,6 +5,7 @@
 //     abs diff scaled by max(its largest reference gradient, 1e-3 x the model's largest)), with the
 //     word-embedding rows exchanged sparsely; then 10 AdamW steps (gradients summed over ranks, the
 //     word table dense, clip, schedule) against PyTorch's step losses (1e-4).
+//     Cases named dist_* (distillation, run_distill_case) take the same checks through st_dist_step.
 //  2. One process (rank 0 runs the whole batch with st_loss_and_grad) with hidden and attention
 //     dropout 0.1: the distributed loss must be bit-identical (the forward is row-wise and the
 //     dropout counters are global) and the summed gradients equal within 1e-5 of the same scaled
@@ -199,11 +200,151 @@ static void run_case(const char *dir, const char *name) {
     n_recs = 0;
 }
 
+// Distillation (distill_golden.py cases, global batch of 8 anchors): every rank holds its slice of
+// the anchors (and of the positives with InfoNCE), its slice's teacher rows, and the golden MLM rows
+// of its sequences; st_dist_step gathers z and the teacher rows. The same checks as run_case, the
+// word table exchanged dense (the MLM decoder is tied to it); vs one process with dropout 0.1 the
+// loss is bit-identical without MLM and within 1e-12 relative with it (the MLM mean is a rank-order
+// sum of the ranks' parts).
+static void run_distill_case(const char *dir, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.bin", dir, name);
+    if (load(path)) { printf("cannot read golden %s\n", path); failures++; return; }
+    const int32_t *cfg = need("config"), *cs = need("dcase");
+    const float *hp = need("hparams");
+    // dcase: pool, mlp, B, proj_dim, unsup views, mlm, steps, warmup
+    // hparams: ln_eps, temp, mse_w, rel_w, rel_temp, cl_w, mlm_w, lr, wd, clip, eps
+    struct st_config c = {.vocab = cfg[0], .hidden = cfg[1], .layers = cfg[2], .heads = cfg[3], .inter = cfg[4],
+                          .max_pos = cfg[5], .type_vocab = cfg[6], .ln_eps = hp[0], .act = SK_ACT_GELU_ERF,
+                          .has_pooler = true, .has_mlm = cs[5] != 0, .proj_dim = cs[3]};
+    struct st_model *m;
+    if (st_model_create(&c, &m) || st_model_alloc_train(m)) { failures++; return; }
+    const float **ref = calloc((size_t)m->n_tensors, sizeof *ref);
+    float *init = malloc(m->n_params * sizeof *init);
+    for (int i = 0; i < m->n_tensors; i++) {
+        struct st_tensor *t = &m->tensors[i];
+        char nm[160];
+        snprintf(nm, sizeof nm, "param.%s", t->name);
+        memcpy(m->params + t->offset, need(nm), t->numel * sizeof(float));
+        snprintf(nm, sizeof nm, "grad.%s", t->name);
+        const struct rec *r = find(nm);
+        ref[i] = r ? r->data : NULL;
+        t->trainable = r != NULL;
+    }
+    memcpy(init, m->params, m->n_params * sizeof *init);
+    int B = cs[2], kv = cs[4] ? 2 : 1, H = c.hidden, mlm = cs[5] != 0;
+    struct st_objective o = {.contrastive = cs[4] != 0, .pool = (enum st_pool)cs[0], .mlp = cs[1] != 0, .temp = hp[1],
+                             .mlm = mlm, .mlm_weight = hp[6], .distill = true, .cl_weight = hp[5],
+                             .mse_weight = hp[2], .rel_weight = hp[3], .rel_temp = hp[4]};
+    const struct rec *ids = find("ids"), *teacher = find("teacher");
+    int T = (int)ids->dims[1], D = (int)teacher->dims[1];
+    const int32_t *gids = ids->data, *gtypes = need("types"), *glens = need("lens");
+    struct st_dist *d;
+    if (st_dist_create(cli_mpi_train_comm(), B, kv, H, c.vocab, &d) || st_dist_set_teacher(d, D)) { failures++; return; }
+    int nl = kv * d->b, N = d->size, R = d->rank;
+    int32_t *lids = malloc((size_t)nl * T * 4), *ltypes = malloc((size_t)nl * T * 4), *llens = malloc((size_t)nl * 4);
+    int32_t *lmids = malloc((size_t)nl * T * 4), *lrows = malloc((size_t)nl * T * 4), *llabels = malloc((size_t)nl * T * 4);
+    const int32_t *gmids = mlm ? need("mlm_ids") : NULL, *grows = mlm ? need("mlm_rows") : NULL;
+    const int32_t *glabels = mlm ? need("mlm_labels") : NULL;
+    int Mg = mlm ? (int)find("mlm_rows")->numel : 0, Ml = 0;
+    for (int q = 0; q < nl; q++) {
+        int gq = st_dist_global_seq(d, q);
+        memcpy(lids + (size_t)q * T, gids + (size_t)gq * T, (size_t)T * 4);
+        memcpy(ltypes + (size_t)q * T, gtypes + (size_t)gq * T, (size_t)T * 4);
+        if (mlm) memcpy(lmids + (size_t)q * T, gmids + (size_t)gq * T, (size_t)T * 4);
+        llens[q] = glens[gq];
+    }
+    for (int k = 0; k < Mg; k++) { // the golden's masked positions of this rank's sequences
+        int gq = grows[k] / T, v = gq / B, i = gq % B - R * d->b;
+        if (i < 0 || i >= d->b) continue;
+        lrows[Ml] = (v * d->b + i) * T + grows[k] % T;
+        llabels[Ml++] = glabels[k];
+    }
+    st_dist_offsets(d, glens, c.heads);
+    struct st_batch lb = {.n = nl, .t = T, .ids = lids, .types = ltypes, .lens = llens, .row0 = d->row0, .att0 = d->att0};
+    struct st_step_data sd = {.cl = lb, .B = d->b, .mlm = lb, .M = Ml, .M_total = Mg, .mlm_rows = lrows,
+                              .mlm_labels = llabels, .teacher = (const float *)teacher->data + (size_t)R * d->b * D,
+                              .teacher_dim = D};
+    sd.mlm.ids = lmids;
+    struct st_acts *a;
+    if (st_acts_create(&m->cfg, nl, T, 1, &a)) { failures++; return; }
+    int err = 0;
+
+    // 1. PyTorch: loss and summed gradients
+    st_model_zero_grad(m);
+    double loss = st_dist_step(m, a, &o, &sd, 0, 0, d, true, 1, NULL, NULL, &err);
+    CHECK(!err && !st_dist_allreduce_grads(d, m), "[%s] collective failed", name);
+    double lref = ((const float *)need("loss"))[0], rel = fabs(loss - lref) / fabs(lref);
+    CHECK(rel <= 1e-5, "[%s N=%d] loss: expected %.9g (PyTorch) got %.9g, rel %.3g > 1e-5", name, N, lref, loss, rel);
+    const char *wn = "";
+    double gd = grad_diff(m, m->grads, ref, &wn);
+    CHECK(gd <= 1e-4, "[%s N=%d] gradient %s: scaled max abs diff %.3g > 1e-4 vs PyTorch", name, N, wn, gd);
+    if (c.proj_dim > 0) CHECK(ref[st_model_find(m, "pooling.dense.0.weight") - m->tensors] != NULL,
+                              "[%s] the projection must have a reference gradient", name);
+    if (R == 0) printf("[%s N=%d] vs PyTorch: loss %.9g vs %.9g (rel %.2g), worst gradient %.3g (%s), local MLM rows %d of %d\n",
+                       name, N, loss, lref, rel, gd, wn, Ml, Mg);
+    struct st_adamw opt = {.lr = hp[7], .beta1 = 0.9f, .beta2 = 0.999f, .eps = hp[10], .weight_decay = hp[8]};
+    const float *losses = need("losses");
+    int steps = cs[6], warm = cs[7];
+    double worst_step = 0;
+    for (int s = 0; s < steps; s++) {
+        st_model_zero_grad(m);
+        double l = st_dist_step(m, a, &o, &sd, 0, 0, d, true, 1, NULL, NULL, &err);
+        CHECK(!err && !st_dist_allreduce_grads(d, m), "[%s] collective failed", name);
+        st_clip_grad(m, hp[9], 1);
+        st_adamw_step(m, &opt, st_lr_at(opt.lr, s, warm, steps), s + 1, 1);
+        double r2 = fabs(l - losses[s]) / fabs(losses[s]);
+        worst_step = fmax(worst_step, r2);
+        CHECK(r2 <= 1e-4, "[%s N=%d] step %d loss: expected %.9g got %.9g (rel %.3g > 1e-4)", name, N, s, (double)losses[s], l, r2);
+    }
+    if (R == 0) printf("[%s N=%d] 10 AdamW steps vs PyTorch: worst relative loss diff %.3g\n", name, N, worst_step);
+
+    // 2. dropout 0.1: N ranks vs one process on the whole batch (rank 0 computes the latter)
+    memcpy(m->params, init, m->n_params * sizeof *init);
+    m->cfg.hidden_dropout = m->cfg.attn_dropout = 0.1f;
+    st_acts_free(a);
+    if (st_acts_create(&m->cfg, kv * B, T, 1, &a)) { failures++; return; }
+    uint64_t key = 0x9e3779b97f4a7c15ull | 1, key2 = 0x7f4a7c159e3779b9ull | 1;
+    st_model_zero_grad(m);
+    double ld = st_dist_step(m, a, &o, &sd, key, key2, d, true, 1, NULL, NULL, &err);
+    CHECK(!err && !st_dist_allreduce_grads(d, m), "[%s] collective failed", name);
+    if (R == 0) {
+        float *gdist = malloc(m->n_params * sizeof *gdist), *g1 = malloc(m->n_params * sizeof *g1);
+        memcpy(gdist, m->grads, m->n_params * sizeof *gdist);
+        st_model_zero_grad(m);
+        struct st_batch gb = {.n = kv * B, .t = T, .ids = gids, .types = gtypes, .lens = glens};
+        struct st_step_data s1 = {.cl = gb, .B = B, .mlm = gb, .M = Mg, .M_total = Mg, .mlm_rows = grows,
+                                  .mlm_labels = glabels, .teacher = teacher->data, .teacher_dim = D};
+        s1.mlm.ids = gmids;
+        double l1 = st_loss_and_grad(m, a, &o, &s1, key, key2, true, 1, NULL, NULL);
+        memcpy(g1, m->grads, m->n_params * sizeof *g1);
+        const float **r1 = calloc((size_t)m->n_tensors, sizeof *r1);
+        for (int i = 0; i < m->n_tensors; i++) r1[i] = g1 + m->tensors[i].offset;
+        double g2 = grad_diff(m, gdist, r1, &wn), lrel = fabs(l1 - ld) / fabs(l1);
+        if (mlm) CHECK(lrel <= 1e-12, "[%s N=%d dropout 0.1] loss: one process %.17g, %d ranks %.17g (rel %.3g > 1e-12)", name, N, l1, N, ld, lrel);
+        else CHECK(l1 == ld, "[%s N=%d dropout 0.1] loss: one process %.17g, %d ranks %.17g (must be bit-identical)", name, N, l1, N, ld);
+        CHECK(g2 <= 1e-5, "[%s N=%d dropout 0.1] gradient %s: scaled max abs diff %.3g > 1e-5 vs one process", name, N, wn, g2);
+        CHECK(l1 != lref, "[%s] dropout had no effect on the loss", name);
+        printf("[%s N=%d dropout 0.1] vs one process: loss %.17g vs %.17g (%s, rel %.2g), worst gradient %.3g (%s)\n", name, N,
+               ld, l1, l1 == ld ? "bit-identical" : "differs", lrel, g2, wn);
+        free(gdist); free(g1); free(r1);
+    }
+    st_acts_free(a);
+    st_dist_free(d);
+    st_model_free(m);
+    free(lids); free(ltypes); free(llens); free(lmids); free(lrows); free(llabels); free(ref); free(init);
+    for (int i = 0; i < n_recs; i++) free(recs[i].data);
+    n_recs = 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: mpirun -np N test_mpi_grad GOLDEN_DIR CASE...\n"); return 2; }
     if (cli_mpi_init(&argc, &argv)) return 1;
     if (cli_mpi_size() < 2) { fprintf(stderr, "test_mpi_grad: run me under mpirun with N >= 2\n"); cli_mpi_finalize(); return 2; }
-    for (int i = 2; i < argc; i++) run_case(argv[1], argv[i]);
+    for (int i = 2; i < argc; i++) {
+        if (!strncmp(argv[i], "dist_", 5)) run_distill_case(argv[1], argv[i]);
+        else run_case(argv[1], argv[i]);
+    }
     int bad = failures;
     cli_mpi_allreduce_max(&bad);
     if (cli_mpi_rank() == 0) printf("test_mpi_grad: %d ranks, %d case(s): %s\n", cli_mpi_size(), argc - 2, bad ? "FAILED" : "all passed");
