@@ -17,6 +17,7 @@
 #include <pcre2.h>
 #include <utf8proc.h>
 
+#include "convert/internal.h"
 #include "runtime/tokenizer/compat.h"
 #include "runtime/tokenizer/unicode.h"
 #include "sembed/semb.h"
@@ -498,6 +499,142 @@ Test(hf_tokenizer, precompiled_charsmap_checked) {
         free(js);
     }
     sembed_log_set(NULL, NULL);
+}
+
+/* ------------------------------------------------------------------ SentencePiece .model */
+
+static char *spm_json(bool xlmr) {
+    char *p = src_file("tests/tokenizer/spm/test_model.model");
+    size_t len = 0;
+    void *buf = tu_read_file(p, &len);
+    cr_assert(buf, "cannot read %s", p);
+    char *js = NULL;
+    int rc = sc_spm_to_hf_json(buf, len, xlmr, p, &js);
+    cr_assert_eq(rc, 0, "sc_spm_to_hf_json(%s): %s", p, sembed_strerror(rc));
+    free(buf);
+    free(p);
+    return js;
+}
+
+// The .model converted by sembed (convert/spm.c, XLMRobertaConverter's layout) gives HF's ids and
+// offsets on the golden lines, as HF runs the tokenizer.json spm_to_json.py made of the same file.
+Test(hf_tokenizer, sentencepiece_model_xlmr_matches_hf) {
+    char *js = spm_json(true);
+    struct sembed_tokenizer *t = NULL;
+    cr_assert_eq(sembed_tokenizer_from_hf_json(js, strlen(js), 0, &t), 0);
+    const char *in[] = {"tests/tokenizer/hf/golden.txt", "tests/tokenizer/hf/golden_pairs.txt", "tests/tokenizer/hf/golden_charsmap.txt"};
+    const char *ex[] = {"tests/tokenizer/hf/xlmr_spm.golden", "tests/tokenizer/hf/xlmr_spm.pairs24.golden",
+                        "tests/tokenizer/hf/xlmr_spm.charsmap.golden"};
+    for (int k = 0; k < 3; k++) {
+        char *ip = src_file(in[k]), *ep = src_file(ex[k]);
+        size_t lines = 0, nn, bn, bad = compare("xlmr_spm(.model)", t, ip, ep, k == 1, k == 1 ? 24 : 0, &lines, &nn, &bn);
+        cr_log_info("[.model %s] %zu/%zu lines match HF", in[k], lines - bad - bn, lines);
+        cr_expect(bad == 0 && bn == 0, "[.model %s] %zu + %zu of %zu lines differ from HF", in[k], bad, bn, lines);
+        cr_expect_geq(lines, 34);
+        free(ip);
+        free(ep);
+    }
+    sembed_tokenizer_free(t);
+    free(js);
+}
+
+// spiece.model layout (no fairseq shift): every id is the XLM-R one minus 1, except the fairseq
+// specials (<s> 0 -> 1, </s> 2 -> 2, <unk> 3 -> 0); lines with <mask> / <pad> (XLM-R only) are left out.
+static int32_t plain_id(int32_t x) { return x == 0 ? 1 : x == 2 ? 2 : x == 3 ? 0 : x - 1; }
+
+Test(hf_tokenizer, sentencepiece_model_plain_ids) {
+    char *jx = spm_json(true), *jp = spm_json(false);
+    struct sembed_tokenizer *tx = NULL, *tp = NULL;
+    cr_assert_eq(sembed_tokenizer_from_hf_json(jx, strlen(jx), 0, &tx), 0);
+    cr_assert_eq(sembed_tokenizer_from_hf_json(jp, strlen(jp), 0, &tp), 0);
+    cr_expect_eq(sembed_tokenizer_vocab_size(tp), 1000u);
+    cr_expect_eq(sembed_tokenizer_vocab_size(tx), 1002u, "XLM-R: 4 fairseq specials + 997 pieces + <mask>");
+    char *p = src_file("tests/tokenizer/hf/golden.txt");
+    size_t len = 0, bad = 0, lines = 0;
+    char *txt = tu_read_file(p, &len);
+    cr_assert(txt);
+    for (char *a = txt; a < txt + len; lines++) {
+        char *e = memchr(a, '\n', (size_t)(txt + len - a));
+        if (!e) e = txt + len;
+        if (memmem(a, (size_t)(e - a), "<mask>", 6) || memmem(a, (size_t)(e - a), "<pad>", 5)) { a = e + 1; continue; }
+        struct sembed_encoding x = {0}, y = {0};
+        cr_assert_eq(sembed_tokenizer_encode_full(tx, a, (size_t)(e - a), NULL, 0, false, 0, SEMBED_TRUNCATE_LONGEST_FIRST, &x, NULL), 0);
+        cr_assert_eq(sembed_tokenizer_encode_full(tp, a, (size_t)(e - a), NULL, 0, false, 0, SEMBED_TRUNCATE_LONGEST_FIRST, &y, NULL), 0);
+        bool same = x.n == y.n;
+        for (size_t i = 0; same && i < x.n; i++)
+            same = y.ids[i] == plain_id(x.ids[i]) && x.start[i] == y.start[i] && x.end[i] == y.end[i];
+        if (!same && bad++ < 3) cr_log_error("line %zu: %zu ids (xlmr) vs %zu (plain)", lines + 1, x.n, y.n);
+        sembed_encoding_free(&x);
+        sembed_encoding_free(&y);
+        a = e + 1;
+    }
+    cr_expect_eq(bad, 0, "%zu of %zu lines: plain ids are not the XLM-R ids shifted by one", bad, lines);
+    free(txt); free(p); free(jx); free(jp);
+    sembed_tokenizer_free(tx);
+    sembed_tokenizer_free(tp);
+}
+
+static void put_varint(uint8_t *b, size_t *k, uint64_t x) {
+    do { b[(*k)++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0)); x >>= 7; } while (x);
+}
+
+// Hostile .model files: each gets its named error; every truncation and a sweep of bit flips of the
+// real one fail cleanly or convert (never a crash: the ASan build runs this).
+Test(hf_tokenizer, sentencepiece_model_hostile, .timeout = 600) {
+    uint8_t b[256];
+    size_t k = 0;
+    struct spm_case { const uint8_t *d; size_t n; int rc; const char *says; } cases[8];
+    size_t nc = 0;
+    // 0: empty message; 1: junk; 2: BPE model; 3: a piece that is not UTF-8; 4: unk_id out of range;
+    // 5: a piece type out of range
+    cases[nc++] = (struct spm_case){(const uint8_t *)"", 0, SEMBED_ECORRUPT, "0 pieces"};
+    cases[nc++] = (struct spm_case){(const uint8_t *)"\xff\xff\xff\xff\xff", 5, SEMBED_EPARSE, "protobuf ModelProto did not parse"};
+    size_t s2 = k;
+    b[k++] = 0x0a; b[k++] = 5; b[k++] = 0x0a; b[k++] = 1; b[k++] = 'a'; b[k++] = 0x18; b[k++] = 1; // piece "a"
+    b[k++] = 0x12; b[k++] = 2; b[k++] = 0x18; b[k++] = 2;                                             // model_type BPE
+    cases[nc++] = (struct spm_case){b + s2, k - s2, SEMBED_EUNSUPPORTED, "model_type BPE is not supported"};
+    size_t s3 = k;
+    b[k++] = 0x0a; b[k++] = 3; b[k++] = 0x0a; b[k++] = 1; b[k++] = 0xC3;
+    cases[nc++] = (struct spm_case){b + s3, k - s3, SEMBED_ECORRUPT, "piece 0 is empty, too long or not UTF-8"};
+    size_t s4 = k;
+    b[k++] = 0x0a; b[k++] = 3; b[k++] = 0x0a; b[k++] = 1; b[k++] = 'a';
+    b[k++] = 0x12; b[k++] = 3; b[k++] = 0xC0; b[k++] = 0x02; b[k++] = 7; // unk_id (field 40, varint) = 7
+    cases[nc++] = (struct spm_case){b + s4, k - s4, SEMBED_ECORRUPT, "unk_id 7 is outside the 1 pieces"};
+    size_t s5 = k;
+    b[k++] = 0x0a; b[k++] = 5; b[k++] = 0x0a; b[k++] = 1; b[k++] = 'a'; b[k++] = 0x18; put_varint(b, &k, 9);
+    cases[nc++] = (struct spm_case){b + s5, k - s5, SEMBED_ECORRUPT, "piece 0 has type 9"};
+    sembed_log_set(capture, NULL);
+    for (size_t i = 0; i < nc; i++) {
+        g_log[0] = 0;
+        char *js = NULL;
+        int rc = sc_spm_to_hf_json(cases[i].d, cases[i].n, false, "x.model", &js);
+        cr_expect(rc == cases[i].rc && !js && strstr(g_log, cases[i].says), "case %zu: expected %s with '%s', got %s: %s", i,
+                  sembed_strerror(cases[i].rc), cases[i].says, sembed_strerror(rc), g_log);
+        free(js);
+    }
+    char *p = src_file("tests/tokenizer/spm/test_model.model");
+    size_t len = 0;
+    uint8_t *m = tu_read_file(p, &len);
+    cr_assert(m);
+    size_t ok = 0, tried = 0;
+    for (size_t n = 0; n < len; n += 1 + n / 16, tried++) {
+        char *js = NULL;
+        int rc = sc_spm_to_hf_json(m, n, true, "cut.model", &js);
+        cr_expect(rc != 0 || js, "truncation at %zu: rc 0 without a result", n);
+        ok += rc == 0;
+        free(js);
+    }
+    for (size_t i = 0; i < 4000 && i < len; i += 7, tried++) { // flips in the pieces and the trainer spec
+        m[i] ^= (uint8_t)(1u << (i % 8));
+        char *js = NULL;
+        ok += sc_spm_to_hf_json(m, len, true, "flip.model", &js) == 0;
+        free(js);
+        m[i] ^= (uint8_t)(1u << (i % 8));
+    }
+    sembed_log_set(NULL, NULL);
+    cr_log_info("%zu damaged .model files: %zu still converted, the rest refused", tried, ok);
+    free(m);
+    free(p);
 }
 
 // Every truncation of a real file fails cleanly (or parses, at the full length).
