@@ -33,7 +33,10 @@ EXTRA_SHAPES = {"micro": dict(num_layers=2, hidden_size=32, num_heads=2, interme
 # The same families on the micro shape (test fixtures for the ONNX importer).
 FAMILIES.update({"roberta-micro": (EXTRA_SHAPES["micro"], dict(type_vocab_size=1, position_offset=2)),
                  "mpnet-micro": (EXTRA_SHAPES["micro"], dict(type_vocab_size=0, position_offset=2,
-                                                             relative_attention_num_buckets=32, layer_norm_eps=1e-5))})
+                                                             relative_attention_num_buckets=32, layer_norm_eps=1e-5)),
+                 "roberta-nano": (EXTRA_SHAPES["nano"], dict(type_vocab_size=1, position_offset=2)),  # fuzz seeds
+                 "mpnet-nano": (EXTRA_SHAPES["nano"], dict(type_vocab_size=0, position_offset=2,
+                                                           relative_attention_num_buckets=32, layer_norm_eps=1e-5))})
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 from datafile import data_file  # noqa: E402  (data/README.md: $SEMBED_DATA_DIR, data/, ../shared/data)
 
