@@ -695,13 +695,19 @@ Test(onnx_generated, roberta_micro_all_variants, .timeout = 600) {
     if (tu_file_exists(ort)) check_variant(d, "ort.onnx", NULL, 2, 32, 2, 128, 1000, 66, "gelu", "onnx-ort");
     else if (getenv("CI")) cr_assert_fail("CI: node/onnxruntime-node not available, ORT-optimized RoBERTa not generated");
     else cr_log_info("node/onnxruntime-node not available: ORT-optimized RoBERTa not checked");
+    // HF's own position ids (CumSum of the non-pad mask): another graph, the same tables.
+    char *h = generate("roberta-micro", 1000, "--max-pos 64 --hf-positions", "none");
+    check_variant(h, "model.onnx", NULL, 2, 32, 2, 128, 1000, 66, "gelu", "onnx");
     g_type_vocab = 2;
     expect_same_semb(d, "model.onnx");
     expect_same_semb(d, "int8.onnx");
     if (tu_file_exists(ort)) expect_same_semb(d, "ort.onnx");
+    expect_same_semb(h, "model.onnx");
     free(ort);
     tu_rmtree(d);
+    tu_rmtree(h);
     free(d);
+    free(h);
 }
 
 // MPNet bodies (RoBERTa's positions, no token types, one relative-position bias table shared by
