@@ -433,9 +433,6 @@ static int load_model_weights(struct sc_ctx *c, const char *file, const char *mo
 static int merge_graph_hparams(struct sc_ctx *c) {
     struct sc_hparams *h = &c->hp;
     const struct sc_source *s = &c->src;
-    if (h->roberta || h->mpnet)
-        return sembed_fail(SEMBED_EUNSUPPORTED, SC_FN, "%s: ONNX graphs of RoBERTa-family and MPNet models are not imported yet "
-                           "(convert the safetensors / pytorch_model.bin checkpoint instead)", h->source_arch);
     struct { const char *name; uint32_t *cfg; uint32_t graph; } f[] = {
         {"num_layers", &h->num_layers, s->num_layers}, {"hidden_size", &h->hidden_size, s->hidden_size},
         {"num_heads", &h->num_heads, s->num_heads}, {"intermediate_size", &h->intermediate_size, s->intermediate_size},

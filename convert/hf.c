@@ -557,6 +557,37 @@ out:
     return rc;
 }
 
+// SentencePiece checkpoints without tokenizer.json: sentencepiece.bpe.model (XLM-R, fairseq ids)
+// or spiece.model (ALBERT / T5 layout), converted by convert/spm.c and stored as tokenizer.json.
+static int legacy_spm_json(struct sc_ctx *c, const char *dir, bool *done) {
+    static const char *const names[] = {"sentencepiece.bpe.model", "spiece.model"};
+    *done = false;
+    for (int i = 0; i < 2; i++) {
+        char *p = sc_path(dir, names[i]);
+        if (!p) return SEMBED_ENOMEM;
+        if (!sc_is_file(p)) { free(p); continue; }
+        const void *buf = NULL;
+        size_t len = 0;
+        int rc = sc_map_file(c, p, &buf, &len);
+        if (!rc) rc = sc_spm_to_hf_json(buf, len, i == 0, p, &c->tok.hf_json);
+        free(p);
+        if (rc) return rc;
+        struct sembed_tokenizer *tk = NULL;
+        if ((rc = sembed_tokenizer_from_hf_json(c->tok.hf_json, strlen(c->tok.hf_json), 0, &tk))) return rc;
+        c->tok.n_vocab = sembed_tokenizer_vocab_size(tk);
+        sembed_tokenizer_free(tk);
+        struct json_object *tc = NULL;
+        rc = load_json(c, dir, "tokenizer_config.json", &tc);
+        if (rc && rc != SEMBED_ENOTFOUND) return rc;
+        int64_t m;
+        if (tc && sj_get_int(tc, "model_max_length", &m) == 0 && m > 0) c->tok.model_max_length = (uint64_t)m;
+        json_object_put(tc);
+        *done = true;
+        return SEMBED_OK;
+    }
+    return SEMBED_OK;
+}
+
 int sc_hf_tokenizer(struct sc_ctx *c, const char *dir) {
     struct sc_tok *t = &c->tok;
     struct json_object *tj = NULL, *tc = NULL, *sm = NULL;
@@ -576,6 +607,7 @@ int sc_hf_tokenizer(struct sc_ctx *c, const char *dir) {
     if (!tj) {
         bool legacy = false;
         if ((rc = legacy_bpe_json(c, dir, &legacy)) || legacy) goto done;
+        if ((rc = legacy_spm_json(c, dir, &legacy)) || legacy) goto done;
     }
     if (tj && (rc = parse_tokenizer_json(c, dir, tj, &have_norm))) goto done;
     char *vp = sc_path(dir, "vocab.txt");

@@ -105,6 +105,12 @@ char *sc_path(const char *dir, const char *name);
 bool sc_is_file(const char *path);
 bool sc_is_dir(const char *path);
 
+/* spm.c */
+/* A SentencePiece .model (serialized ModelProto, untrusted) -> the tokenizer.json text HF's converter
+ * builds from it (xlmr: XLMRobertaConverter's fairseq ids and template); *out is heap, checked by
+ * parsing it. `what` names the file in errors. */
+int sc_spm_to_hf_json(const void *buf, size_t len, bool xlmr, const char *what, char **out);
+
 /* quantize.c */
 /* scale = max|row| / 127 (0 for an all-zero row); SEMBED_EINVAL if a value is not finite. */
 int sc_q8_row_scale(const float *row, size_t n, float *scale);

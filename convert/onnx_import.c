@@ -1137,6 +1137,42 @@ static int emit_table(struct imp *I, const char *name, int v, int64_t hidden, in
     return emit_const(I, name, v, t->dims[0], t->dims[1], 0);
 }
 
+// MPNet's relative-position bias (one table [buckets, heads] shared by every layer): a Gather
+// from a float constant that is none of the embedding tables, indexed by a computed tensor (the
+// buckets), whose rows reach a Softmax through at most 8 shape ops and Adds (the attention
+// scores). Returns the table's value, -1 when the graph has none, -2 (rc set) on two of them.
+// The bucket computation itself is not checked: it is MPNet's (32 buckets, max distance 128 in
+// HF's MPNet), which the config's model_type names.
+static bool reaches_softmax(struct imp *I, int v, int depth, int *budget) {
+    if (v < 0 || depth > 8 || --*budget < 0) return false; // budget: a hostile graph's fan-out stays cheap
+    for (int k = 0; k < I->v[v].n_cons; k++) {
+        int c = I->v[v].cons[k];
+        if (is_op(I, c, "Softmax")) return true;
+        if ((is_op(I, c, "Add") || is_op(I, c, "Transpose") || is_op(I, c, "Unsqueeze") || is_op(I, c, "Reshape") ||
+             is_op(I, c, "Cast") || is_op(I, c, "Expand")) && reaches_softmax(I, out0(I, c), depth + 1, budget))
+            return true;
+    }
+    return false;
+}
+
+static int find_rel_bias(struct imp *I, const struct emb *e, int heads) {
+    int found = -1, budget = 1 << 16; // visits over all candidates
+    for (size_t n = 0; n < I->g->n_node; n++) {
+        if (!is_op(I, (int)n, "Gather") || so_attr_int(I->g->node[n], "axis", 0) != 0) continue;
+        int tv = in(I, (int)n, 0);
+        if (tv == e->word || tv == e->pos || tv == e->type) continue;
+        const struct so_tensor *t = mat_const(I, tv);
+        if (!t || !is_float(t) || t->dims[1] != heads || index_origin(I, in(I, (int)n, 1))) continue;
+        if (!reaches_softmax(I, out0(I, (int)n), 0, &budget)) continue;
+        if (found >= 0 && found != tv) {
+            I->rc = FAIL(SEMBED_EUNSUPPORTED, "%s: two tables look like a relative-position bias ('%s', '%s')", I->path, cval(I, found)->name, t->name);
+            return -2;
+        }
+        found = tv;
+    }
+    return found;
+}
+
 static void eps_check(struct imp *I, float eps, float want, const char *where) {
     if (eps != want) SEMBED_LOG_WARNF("%s: %s has LayerNorm epsilon %g, the embeddings %g; using %g", I->path, where, (double)eps, (double)want, (double)want);
 }
@@ -1205,6 +1241,12 @@ static int import(struct imp *I, struct sc_source *src) {
         nlayers++;
     }
     if (nlayers == 0) return FAIL(SEMBED_EARCH, "%s: no transformer layer found after the embeddings", I->path);
+    int rb = find_rel_bias(I, &e, heads);
+    if (rb == -2) return I->rc;
+    if (rb >= 0) {
+        const struct so_tensor *t = mat_const(I, rb);
+        if ((rc = emit_const(I, "encoder.relative_attention_bias.weight", rb, t->dims[0], t->dims[1], 0))) return rc;
+    }
     int pl = find_pooler(I, h);
     if (pl >= 0) {
         I->lins[pl].used = true;

@@ -87,3 +87,6 @@ static void check_family(const char *family) {
 
 Test(families, roberta_bpe_text_to_embedding, .timeout = 300) { check_family("roberta"); }
 Test(families, xlmr_unigram_text_to_embedding, .timeout = 300) { check_family("xlmr"); }
+// A checkpoint with sentencepiece.bpe.model only (sentencepiece's test_model.model): sembed converts
+// the protobuf itself (convert/spm.c); HF's ids are those of the tokenizer.json made of it apart.
+Test(families, xlmr_sentencepiece_model_text_to_embedding, .timeout = 300) { check_family("xlmr_spm"); }

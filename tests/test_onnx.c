@@ -123,6 +123,9 @@ static void expect_q8(struct sc_source *src, const struct st *q8, const char *wh
     }
 }
 
+static uint32_t g_type_vocab = 2; // RoBERTa-family graphs: 1, MPNet: 0
+static float g_eps = 1e-12f;       // MPNet: 1e-5
+
 static void expect_hparams(const struct sc_source *s, uint32_t L, uint32_t H, uint32_t A, uint32_t I, uint32_t V, uint32_t P, const char *act, const char *fmt) {
     cr_expect(s->num_layers == L, "num_layers %u, expected %u", s->num_layers, L);
     cr_expect(s->hidden_size == H, "hidden %u, expected %u", s->hidden_size, H);
@@ -130,8 +133,8 @@ static void expect_hparams(const struct sc_source *s, uint32_t L, uint32_t H, ui
     cr_expect(s->intermediate_size == I, "intermediate %u, expected %u", s->intermediate_size, I);
     cr_expect(s->vocab_size == V, "vocab %u, expected %u", s->vocab_size, V);
     cr_expect(s->max_position_embeddings == P, "max positions %u, expected %u", s->max_position_embeddings, P);
-    cr_expect(s->type_vocab_size == 2, "type vocab %u, expected 2", s->type_vocab_size);
-    cr_expect(s->layer_norm_eps == 1e-12f, "eps %g, expected 1e-12", (double)s->layer_norm_eps);
+    cr_expect(s->type_vocab_size == g_type_vocab, "type vocab %u, expected %u", s->type_vocab_size, g_type_vocab);
+    cr_expect(s->layer_norm_eps == g_eps, "eps %g, expected %g", (double)s->layer_norm_eps, (double)g_eps);
     cr_expect(!strcmp(s->hidden_act, act), "activation '%s', expected '%s'", s->hidden_act, act);
     cr_expect(!strcmp(s->format, fmt), "format '%s', expected '%s'", s->format, fmt);
 }
@@ -627,6 +630,106 @@ Test(onnx_generated, bert_base_real_vocab, .timeout = 1800) {
     char *d = generate("bert-base", 0, "", "int8");
     check_variant(d, "model.onnx", NULL, 12, 768, 12, 3072, 30522, 512, "gelu", "onnx");
     check_variant(d, "int8.onnx", "int8.expect.safetensors", 12, 768, 12, 3072, 30522, 512, "gelu", "onnx-int8");
+    tu_rmtree(d);
+    free(d);
+}
+
+/* ------------------------------------------------------------------ RoBERTa-family graphs */
+
+#include "sembed/semb.h"
+
+static int cli_convert(const char *src, const char *out);
+
+// The .semb of DIR/FILE (config.json beside it says roberta) equals the safetensors folder's: the
+// same tensors byte for byte (int8 ones aside), the same hyper-parameters including the position
+// offset and the single token type.
+static void expect_same_semb(const char *dir, const char *file) {
+    char *tmp = tu_mkdtemp(), *hf = tu_path(tmp, "hf"), *cmd = NULL;
+    cr_assert(asprintf(&cmd, "mkdir '%s' && cp '%s/model.safetensors' '%s/config.json' '%s/vocab.txt' '%s/'", hf, dir, dir, dir, hf) > 0);
+    cr_assert(tu_run(cmd, NULL) == 0);
+    free(cmd);
+    char *ref = tu_path(tmp, "st.semb"), *src = tu_path(dir, file), *out = tu_path(tmp, "o.semb");
+    cr_assert(cli_convert(hf, ref) == 0, "sembed convert of the safetensors folder failed");
+    cr_assert(cli_convert(src, out) == 0, "sembed convert %s failed", src);
+    struct sembed_file *fr, *fo;
+    cr_assert(sembed_file_open(ref, &fr) == 0);
+    cr_assert(sembed_file_open(out, &fo) == 0);
+    const char *keys[] = {"bert.num_layers", "bert.hidden_size", "bert.num_heads", "bert.intermediate_size", "bert.vocab_size",
+                          "bert.max_position_embeddings", "bert.type_vocab_size", "bert.position_offset"};
+    for (int k = 0; k < 8; k++) {
+        uint32_t a = 0, b = 0;
+        int ra = sembed_file_get_u32(fr, keys[k], &a), rb = sembed_file_get_u32(fo, keys[k], &b);
+        cr_expect(ra == rb && a == b, "%s: %s = %u (rc %d), safetensors %u (rc %d)", file, keys[k], b, rb, a, ra);
+    }
+    int64_t n = sembed_file_n_tensors(fr), same = 0, q8 = 0;
+    cr_expect(sembed_file_n_tensors(fo) == n, "%s: %lld tensors, safetensors path %lld", file, (long long)sembed_file_n_tensors(fo), (long long)n);
+    for (int64_t i = 0; i < n; i++) {
+        struct sembed_tensor a, b;
+        cr_assert(sembed_file_tensor(fr, i, &a) == 0);
+        int rc = sembed_file_find_tensor(fo, a.name, &b);
+        cr_expect(rc == 0, "%s: tensor %s missing", file, a.name);
+        if (rc) continue;
+        if (b.dtype == SEMBED_DTYPE_Q8_ROW) { q8++; continue; }
+        bool eq = a.dtype == b.dtype && a.nbytes == b.nbytes && a.n_dims == b.n_dims && !memcmp(a.dims, b.dims, sizeof a.dims) &&
+                  !memcmp(a.data, b.data, a.nbytes);
+        cr_expect(eq, "%s: tensor %s differs from the safetensors path", file, a.name);
+        same += eq;
+    }
+    cr_log_info("%s: %lld tensors byte-identical to the safetensors path, %lld int8", file, (long long)same, (long long)q8);
+    sembed_file_free(fr);
+    sembed_file_free(fo);
+    tu_rmtree(tmp);
+    free(tmp); free(hf); free(ref); free(src); free(out);
+}
+
+// RoBERTa / XLM-R bodies (position ids from padding_idx + 1, one token type) exported by the
+// twin: the plain graph, ORT-fused, int8 and ONNX Runtime's own optimized graph.
+Test(onnx_generated, roberta_micro_all_variants, .timeout = 600) {
+    if (!have_python()) cr_skip_test("/usr/bin/python3 with torch and onnx is not available: RoBERTa ONNX variants not generated");
+    char *d = generate("roberta-micro", 1000, "--max-pos 64", "fused int8 ort");
+    g_type_vocab = 1;
+    check_variant(d, "model.onnx", NULL, 2, 32, 2, 128, 1000, 66, "gelu", "onnx");
+    check_variant(d, "fused.onnx", NULL, 2, 32, 2, 128, 1000, 66, "gelu", "onnx-ort");
+    check_variant(d, "int8.onnx", "int8.expect.safetensors", 2, 32, 2, 128, 1000, 66, "gelu", "onnx-int8");
+    char *ort = tu_path(d, "ort.onnx");
+    if (tu_file_exists(ort)) check_variant(d, "ort.onnx", NULL, 2, 32, 2, 128, 1000, 66, "gelu", "onnx-ort");
+    else if (getenv("CI")) cr_assert_fail("CI: node/onnxruntime-node not available, ORT-optimized RoBERTa not generated");
+    else cr_log_info("node/onnxruntime-node not available: ORT-optimized RoBERTa not checked");
+    // HF's own position ids (CumSum of the non-pad mask): another graph, the same tables.
+    char *h = generate("roberta-micro", 1000, "--max-pos 64 --hf-positions", "none");
+    check_variant(h, "model.onnx", NULL, 2, 32, 2, 128, 1000, 66, "gelu", "onnx");
+    g_type_vocab = 2;
+    expect_same_semb(d, "model.onnx");
+    expect_same_semb(d, "int8.onnx");
+    if (tu_file_exists(ort)) expect_same_semb(d, "ort.onnx");
+    expect_same_semb(h, "model.onnx");
+    free(ort);
+    tu_rmtree(d);
+    tu_rmtree(h);
+    free(d);
+    free(h);
+}
+
+// MPNet bodies (RoBERTa's positions, no token types, one relative-position bias table shared by
+// the layers): the plain graph, int8 and ONNX Runtime's own optimized graph. (The contrib-op graph
+// of ort_fuse.py needs a token-type table, so MPNet has none.)
+Test(onnx_generated, mpnet_micro_variants, .timeout = 600) {
+    if (!have_python()) cr_skip_test("/usr/bin/python3 with torch and onnx is not available: MPNet ONNX variants not generated");
+    char *d = generate("mpnet-micro", 1000, "--max-pos 64", "int8 ort");
+    g_type_vocab = 0;
+    g_eps = 1e-5f;
+    check_variant(d, "model.onnx", NULL, 2, 32, 2, 128, 1000, 66, "gelu", "onnx");
+    check_variant(d, "int8.onnx", "int8.expect.safetensors", 2, 32, 2, 128, 1000, 66, "gelu", "onnx-int8");
+    char *ort = tu_path(d, "ort.onnx");
+    if (tu_file_exists(ort)) check_variant(d, "ort.onnx", NULL, 2, 32, 2, 128, 1000, 66, "gelu", "onnx-ort");
+    else if (getenv("CI")) cr_assert_fail("CI: node/onnxruntime-node not available, ORT-optimized MPNet not generated");
+    else cr_log_info("node/onnxruntime-node not available: ORT-optimized MPNet not checked");
+    g_type_vocab = 2;
+    g_eps = 1e-12f;
+    expect_same_semb(d, "model.onnx");
+    expect_same_semb(d, "int8.onnx");
+    if (tu_file_exists(ort)) expect_same_semb(d, "ort.onnx");
+    free(ort);
     tu_rmtree(d);
     free(d);
 }

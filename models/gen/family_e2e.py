@@ -28,9 +28,13 @@ import make_fixtures as mf  # noqa: E402
 import twin  # noqa: E402
 
 TOKENIZERS = {"roberta": ("roberta_bpe.json", "RobertaModel", "roberta"),
-              "xlmr": ("unigram_bytefallback.json", "XLMRobertaModel", "xlm-roberta")}
+              "xlmr": ("unigram_bytefallback.json", "XLMRobertaModel", "xlm-roberta"),
+              # a folder with sentencepiece.bpe.model and no tokenizer.json (sembed converts the
+              # .model); HF's ids come from the tokenizer.json that spm_to_json.py --xlmr made of it
+              "xlmr_spm": ("xlmr_spm.json", "XLMRobertaModel", "xlm-roberta")}
+SPM_MODEL = {"xlmr_spm": os.path.join("tests", "tokenizer", "spm", "test_model.model")}
 SINGLES = ["Hello, world! This is a test.", "A man is playing a guitar.", "naïve café déjà vu — 東京 2024",
-           "   leading and trailing spaces   ", "Don't stop believin'!"]
+           "   leading and trailing spaces   ", "Don't stop believin'!", "ＦＵＬＬ　ｗｉｄｔｈ ①② ﬁne Ⅻ e\u0301"]
 PAIRS = [("the quick brown fox", "jumps over the lazy dog"), ("How do I bake bread?", "Knead the dough, then bake it.")]
 
 
@@ -66,7 +70,10 @@ def main():
     cfg = m.config.hf_config()
     cfg.update({"architectures": [arch], "model_type": model_type, "pad_token_id": pad_id})
     mf.write_config(d, cfg)
-    shutil.copy(tj, os.path.join(d, "tokenizer.json"))
+    if a.family in SPM_MODEL:
+        shutil.copy(os.path.join(ROOT, SPM_MODEL[a.family]), os.path.join(d, "sentencepiece.bpe.model"))
+    else:
+        shutil.copy(tj, os.path.join(d, "tokenizer.json"))
     mf.write_safetensors(os.path.join(d, "model.safetensors"), {"roberta." + k: v for k, v in m.state_dict().items()})
     ids = oracle(tj, SINGLES, False) + oracle(tj, PAIRS, True)
     mean = []

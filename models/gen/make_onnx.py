@@ -13,6 +13,7 @@ Shapes: bert-tiny (L2 H128 A2 I512), minilm-l6, bert-base, or micro (L2 H32 A2 I
 fixture: all variants of it fit in well under 1 MB). Weights are random (seeded), see twin.py.
 """
 import argparse
+import types
 import json
 import os
 import struct
@@ -30,10 +31,28 @@ FAMILIES = {"roberta-base": ("bert-base", dict(type_vocab_size=1, position_offse
                                              layer_norm_eps=1e-5))}
 EXTRA_SHAPES = {"micro": dict(num_layers=2, hidden_size=32, num_heads=2, intermediate_size=128),
                 "nano": dict(num_layers=1, hidden_size=8, num_heads=2, intermediate_size=16)}  # fuzz seeds
+# The same families on the micro shape (test fixtures for the ONNX importer).
+FAMILIES.update({"roberta-micro": (EXTRA_SHAPES["micro"], dict(type_vocab_size=1, position_offset=2)),
+                 "mpnet-micro": (EXTRA_SHAPES["micro"], dict(type_vocab_size=0, position_offset=2,
+                                                             relative_attention_num_buckets=32, layer_norm_eps=1e-5)),
+                 "roberta-nano": (EXTRA_SHAPES["nano"], dict(type_vocab_size=1, position_offset=2)),  # fuzz seeds
+                 "mpnet-nano": (EXTRA_SHAPES["nano"], dict(type_vocab_size=0, position_offset=2,
+                                                           relative_attention_num_buckets=32, layer_norm_eps=1e-5))})
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 from datafile import data_file  # noqa: E402  (data/README.md: $SEMBED_DATA_DIR, data/, ../shared/data)
 
 DEFAULT_VOCAB = data_file("vocab/bert-base-uncased/vocab.txt", required=False) or "data/vocab/bert-base-uncased/vocab.txt"
+
+
+def hf_position_forward(self, ids, tt):
+    """transformers' create_position_ids_from_input_ids (RoBERTa, XLM-R): cumsum(mask) * mask + pad."""
+    pad = self.position_offset - 1
+    mask = ids.ne(pad).int()
+    pos = (torch.cumsum(mask, dim=1).type_as(mask) * mask).long() + pad
+    x = self.word_embeddings(ids) + self.position_embeddings(pos)
+    if hasattr(self, "token_type_embeddings"):
+        x = x + self.token_type_embeddings(tt)
+    return self.dropout(self.LayerNorm(x))
 
 
 def load_vocab(path, size):
@@ -98,6 +117,9 @@ def main():
     ap.add_argument("--opset", type=int, default=14)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--external", action="store_true", help="store initializers in model.onnx.data")
+    ap.add_argument("--hf-positions", action="store_true",
+                    help="position ids as HF's RoBERTa computes them (cumsum of the non-pad mask + padding_idx) "
+                         "instead of arange + offset: the same numbers for unpadded input, another graph")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
 
@@ -107,6 +129,8 @@ def main():
     kw = dict(max_position_embeddings=a.max_pos + fam.get("position_offset", 0), hidden_act=a.act,
               layer_norm_eps=fam.pop("layer_norm_eps", a.eps), **fam)
     m = twin.random_model(shape, vocab_size=len(vocab), seed=a.seed, with_pooler=not a.no_pooler, **kw)
+    if a.hf_positions:
+        m.embeddings.forward = types.MethodType(hf_position_forward, m.embeddings)
     os.makedirs(a.out, exist_ok=True)
 
     sd = {k: v for k, v in m.state_dict().items()}

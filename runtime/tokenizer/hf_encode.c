@@ -409,12 +409,63 @@ static bool is_mark(uint32_t c) {
     return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
 }
 
+// HF's Precompiled::replace: the new characters take the old ones' places; extra ones are marked
+// inserted (the last `diff` entries so far), fewer ones make the last entry so far swallow the rest.
+static int pc_replace(struct cl *l, size_t old_n, const char *rep) {
+    size_t p = 0, n = strlen(rep), k = 0;
+    while (p < n) {
+        uint32_t c;
+        p += tk_utf8_decode((const uint8_t *)rep + p, n - p, &c);
+        if (cl_push(l, c, 0)) return SEMBED_ENOMEM;
+        k++;
+    }
+    if (k > old_n) for (size_t i = 0; i < k - old_n; i++) l->ch[l->n - 1 - i] = 1;
+    else if (k < old_n && l->n) l->ch[l->n - 1] -= (int32_t)(old_n - k);
+    return SEMBED_OK;
+}
+
+// SentencePiece's charsmap as HF applies it (tokenizers normalizers/precompiled.rs): per extended
+// grapheme cluster (utf8proc's segmentation), a cluster under 6 bytes whose bytes start with a
+// trie key is replaced whole; otherwise each character is looked up alone or copied.
+static int precompiled(const struct tk_norm *nm, const struct uv *in, struct uv *out) {
+    struct cl l = {0};
+    int rc = SEMBED_OK;
+    utf8proc_int32_t state = 0;
+    for (size_t a = 0; a < in->n && !rc;) {
+        size_t b = a + 1;
+        while (b < in->n && !utf8proc_grapheme_break_stateful((utf8proc_int32_t)in->c[b - 1], (utf8proc_int32_t)in->c[b], &state))
+            b++;
+        uint8_t key[8];
+        size_t kn = 0;
+        for (size_t i = a; i < b && kn < 6; i++) {
+            char u8[4];
+            size_t k = tk_utf8_encode(in->c[i], u8);
+            if (kn + k > sizeof key) { kn = sizeof key; break; }
+            memcpy(key + kn, u8, k);
+            kn += k;
+        }
+        const char *rep = kn < 6 ? tk_precompiled_find(nm, key, kn) : NULL;
+        if (rep) rc = pc_replace(&l, b - a, rep);
+        for (size_t i = a; i < b && !rep && !rc; i++) {
+            char u8[4];
+            size_t k = tk_utf8_encode(in->c[i], u8);
+            const char *r = tk_precompiled_find(nm, (const uint8_t *)u8, k);
+            rc = r ? pc_replace(&l, 1, r) : cl_push(&l, in->c[i], 0);
+        }
+        a = b;
+    }
+    if (!rc) rc = cl_apply(in, &l, out);
+    cl_free(&l);
+    return rc;
+}
+
 static int normalize_one(const struct tk_norm *nm, struct uv *in, struct uv *out) {
     int rc = SEMBED_OK;
     out->n = 0;
     switch (nm->kind) {
     case TK_N_NFD: case TK_N_NFKD: return normalize_form(in, out, nm->kind == TK_N_NFKD, false);
     case TK_N_NFC: case TK_N_NFKC: return normalize_form(in, out, nm->kind == TK_N_NFKC, true);
+    case TK_N_PRECOMPILED: return precompiled(nm, in, out);
     case TK_N_LOWER:
         for (size_t i = 0; i < in->n && !rc; i++) {
             uint32_t lw[2];

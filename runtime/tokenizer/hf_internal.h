@@ -14,7 +14,9 @@ enum { TK_MAX_ID = (1 << 24) - 1 };           // 16.7M ids: far above any real v
 #define TK_MAX_JSON (512u << 20)              // bytes of tokenizer.json accepted
 
 enum { TK_N_NFC, TK_N_NFD, TK_N_NFKC, TK_N_NFKD, TK_N_LOWER, TK_N_STRIPACC, TK_N_STRIP, TK_N_REPLACE, TK_N_PREPEND,
-       TK_N_BERT };
+       TK_N_BERT, TK_N_PRECOMPILED };
+// Longest key a Precompiled lookup can see: HF tries whole graphemes under 6 bytes, else characters.
+enum { TK_PC_MAX_KEY = 5 };
 enum { TK_P_BYTELEVEL, TK_P_METASPACE, TK_P_WHITESPACE, TK_P_WSSPLIT, TK_P_PUNCT, TK_P_SPLIT, TK_P_DIGITS, TK_P_BERT,
        TK_P_CHARDELIM };
 enum { TK_B_REMOVED, TK_B_ISOLATED, TK_B_MERGED_PREV, TK_B_MERGED_NEXT, TK_B_CONTIGUOUS };
@@ -28,8 +30,10 @@ struct tk_norm {
     bool left, right;                     // Strip
     bool clean, chinese, strip_acc, lower; // BertNormalizer (strip_acc resolved)
     pcre2_code *re;                       // Replace pattern
-    char *str;                            // Replace content / Prepend string
+    char *str;                            // Replace content / Prepend string / Precompiled strings
     size_t slen;
+    uint32_t *trie;                       // Precompiled: the double array (host order)
+    size_t n_trie;
 };
 
 struct tk_pre {
@@ -96,6 +100,12 @@ struct tk_hf {
     uint8_t first_byte[256];
     bool byte_level;
 };
+
+// Precompiled charsmap (hf_precompiled.c): load checks every path of <= TK_PC_MAX_KEY bytes;
+// find returns the replacement (NUL-terminated UTF-8) of key's first trie match, or NULL.
+int tk_precompiled_load(struct tk_norm *nm, const uint8_t *blob, size_t n, const char *fn, const char *path);
+int tk_precompiled_load_b64(struct tk_norm *nm, const char *b64, size_t n, const char *fn, const char *path);
+const char *tk_precompiled_find(const struct tk_norm *nm, const uint8_t *key, size_t n);
 
 int32_t tk_smap_find(const struct tk_hf *h, const struct tk_smap *m, const char *s, size_t n);
 bool tk_merge_find(const struct tk_hf *h, int32_t a, int32_t b, uint32_t *rank, int32_t *id);

@@ -312,6 +312,13 @@ static int parse_normalizer(struct tk_hf *h, json_object *o, const char *fn, con
         if (sa && !json_object_is_type(sa, json_type_boolean))
             return sembed_fail(SEMBED_ECORRUPT, fn, "%s.strip_accents: expected boolean or null, got %s", path, jtype(sa));
         n->strip_acc = sa ? json_object_get_boolean(sa) : n->lower; // HF: None follows lowercase
+    } else if (strcmp(type, "Precompiled") == 0) {
+        n->kind = TK_N_PRECOMPILED;
+        const char *c;
+        size_t cl;
+        if ((rc = get_str(o, "precompiled_charsmap", true, &c, &cl, fn, path)) ||
+            (rc = tk_precompiled_load_b64(n, c, cl, fn, "normalizer.precompiled_charsmap")))
+            return rc;
     } else {
         h->n_norm--;
         return sembed_fail(SEMBED_EUNSUPPORTED, fn, "normalizer '%s' is not supported", type);
@@ -809,7 +816,7 @@ static int parse_added(struct tk_hf *h, json_object *a, const char *fn) {
 
 void tk_hf_free(struct tk_hf *h) {
     if (!h) return;
-    for (size_t i = 0; i < h->n_norm; i++) { pcre2_code_free(h->norm[i].re); free(h->norm[i].str); }
+    for (size_t i = 0; i < h->n_norm; i++) { pcre2_code_free(h->norm[i].re); free(h->norm[i].str); free(h->norm[i].trie); }
     for (size_t i = 0; i < h->n_pre; i++) pcre2_code_free(h->pre[i].re);
     for (size_t i = 0; i < h->n_post; i++) {
         struct tk_post *p = &h->post[i];
@@ -918,7 +925,7 @@ const char *tk_hf_model_name(const struct tk_hf *h) {
 
 void tk_hf_describe(const struct tk_hf *h, char *buf, size_t cap) {
     static const char *nn[] = {"NFC", "NFD", "NFKC", "NFKD", "Lowercase", "StripAccents", "Strip", "Replace", "Prepend",
-                               "BertNormalizer"};
+                               "BertNormalizer", "Precompiled"};
     static const char *pn[] = {"ByteLevel", "Metaspace", "Whitespace", "WhitespaceSplit", "Punctuation", "Split",
                                "Digits", "BertPreTokenizer", "CharDelimiterSplit"};
     static const char *qn[] = {"BertProcessing", "RobertaProcessing", "TemplateProcessing", "ByteLevel"};
