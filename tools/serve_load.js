@@ -12,6 +12,7 @@
 // Usage: node tools/serve_load.js --cli build/sembed --model M.semb [--threads 2] [--seconds 60]
 //        [--clients 64] [--size 16] [--text FILE (default: the wiki text, else STS-B dev)] [--max-requests 200000]
 //        [--rounds 4] [--max-batch-tokens N (default: the server's)] [--overload-limit 8]
+//        [--half-rate R: only the lone and half phases, at R requests/s (for A/B runs of the tail)]
 'use strict';
 const http = require('http');
 const fs = require('fs');
@@ -19,7 +20,7 @@ const { spawn, execFileSync } = require('child_process');
 
 const args = { cli: 'build/sembed', model: 'models/sembed-mini/sembed-mini.semb', threads: 2, seconds: 60, clients: 64,
   size: 16, text: '', 'max-requests': 200000, 'overload-limit': 8,
-  'max-batch-tokens': 0, rounds: 4 };
+  'max-batch-tokens': 0, rounds: 4, 'half-rate': 0 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, '');
   if (!(k in args)) { console.error(`unknown option ${process.argv[i]}`); process.exit(2); }
@@ -190,6 +191,10 @@ function summary(name, { results, secs }) {
   for (let i = 0; i < 30; i++) lone.push((await post(s.port, loneReq)).ms);
   report.lone_ms = +pct(lone, 0.5).toFixed(2);
   console.log(JSON.stringify({ phase: 'lone', size: args.size, p50_ms: report.lone_ms, p99_ms: +pct(lone, 0.99).toFixed(2) }));
+  if (args['half-rate'] > 0) { // lone + half phases only, at a given rate
+    report.saturate = { sentences_per_s: 2 * args['half-rate'] * args.size };
+    await stopServer(s);
+  } else {
   // saturate, in ROUNDS rounds, each followed by `sembed embed` on exactly the sentences that round
   // embedded: interleaving keeps the two sides of the ratio in the same stretch of a shared
   // machine's load. CPU seconds are counted too (server process vs offline process), which other
@@ -221,6 +226,7 @@ function summary(name, { results, secs }) {
   report.ratio_per_cpu_second = +(report.saturate.sentences_per_cpu_s / report.offline.sentences_per_cpu_s).toFixed(3);
   console.log(JSON.stringify({ phase: 'offline', ...report.offline, ratio_server_vs_offline: report.ratio_server_vs_offline,
     ratio_per_cpu_second: report.ratio_per_cpu_second, client_cpu_s: report.client_cpu_s }));
+  }
   freshAgent();
   // half: open loop at half the saturated sentence rate, requests of SIZE sentences, Poisson then
   // paced arrivals, each against a fresh server
@@ -244,6 +250,7 @@ function summary(name, { results, secs }) {
     Object.assign(report[name], await stopServer(s));
     freshAgent();
   }
+  if (args['half-rate'] > 0) { console.log(JSON.stringify(report, null, 1)); agent.destroy(); return; }
   // overload: more clients than the queue admits
   s = await startServer(['--max-concurrent-requests', String(args['overload-limit'])]);
   report.overload = summary('overload', await closedLoop(s.port, args.clients, Math.max(5, args.seconds / 4), null));
