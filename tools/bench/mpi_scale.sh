@@ -9,9 +9,16 @@ cd "$(dirname "$0")/../.."
 B=$(cd "${1:-build}" && pwd); S=$B/sembed; STEPS=${2:-6}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-head -n 4000 ../shared/data/train/wiki1m_head.txt >"$T/data.txt"
-head -n 1000 ../shared/data/train/wiki1m_head.txt >"$T/embed.txt"
-INIT="layers=6,hidden=384,heads=12,intermediate=1536,max_position=512,vocab=../shared/data/vocab/bert-base-uncased/vocab.txt"
+# Text: the wiki sentences where tools/datafile.sh finds them, else the vendored STS-B dev sentences.
+if WIKI=$(tools/datafile.sh train/wiki1m_head.txt 2>/dev/null); then
+  head -n 4000 "$WIKI" >"$T/data.txt"
+else
+  DEV=$(tools/datafile.sh sts/STSBenchmark/sts-dev.csv) || exit 1
+  awk -F'\t' '{ print $6; print $7 }' "$DEV" | head -n 4000 >"$T/data.txt"
+fi
+head -n 1000 "$T/data.txt" >"$T/embed.txt"
+VOCAB=$(tools/datafile.sh vocab/bert-base-uncased/vocab.txt) || exit 1
+INIT="layers=6,hidden=384,heads=12,intermediate=1536,max_position=512,vocab=$VOCAB"
 ARGS="--init-random $INIT --data $T/data.txt --batch 64 --max-length 32 --steps $STEPS --lr 5e-5 --seed 1"
 per_step() { /usr/bin/python3 -c "
 import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); e=[float(x['elapsed_s']) for x in r]; c=[float(x['cpu_s']) for x in r]

@@ -18,8 +18,8 @@ PY=/usr/bin/python3
 (cd models/teacher && npm ci --no-audit --no-fund --loglevel=error)
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-DEV=../shared/data/sts/STSBenchmark/sts-dev.csv
-if [ -f "$DEV" ]; then
+DEV=$(tools/datafile.sh sts/STSBenchmark/sts-dev.csv 2>/dev/null || true)
+if [ -n "$DEV" ] && [ -f "$DEV" ]; then
   awk -F"\t" 'NR <= 24 { print $6 }' "$DEV" > "$W/in.txt"
 else
   printf '%s\n' "a man is playing a guitar ." "a woman is slicing an onion ." "the cat sat on the mat ." \
