@@ -643,6 +643,21 @@ def parse_args():
     return a
 
 
+def ensure_ort_peer():
+    """The ONNX Runtime peer is npm's onnxruntime-node (it carries libonnxruntime): install the
+    locked tools/node packages when a fresh clone does not have them yet, as tools/install-deps.sh
+    does. A failure leaves the ORT rows n/a with the reason."""
+    node_dir = os.path.join(ROOT, "tools", "node")
+    if os.path.isdir(os.path.join(node_dir, "node_modules", "onnxruntime-node")) or not shutil.which("npm"):
+        return
+    log("[setup] npm ci in tools/node (the ONNX Runtime peer, onnxruntime-node)")
+    env = dict(os.environ, ONNXRUNTIME_NODE_INSTALL="skip")
+    r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=node_dir, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        log(f"[setup] npm ci failed (exit {r.returncode}): {r.stdout.strip()[-400:]}")
+
+
 def main():
     a = parse_args()
     if a.list:
@@ -659,6 +674,8 @@ def main():
     if a.check_noamx:
         check_noamx(a, tools)
         return 0
+    if "ort" in peers:
+        ensure_ort_peer()
     cli = None
     if "sembed" in peers:
         cli, tools["sembed_bench"], tools["sembed_why"] = build_sembed(a, bindir)
