@@ -23,6 +23,8 @@
 
 #include "convert/internal.h"
 
+#include "fuzz_scratch.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void quiet(enum sembed_log_level l, const char *m, void *u) { (void)l; (void)m; (void)u; }
@@ -61,14 +63,8 @@ static void cleanup(void) {
 static int scratch(void) {
     static int state; // 0 untried, 1 ready, -1 unavailable
     if (state) return state > 0;
-    const char *bases[3] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
-    state = -1;
-    for (int i = 0; i < 3 && state < 0; i++) {
-        if (!bases[i] || !*bases[i]) continue;
-        snprintf(g_dir, sizeof g_dir, "%s/fuzz_hf_dir-XXXXXX", bases[i]);
-        if (mkdtemp(g_dir)) state = 1;
-    }
-    if (state < 0) { g_dir[0] = 0; return 0; }
+    state = fuzz_scratch_dir(g_dir, sizeof g_dir, "fuzz_hf_dir") ? 1 : -1;
+    if (state < 0) return 0;
     char p[512];
     for (size_t i = 0; i < sizeof SUBDIRS / sizeof *SUBDIRS; i++) {
         path_of(p, sizeof p, SUBDIRS[i]);

@@ -22,6 +22,8 @@
 
 #include "convert/onnx_import.h"
 
+#include "fuzz_scratch.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void quiet(enum sembed_log_level l, const char *m, void *u) { (void)l; (void)m; (void)u; }
@@ -54,14 +56,8 @@ static int write_pattern(const char *name, size_t bytes) {
 static int scratch(void) {
     static int state; // 0 untried, 1 ready, -1 unavailable
     if (state) return state > 0;
-    const char *bases[3] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
-    state = -1;
-    for (int i = 0; i < 3 && state < 0; i++) {
-        if (!bases[i] || !*bases[i]) continue;
-        snprintf(g_dir, sizeof g_dir, "%s/fuzz_onnx-XXXXXX", bases[i]);
-        if (mkdtemp(g_dir)) state = 1;
-    }
-    if (state < 0) { g_dir[0] = 0; return 0; }
+    state = fuzz_scratch_dir(g_dir, sizeof g_dir, "fuzz_onnx") ? 1 : -1;
+    if (state < 0) return 0;
     atexit(cleanup);
     char p[512];
     for (int i = 2; i >= 0; i--) { at(p, sizeof p, DIRS[i]); mkdir(p, 0700); }
