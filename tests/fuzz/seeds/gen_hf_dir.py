@@ -12,6 +12,9 @@ import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import seedlib  # noqa: E402
+
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "un", "##aff", "##able", "a", "##b"]
 
 BERT = {"architectures": ["BertModel"], "model_type": "bert", "vocab_size": 12, "hidden_size": 8,
@@ -173,13 +176,7 @@ def seeds():
 
 
 def main():
-    d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "corpus", "hf_dir")
-    os.makedirs(d, exist_ok=True)
-    ss = seeds()
-    for name, b in ss.items():
-        with open(os.path.join(d, "seed-" + name), "wb") as f:
-            f.write(b)
-    print("gen_hf_dir: %d seeds in %s" % (len(ss), d))
+    seedlib.write_seeds("hf_dir", seeds())
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import seedlib  # noqa: E402
+
 
 def npy(header, data=b"", major=1, minor=0, hlen=None):
     h = header.encode() if isinstance(header, str) else header
@@ -53,13 +56,7 @@ def seeds():
 
 
 def main():
-    d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "corpus", "npy")
-    os.makedirs(d, exist_ok=True)
-    ss = seeds()
-    for name, b in ss.items():
-        with open(os.path.join(d, "seed-" + name), "wb") as f:
-            f.write(b)
-    print("gen_npy: %d seeds in %s" % (len(ss), d))
+    seedlib.write_seeds("npy", seeds())
 
 
 if __name__ == "__main__":

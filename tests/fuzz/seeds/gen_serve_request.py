@@ -11,6 +11,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import seedlib  # noqa: E402
+
 OPENAI, EMBED, TOKENIZE, SIM = 0, 1, 2, 3
 BIG = 0xF0  # + route: batch limit 16
 LONG = "hello world " * 12  # 24 words: over the 16-token limit
@@ -71,13 +74,7 @@ def seeds():
 
 
 def main():
-    d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "corpus", "serve_request")
-    os.makedirs(d, exist_ok=True)
-    ss = seeds()
-    for name, b in ss.items():
-        with open(os.path.join(d, "seed-" + name), "wb") as f:
-            f.write(b)
-    print("gen_serve_request: %d seeds in %s" % (len(ss), d))
+    seedlib.write_seeds("serve_request", seeds())
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import seedlib  # noqa: E402
+
 WL = {"model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "a": 1, "b": 2, "ab": 3, "[CLS]": 4, "[SEP]": 5},
                 "unk_token": "[UNK]"}}
 BPE_VOCAB = {"<unk>": 0, "a": 1, "b": 2, "ab": 3, "c": 4, "abc": 5}
@@ -129,13 +132,7 @@ def seeds():
 
 
 def main():
-    d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "corpus", "tokenizer_json")
-    os.makedirs(d, exist_ok=True)
-    ss = seeds()
-    for name, b in ss.items():
-        with open(os.path.join(d, "seed-" + name), "wb") as f:
-            f.write(b)
-    print("gen_tokenizer_json: %d seeds in %s" % (len(ss), d))
+    seedlib.write_seeds("tokenizer_json", seeds())
 
 
 if __name__ == "__main__":
