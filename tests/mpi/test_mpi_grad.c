@@ -92,16 +92,11 @@ static double grad_diff(const struct st_model *m, const float *g, const float *c
     return worst;
 }
 
-static void run_case(const char *dir, const char *name) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.bin", dir, name);
-    if (load(path)) { printf("cannot read golden %s\n", path); failures++; return; }
-    const int32_t *cfg = need("config"), *cs = need("case");
-    const float *hp = need("hparams");
-    struct st_config c = {.vocab = cfg[0], .hidden = cfg[1], .layers = cfg[2], .heads = cfg[3], .inter = cfg[4],
-                          .max_pos = cfg[5], .type_vocab = cfg[6], .ln_eps = hp[0], .act = SK_ACT_GELU_ERF, .has_pooler = true};
+// The golden file's model: parameters from "param.NAME", the PyTorch gradients "grad.NAME" in
+// *ref (NULL where the tensor is frozen: not trainable), a copy of the initial parameters in *init.
+static struct st_model *model_from_golden(const struct st_config *c, const float ***ref_out, float **init_out) {
     struct st_model *m;
-    if (st_model_create(&c, &m) || st_model_alloc_train(m)) { failures++; return; }
+    if (st_model_create(c, &m) || st_model_alloc_train(m)) return NULL;
     const float **ref = calloc((size_t)m->n_tensors, sizeof *ref);
     float *init = malloc(m->n_params * sizeof *init);
     for (int i = 0; i < m->n_tensors; i++) {
@@ -115,6 +110,23 @@ static void run_case(const char *dir, const char *name) {
         t->trainable = r != NULL;
     }
     memcpy(init, m->params, m->n_params * sizeof *init);
+    *ref_out = ref;
+    *init_out = init;
+    return m;
+}
+
+static void run_case(const char *dir, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.bin", dir, name);
+    if (load(path)) { printf("cannot read golden %s\n", path); failures++; return; }
+    const int32_t *cfg = need("config"), *cs = need("case");
+    const float *hp = need("hparams");
+    struct st_config c = {.vocab = cfg[0], .hidden = cfg[1], .layers = cfg[2], .heads = cfg[3], .inter = cfg[4],
+                          .max_pos = cfg[5], .type_vocab = cfg[6], .ln_eps = hp[0], .act = SK_ACT_GELU_ERF, .has_pooler = true};
+    const float **ref;
+    float *init;
+    struct st_model *m = model_from_golden(&c, &ref, &init);
+    if (!m) { failures++; return; }
     int B = cs[3], kv = cs[4] ? 3 : 2, H = c.hidden;
     struct st_objective o = {.contrastive = true, .pool = (enum st_pool)cs[1], .mlp = cs[2] != 0, .temp = hp[1], .hn_weight = hp[2]};
     const struct rec *ids = find("ids");
@@ -217,21 +229,10 @@ static void run_distill_case(const char *dir, const char *name) {
     struct st_config c = {.vocab = cfg[0], .hidden = cfg[1], .layers = cfg[2], .heads = cfg[3], .inter = cfg[4],
                           .max_pos = cfg[5], .type_vocab = cfg[6], .ln_eps = hp[0], .act = SK_ACT_GELU_ERF,
                           .has_pooler = true, .has_mlm = cs[5] != 0, .proj_dim = cs[3]};
-    struct st_model *m;
-    if (st_model_create(&c, &m) || st_model_alloc_train(m)) { failures++; return; }
-    const float **ref = calloc((size_t)m->n_tensors, sizeof *ref);
-    float *init = malloc(m->n_params * sizeof *init);
-    for (int i = 0; i < m->n_tensors; i++) {
-        struct st_tensor *t = &m->tensors[i];
-        char nm[160];
-        snprintf(nm, sizeof nm, "param.%s", t->name);
-        memcpy(m->params + t->offset, need(nm), t->numel * sizeof(float));
-        snprintf(nm, sizeof nm, "grad.%s", t->name);
-        const struct rec *r = find(nm);
-        ref[i] = r ? r->data : NULL;
-        t->trainable = r != NULL;
-    }
-    memcpy(init, m->params, m->n_params * sizeof *init);
+    const float **ref;
+    float *init;
+    struct st_model *m = model_from_golden(&c, &ref, &init);
+    if (!m) { failures++; return; }
     int B = cs[2], kv = cs[4] ? 2 : 1, H = c.hidden, mlm = cs[5] != 0;
     struct st_objective o = {.contrastive = cs[4] != 0, .pool = (enum st_pool)cs[0], .mlp = cs[1] != 0, .temp = hp[1],
                              .mlm = mlm, .mlm_weight = hp[6], .distill = true, .cl_weight = hp[5],
