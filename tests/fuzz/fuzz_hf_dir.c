@@ -33,6 +33,7 @@ static const char *const NAMES[] = {
     "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
     "vocab.json", "merges.txt", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json",
     "2_Dense/config.json", "2_Dense/model.safetensors", "0_Transformer/config.json", "0_Transformer/vocab.txt",
+    "tensors.txt",
 };
 #define N_NAMES (sizeof NAMES / sizeof *NAMES)
 static const char *const SUBDIRS[] = {"1_Pooling", "2_Dense", "0_Transformer"};
@@ -109,6 +110,38 @@ static void unpack(const uint8_t *d, size_t n) {
     }
 }
 
+// The tensor-name stage of a conversion (sc_hf_canonicalize: source names -> canonical names per
+// architecture, task heads dropped; sc_hf_validate: every expected tensor with the shape the
+// config implies, nothing unexpected) over the tensors listed in tensors.txt, one per line:
+// "NAME D0 [D1] [f16|bf16|q8|i32]". These stages read names, shapes and dtypes, never data. A line
+// "!keep_mlm" asks for the MLM head as --keep-mlm-head does.
+static void tensor_stage(struct sc_ctx *c) {
+    char p[512];
+    path_of(p, sizeof p, "tensors.txt");
+    FILE *f = fopen(p, "r");
+    if (!f) return;
+    char line[512];
+    bool keep_mlm = false;
+    for (int k = 0; k < 4096 && fgets(line, sizeof line, f); k++) {
+        if (!strncmp(line, "!keep_mlm", 9)) { keep_mlm = true; continue; }
+        char name[300], ty[8] = "";
+        long long d[2] = {0, 0};
+        int got = sscanf(line, "%299s %lld %lld %7s", name, &d[0], &d[1], ty);
+        if (got < 2) continue;
+        if (got == 3 && (d[1] < 0)) got = 2;
+        uint32_t nd = got >= 3 ? 2 : 1;
+        int64_t dims[2] = {d[0], d[1]};
+        if (d[0] < 0 || d[0] > (1 << 20) || d[1] < 0 || d[1] > (1 << 20)) continue;
+        enum sembed_dtype dt = !strcmp(ty, "f16") ? SEMBED_DTYPE_F16 : !strcmp(ty, "bf16") ? SEMBED_DTYPE_BF16
+                             : !strcmp(ty, "q8") ? SEMBED_DTYPE_Q8_ROW : !strcmp(ty, "i32") ? SEMBED_DTYPE_I32
+                                                                                               : SEMBED_DTYPE_F32;
+        if (sc_source_add(&c->src, name, dt, nd, dims, NULL, NULL)) break;
+    }
+    fclose(f);
+    bool has_pooler = false, has_mlm = false;
+    if (sc_hf_canonicalize(c, keep_mlm) == 0) sc_hf_validate(c, keep_mlm, &has_pooler, &has_mlm);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int init;
     if (!init) { sembed_log_set(quiet, NULL); init = 1; }
@@ -123,8 +156,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *model_dir = NULL;
     const char *md = g_dir;
     if (sc_hf_st_modules(&c, g_dir, &model_dir) == 0 && model_dir) md = model_dir;
-    sc_hf_config(&c, md, false);
+    int cfg = sc_hf_config(&c, md, false);
     sc_hf_tokenizer(&c, md);
+    if (cfg == 0 && c.hp.hidden_size) tensor_stage(&c);
     free(model_dir);
     sc_ctx_free(&c);
     return 0;

@@ -74,8 +74,106 @@ TOK_JSON = {"version": "1.0", "normalizer": {"type": "BertNormalizer", "lowercas
 BPE_VOCAB = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4, "h": 5, "e": 6, "he": 7, "\u0120": 8}
 
 
-def seeds():
+def bert_tensors(prefix="bert.", layers=1, H=8, I=16, V=12, P=32, T=2, pooler=True):
+    """tensors.txt lines (NAME D0 [D1]) of a BERT checkpoint with the shapes BERT's config implies."""
+    t = [(prefix + "embeddings.word_embeddings.weight", V, H), (prefix + "embeddings.position_embeddings.weight", P, H)]
+    if T:
+        t.append((prefix + "embeddings.token_type_embeddings.weight", T, H))
+    t += [(prefix + "embeddings.LayerNorm.weight", H), (prefix + "embeddings.LayerNorm.bias", H)]
+    for l in range(layers):
+        e = prefix + "encoder.layer.%d." % l
+        for lin, o, i in (("attention.self.query", H, H), ("attention.self.key", H, H), ("attention.self.value", H, H),
+                          ("attention.output.dense", H, H), ("intermediate.dense", I, H), ("output.dense", H, I)):
+            t += [(e + lin + ".weight", o, i), (e + lin + ".bias", o)]
+        for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
+            t += [(e + ln + ".weight", H), (e + ln + ".bias", H)]
+    if pooler:
+        t += [(prefix + "pooler.dense.weight", H, H), (prefix + "pooler.dense.bias", H)]
+    return t
+
+
+def tensors_txt(t, extra=""):
+    return "".join(" ".join(str(x) for x in row) + "\n" for row in t) + extra
+
+
+def rename(t, pairs):
+    out = []
+    for row in t:
+        n = row[0]
+        for a, b in pairs:
+            n = n.replace(a, b)
+        out.append((n,) + tuple(row[1:]))
+    return out
+
+
+def tensor_seeds():
+    """The tensor-name stage (fuzz_hf_dir's tensors.txt): each architecture's names, then one defect each."""
     s = {}
+    bt = bert_tensors()
+    mlm = [("cls.predictions.transform.dense.weight", 8, 8), ("cls.predictions.transform.dense.bias", 8),
+           ("cls.predictions.transform.LayerNorm.weight", 8), ("cls.predictions.transform.LayerNorm.bias", 8),
+           ("cls.predictions.bias", 12), ("cls.predictions.decoder.weight", 12, 8), ("cls.seq_relationship.weight", 2, 8),
+           ("bert.embeddings.position_ids", 1, 32)]
+    cfg = [("config.json", js(BERT))]
+    s["t-bert"] = folder(cfg + [("tensors.txt", tensors_txt(bt))])
+    s["t-bert-f16-q8"] = folder(cfg + [("tensors.txt", tensors_txt([r + (("f16",) if len(r) == 3 and "word" in r[0] else
+                                                                         ("q8",) if len(r) == 3 else ()) for r in bt]))])
+    s["t-bert-mlm-kept"] = folder(cfg + [("tensors.txt", tensors_txt(bt + mlm, "!keep_mlm\n"))])
+    s["t-bert-mlm-dropped"] = folder(cfg + [("tensors.txt", tensors_txt(bt + mlm))])
+    s["t-bert-keep-mlm-missing"] = folder(cfg + [("tensors.txt", tensors_txt(bt, "!keep_mlm\n"))])
+    s["t-bert-no-prefix-no-pooler"] = folder(cfg + [("tensors.txt", tensors_txt(bert_tensors(prefix="", pooler=False)))])
+    s["t-bert-missing"] = folder(cfg + [("tensors.txt", tensors_txt(bt[:-5]))])
+    s["t-bert-shape"] = folder(cfg + [("tensors.txt", tensors_txt([(bt[0][0], 13, 8)] + bt[1:]))])
+    s["t-bert-dtype"] = folder(cfg + [("tensors.txt", tensors_txt([bt[0] + ("i32",)] + bt[1:]))])
+    s["t-bert-unexpected"] = folder(cfg + [("tensors.txt", tensors_txt(bt + [("bert.encoder.layer.1.output.dense.weight", 8, 16)]))])
+    s["t-bert-duplicate"] = folder(cfg + [("tensors.txt", tensors_txt(bt + [("bert.embeddings.LayerNorm.weight", 8)]))])
+    s["t-bert-dup-canonical"] = folder(cfg + [("tensors.txt", tensors_txt(bt + [("embeddings.LayerNorm.bias", 8)]))])
+    ce = with_(BERT, architectures=["BertForSequenceClassification"], num_labels=1)
+    s["t-bert-classifier"] = folder([("config.json", js(ce)), ("tensors.txt", tensors_txt(
+        bt + [("classifier.weight", 1, 8), ("classifier.bias", 1)]))])
+    s["t-bert-classifier-no-pooler"] = folder([("config.json", js(ce)), ("tensors.txt", tensors_txt(
+        bert_tensors(pooler=False) + [("classifier.weight", 1, 8), ("classifier.bias", 1)]))])
+    distil = rename(bert_tensors(prefix="distilbert.", T=0, pooler=False),
+                    [("encoder.layer.", "transformer.layer."), ("attention.self.query", "attention.q_lin"),
+                     ("attention.self.key", "attention.k_lin"), ("attention.self.value", "attention.v_lin"),
+                     ("attention.output.dense", "attention.out_lin"), ("attention.output.LayerNorm", "sa_layer_norm"),
+                     ("intermediate.dense", "ffn.lin1"), ("output.dense", "ffn.lin2"), ("output.LayerNorm", "output_layer_norm")])
+    dmlm = [("vocab_transform.weight", 8, 8), ("vocab_transform.bias", 8), ("vocab_layer_norm.weight", 8),
+            ("vocab_layer_norm.bias", 8), ("vocab_projector.weight", 12, 8), ("vocab_projector.bias", 12),
+            ("pre_classifier.weight", 8, 8), ("transformer.layer.0.unknown.weight", 8, 8)]
+    s["t-distil"] = folder([("config.json", js(DISTIL)), ("tensors.txt", tensors_txt(distil))])
+    s["t-distil-mlm"] = folder([("config.json", js(DISTIL)), ("tensors.txt", tensors_txt(distil + dmlm[:6], "!keep_mlm\n"))])
+    s["t-distil-unknown"] = folder([("config.json", js(DISTIL)), ("tensors.txt", tensors_txt(distil + dmlm[6:]))])
+    rob_cfg = with_(BERT, model_type="roberta", architectures=["RobertaForSequenceClassification"], type_vocab_size=1,
+                    pad_token_id=1, num_labels=1, max_position_embeddings=34)
+    rob = rename(bert_tensors(prefix="roberta.", T=1, P=34, pooler=False), [])
+    s["t-roberta-classifier"] = folder([("config.json", js(rob_cfg)), ("tensors.txt", tensors_txt(
+        rob + [("classifier.dense.weight", 8, 8), ("classifier.dense.bias", 8), ("classifier.out_proj.weight", 1, 8),
+               ("classifier.out_proj.bias", 1), ("lm_head.dense.weight", 8, 8)]))])
+    mp_cfg = with_(BERT, model_type="mpnet", architectures=["MPNetForMaskedLM"], relative_attention_num_buckets=32,
+                   pad_token_id=1, type_vocab_size=0)
+    mp = rename(bert_tensors(prefix="mpnet.", T=0, pooler=True),
+                [("attention.self.query", "attention.attn.q"), ("attention.self.key", "attention.attn.k"),
+                 ("attention.self.value", "attention.attn.v"), ("attention.output.dense", "attention.attn.o"),
+                 ("attention.output.LayerNorm", "attention.LayerNorm")])
+    s["t-mpnet"] = folder([("config.json", js(mp_cfg)), ("tensors.txt", tensors_txt(
+        mp + [("mpnet.encoder.relative_attention_bias.weight", 32, 2), ("lm_head.dense.weight", 8, 8),
+              ("mpnet.embeddings.position_ids", 1, 32)]))])
+    s["t-mpnet-no-bias"] = folder([("config.json", js(mp_cfg)), ("tensors.txt", tensors_txt(mp))])
+    st = with_(BERT)
+    s["t-st-dense"] = folder([("config.json", js(st)), ("modules.json", js([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}])),
+        ("1_Pooling/config.json", js({"word_embedding_dimension": 8, "pooling_mode_mean_tokens": True})),
+        ("2_Dense/config.json", js({"in_features": 8, "out_features": 4, "bias": True,
+                                    "activation_function": "torch.nn.modules.activation.Tanh"})),
+        ("tensors.txt", tensors_txt(bt + [("pooling.dense.0.weight", 4, 8), ("pooling.dense.0.bias", 4)]))])
+    return s
+
+
+def seeds():
+    s = tensor_seeds()
     # valid folders
     s["bert-vocab"] = folder([("config.json", js(BERT)), ("vocab.txt", vocab_txt())])
     s["bert-tokconfig"] = folder([("config.json", js(BERT)), ("vocab.txt", vocab_txt()),
