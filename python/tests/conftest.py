@@ -6,6 +6,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,8 +16,13 @@ import sembed
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MINI = os.path.join(REPO, "models", "sembed-mini", "sembed-mini.semb")
 TINY_SRC = os.path.join(REPO, "tests", "fixtures", "bert-tiny")
-DATA = os.path.abspath(os.path.join(REPO, "..", "shared", "data"))
-STSB_DEV = os.path.join(DATA, "sts", "STSBenchmark", "sts-dev.csv")
+sys.path.insert(0, os.path.join(REPO, "tools"))
+from datafile import data_file  # noqa: E402  (the repository's one lookup rule: SEMBED_DATA_DIR, data/, ../shared/data)
+
+# STS-B dev is vendored in data/; STS12 is found only where the shared data is (None otherwise).
+STSB_DEV = data_file("sts/STSBenchmark/sts-dev.csv", required=False) or ""
+_STS12_INPUT = data_file("sts/STS12-en-test/STS.input.MSRvid.txt", required=False)
+STS12_DIR = os.path.dirname(_STS12_INPUT) if _STS12_INPUT else None
 
 
 def _find_cli():
@@ -84,7 +90,7 @@ def _real_sentences():
                 parts = line.rstrip("\n").split("\t")
                 if len(parts) >= 7:
                     sents += [parts[5], parts[6]]
-    if not sents:  # fallback when ../shared/data is absent
+    if not sents:  # fallback when no STS-B dev file is found (it is vendored in data/)
         sents = [f"sentence number {i} is about {w}." for i, w in
                  enumerate(["cats", "dogs", "the stock market", "a man playing a guitar", "rain"] * 40)]
     return sents

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import sembed
-from conftest import run_cli, cli_embed, TINY_SRC, STSB_DEV, DATA, REPO
+from conftest import run_cli, cli_embed, TINY_SRC, STSB_DEV, STS12_DIR, REPO
 
 
 def test_inspect_matches_cli_json(cli, mini_path):
@@ -33,39 +33,54 @@ def test_convert_matches_cli(cli, tiny_paths, tmp_path, sentences):
 
 
 @pytest.fixture(scope="module")
-def small_sts(tmp_path_factory):
-    """The first 150 pairs of STS-B dev, and a two-set STS12-style folder of 100 pairs each."""
+def sts_dev150(tmp_path_factory):
+    """The first 150 pairs of STS-B dev (vendored in data/)."""
     if not os.path.isfile(STSB_DEV):
-        pytest.skip("../shared/data not present")
-    d = tmp_path_factory.mktemp("sts")
+        pytest.skip("STS-B dev not found (data/sts/STSBenchmark/sts-dev.csv)")
+    d = tmp_path_factory.mktemp("stsb")
     with open(STSB_DEV, encoding="utf-8") as f:
         (d / "sts-dev-150.csv").write_text("".join(f.readlines()[:150]), encoding="utf-8")
-    folder = d / "STS12-small"
+    return str(d / "sts-dev-150.csv")
+
+
+@pytest.fixture(scope="module")
+def sts12_small(tmp_path_factory):
+    """A two-set STS12-style folder of 100 pairs each (STS12 is not vendored: where the shared data is)."""
+    if not STS12_DIR:
+        pytest.skip("STS12 not found (sts/STS12-en-test under $SEMBED_DATA_DIR, data/ or ../shared/data): "
+                    "it is not vendored")
+    folder = tmp_path_factory.mktemp("sts12") / "STS12-small"
     folder.mkdir()
-    src = os.path.join(DATA, "sts", "STS12-en-test")
     for name in ("MSRvid", "surprise.SMTnews"):
         for kind in ("input", "gs"):
-            with open(os.path.join(src, f"STS.{kind}.{name}.txt"), encoding="utf-8") as f:
+            with open(os.path.join(STS12_DIR, f"STS.{kind}.{name}.txt"), encoding="utf-8") as f:
                 (folder / f"STS.{kind}.{name}.txt").write_text("".join(f.readlines()[:100]), encoding="utf-8")
-    return str(d / "sts-dev-150.csv"), str(folder)
+    return str(folder)
 
 
-def test_eval_sts_matches_cli(cli, mini, mini_path, small_sts):
-    for path in small_sts:
-        r = sembed.eval_sts(mini, path)
-        cj = json.loads(run_cli(cli, ["eval", "-m", mini_path, "--sts", path, "--json", "-"]))
-        t = cj["tasks"][0]
-        assert r["name"] == t["name"] and r["format"] == t["format"] and len(r["sets"]) == len(t["sets"])
-        for got, exp in zip(r["sets"] + [r["all"], r["mean"], r["wmean"]],
-                            t["sets"] + [t["all"], t["mean"], t["wmean"]]):
-            assert got["n"] == exp["n"], f"{path}: pairs expected {exp['n']}, got {got['n']}"
-            # json-c prints doubles with 17 significant digits: they round-trip exactly
-            for k in ("spearman", "pearson"):
-                assert got[k] == exp[k], f"{path} {got['name']} {k}: expected {exp[k]!r}, got {got[k]!r}"
+def _eval_matches_cli(cli, mini, mini_path, path):
+    r = sembed.eval_sts(mini, path)
+    cj = json.loads(run_cli(cli, ["eval", "-m", mini_path, "--sts", path, "--json", "-"]))
+    t = cj["tasks"][0]
+    assert r["name"] == t["name"] and r["format"] == t["format"] and len(r["sets"]) == len(t["sets"])
+    for got, exp in zip(r["sets"] + [r["all"], r["mean"], r["wmean"]],
+                        t["sets"] + [t["all"], t["mean"], t["wmean"]]):
+        assert got["n"] == exp["n"], f"{path}: pairs expected {exp['n']}, got {got['n']}"
+        # json-c prints doubles with 17 significant digits: they round-trip exactly
+        for k in ("spearman", "pearson"):
+            assert got[k] == exp[k], f"{path} {got['name']} {k}: expected {exp[k]!r}, got {got[k]!r}"
 
 
-def test_eval_sts_list_and_path_model(mini_path, small_sts):
-    r = sembed.eval_sts(mini_path, [small_sts[1]], max_seq_length=32)
+def test_eval_sts_matches_cli_stsb(cli, mini, mini_path, sts_dev150):
+    _eval_matches_cli(cli, mini, mini_path, sts_dev150)
+
+
+def test_eval_sts_matches_cli_sts12(cli, mini, mini_path, sts12_small):
+    _eval_matches_cli(cli, mini, mini_path, sts12_small)
+
+
+def test_eval_sts_list_and_path_model(mini_path, sts12_small):
+    r = sembed.eval_sts(mini_path, [sts12_small], max_seq_length=32)
     assert isinstance(r, list) and r[0]["format"] == "sts-folder" and len(r[0]["sets"]) == 2
     assert r[0]["all"]["n"] == sum(s["n"] for s in r[0]["sets"])
 
