@@ -166,6 +166,7 @@ _FUNCS = {
     "sembed_model_max_length": (C.c_uint32, [_vp]),
     "sembed_model_pooling": (C.c_int, [_vp]),
     "sembed_model_normalize": (C.c_bool, [_vp]),
+    "sembed_model_num_labels": (C.c_uint32, [_vp]),
     "sembed_model_compute": (C.c_int, [_vp]),
     "sembed_model_tokenizer": (_vp, [_vp]),
     "sembed_model_file": (_vp, [_vp]),

@@ -130,6 +130,7 @@ class Model:
               f"cannot load '{self.path}'")
         self._handle = handle
         self._dim = int(lib.sembed_model_dim(handle))  # constant for the model's life
+        self._num_labels = int(lib.sembed_model_num_labels(handle))  # > 0: a cross-encoder
         self._pooling = 0
         if pooling is not None:
             pv = C.c_int()
@@ -430,6 +431,53 @@ class Model:
         emb = self._embed(_utf8(a_list, "a"), _utf8(b_list, "b"), batch_size,
                           True if normalize_embeddings else None, show_progress_bar)
         return self._finish(emb, single, precision, convert_to_numpy, convert_to_tensor)
+
+    @property
+    def num_labels(self):
+        """Scores per pair of a cross-encoder (a sequence-classification head); 0 for an embedding model."""
+        return self._num_labels
+
+    def predict(self, sentences, batch_size=32, show_progress_bar=None, convert_to_numpy=True):
+        """Cross-encoder scores of (a, b) pairs, as sentence-transformers' ``CrossEncoder.predict``:
+        shape (n,) for one label, (n, num_labels) otherwise, with the checkpoint's activation
+        (sigmoid for one-label rerankers). The same numbers as ``sembed rerank`` and the server's
+        /rerank. A bare (a, b) pair gives a scalar (or one row)."""
+        if not self._num_labels:
+            raise ValueError(f"'{self.path}' is an embedding model, not a cross-encoder: use encode()")
+        single = isinstance(sentences, tuple) and len(sentences) == 2 and all(isinstance(x, str) for x in sentences)
+        pairs = [sentences] if single else sentences
+        scores = self.encode_pairs(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar)
+        if self._num_labels == 1:
+            scores = scores[:, 0]
+        if single:
+            scores = scores[0]
+        if not convert_to_numpy:
+            return scores.tolist()
+        return scores
+
+    def rank(self, query, documents, top_k=None, return_documents=False, batch_size=32, show_progress_bar=None):
+        """Documents ordered by a one-label cross-encoder's score for ``query``, best first, as
+        sentence-transformers' ``CrossEncoder.rank``: a list of ``{"corpus_id", "score"}`` (plus
+        ``"text"`` with return_documents), at most top_k of them. Ties keep the documents' order."""
+        if self._num_labels != 1:
+            raise ValueError(f"rank needs a cross-encoder with one label; '{self.path}' has "
+                             f"{self._num_labels or 'no'} label(s)")
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, got {type(query).__name__}")
+        docs, _ = _as_text_list(documents, "documents")
+        if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+            raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}")
+        if not docs:
+            return []
+        scores = self.predict([(query, d) for d in docs], batch_size=batch_size, show_progress_bar=show_progress_bar)
+        order = sorted(range(len(docs)), key=lambda i: -float(scores[i]))
+        out = []
+        for i in order[:top_k]:
+            r = {"corpus_id": i, "score": float(scores[i])}
+            if return_documents:
+                r["text"] = docs[i]
+            out.append(r)
+        return out
 
     def _token_outputs(self, enc, single, output_value, normalize_embeddings, batch_size):
         tok = self._tokenize_encoded(enc)
