@@ -447,6 +447,15 @@ static int merge_graph_hparams(struct sc_ctx *c) {
             *f[i].cfg = f[i].graph;
         }
     }
+    // RoBERTa / XLM-R / MPNet count positions from past the padding index; read as BERT (from 0)
+    // every position would be off by that much and the embeddings silently wrong.
+    if (s->position_shift[0] && !h->from_config)
+        return sembed_fail(SEMBED_EARCH, SC_FN, "no config.json, and the ONNX graph offsets its position ids (%s) as RoBERTa, XLM-RoBERTa and MPNet do: "
+                           "sembed cannot tell the architecture and padding index from the graph; put the checkpoint's config.json next to the .onnx file",
+                           s->position_shift);
+    if (s->position_shift[0] && !h->roberta && !h->mpnet)
+        return sembed_fail(SEMBED_EARCH, SC_FN, "config.json says %s, but the ONNX graph offsets its position ids (%s) as RoBERTa, XLM-RoBERTa and MPNet do",
+                           h->source_arch, s->position_shift);
     if (!h->from_config) {
         snprintf(h->source_arch, sizeof h->source_arch, "BertModel");
         h->type_vocab_size = s->type_vocab_size;

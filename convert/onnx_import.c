@@ -665,7 +665,40 @@ struct emb {
     int gamma, beta;
     float eps;
     int vout;
+    int pos_ids;             // the value indexing the position table (-1: computed inside a fused op)
 };
+
+// How the graph computes the position ids that index the position table, walking back from them
+// (at most 64 nodes): "" when they count from 0 (BERT: Range(0, T) or a slice of arange), else
+// what shifts them: a CumSum over the non-padding mask (HF RoBERTa / XLM-R / MPNet), or a nonzero
+// constant added to them or starting their Range (positions past the padding index).
+static void position_shift(struct imp *I, int v, char *how, size_t cap) {
+    int stack[64], ns = 0, visits = 0;
+    char off[80] = "";
+    how[0] = 0;
+    if (v >= 0) stack[ns++] = v;
+    while (ns && visits++ < 64) {
+        int x = stack[--ns], p = producer(I, x);
+        if (p < 0) continue;  // a graph input (fed position ids: nothing to say) or a constant
+        double c = 0;
+        if (is_op(I, p, "CumSum")) {  // the strongest evidence: report it whatever else was seen
+            snprintf(how, cap, "a CumSum over the input, node '%s'", node_name(I, p));
+            return;
+        }
+        if (!off[0] && (is_op(I, p, "Add") || is_op(I, p, "Sub")) && nin_count(I, p) == 2) {
+            for (size_t k = 0; k < 2 && !off[0]; k++)
+                if (scalar_f(I, in(I, p, k), &c) && c != 0)
+                    snprintf(off, sizeof off, "%s %g, node '%s'", is_op(I, p, "Add") ? "adds" : "subtracts", c, node_name(I, p));
+        }
+        if (!off[0] && is_op(I, p, "Range") && scalar_f(I, in(I, p, 0), &c) && c != 0)
+            snprintf(off, sizeof off, "a Range from %g, node '%s'", c, node_name(I, p));
+        for (size_t k = 0; k < (size_t)nin_count(I, p) && ns < 64; k++) {
+            int u = in(I, p, k);
+            if (u >= 0 && !is_const(I, u)) stack[ns++] = u;
+        }
+    }
+    snprintf(how, cap, "%s", off);
+}
 
 // Follow an index tensor back through shape-only ops to the graph input it comes from.
 static const char *index_origin(const struct imp *I, int v) {
@@ -687,7 +720,7 @@ static int find_embeddings(struct imp *I, struct emb *e) {
         if (!is_op(I, n, "EmbedLayerNormalization")) continue;
         const Onnx__NodeProto *p = I->g->node[n];
         *e = (struct emb){.word = in(I, n, 2), .pos = in(I, n, 3), .type = in(I, n, 4), .gamma = in(I, n, 5), .beta = in(I, n, 6),
-                          .eps = so_attr_float(p, "epsilon", 1e-12f), .vout = out0(I, n)};
+                          .eps = so_attr_float(p, "epsilon", 1e-12f), .vout = out0(I, n), .pos_ids = in(I, n, 8)};
         I->ort_fused = true;
         return SEMBED_OK;
     }
@@ -739,6 +772,7 @@ static int find_embeddings(struct imp *I, struct emb *e) {
                 is_type = !is_pos;
             }
             int *slot = is_pos ? &e->pos : &e->type;
+            if (is_pos) e->pos_ids = idx[k];
             if (*slot >= 0) return FAIL(SEMBED_EUNSUPPORTED, "%s: two embedding tables look like %s embeddings", I->path, is_pos ? "position" : "token-type");
             *slot = tab[k];
         }
@@ -1198,6 +1232,8 @@ static int import(struct imp *I, struct sc_source *src) {
             return FAIL(SEMBED_EDIMS, "%s: %lld token types is too many", I->path, (long long)rows);
     }
     if ((rc = emit_ln(I, "embeddings.LayerNorm", e.gamma, e.beta, H))) return rc;
+    position_shift(I, e.pos_ids, src->position_shift, sizeof src->position_shift);
+    if (I->rc) return I->rc;
 
     int h = e.vout, nlayers = 0;
     int64_t inter = 0;

@@ -32,6 +32,7 @@ struct sc_source {
     float layer_norm_eps;         /* 0 = unknown */
     char hidden_act[16];          /* "" = unknown, else "gelu", "gelu_tanh", "relu" */
     char format[24];              /* general.source.format value */
+    char position_shift[96];      /* ONNX: what offsets the position ids ("" = they count from 0) */
     void *mappings[8];            /* mmaps / buffers to release with the source */
     size_t mapping_sizes[8];
     int n_mappings;

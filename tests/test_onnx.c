@@ -682,6 +682,35 @@ static void expect_same_semb(const char *dir, const char *file) {
     free(tmp); free(hf); free(ref); free(src); free(out);
 }
 
+// DIR/model.onnx offsets its position ids (RoBERTa-style). Copied alone (no config.json), or
+// beside a config.json that says BERT, `sembed convert` refuses it, naming what it found (WHAT),
+// and writes no output: read as BERT every position would be off by the padding offset.
+static void expect_position_offset_refused(const char *dir, const char *what) {
+    char *tmp = tu_mkdtemp(), *cmd = NULL, *out = NULL;
+    for (int with_bert_config = 0; with_bert_config < 2; with_bert_config++) {
+        cr_assert(asprintf(&cmd, "cp '%s/model.onnx' '%s/vocab.txt' '%s/' && rm -f '%s/config.json'", dir, dir, tmp, tmp) > 0);
+        cr_assert(tu_run(cmd, NULL) == 0);
+        free(cmd);
+        if (with_bert_config) {
+            cr_assert(asprintf(&cmd, "sed -e 's/\"model_type\": *\"[a-z-]*\"/\"model_type\": \"bert\"/' -e 's/\"[A-Za-z]*Model\"/\"BertModel\"/' "
+                                     "'%s/config.json' > '%s/config.json'", dir, tmp) > 0);
+            cr_assert(tu_run(cmd, NULL) == 0);
+            free(cmd);
+        }
+        cr_assert(asprintf(&cmd, "'%s' convert '%s/model.onnx' -o '%s/o.semb' 2>&1; echo rc=$?; test -e '%s/o.semb' && echo OUTPUT-WRITTEN", tu_cli(), tmp, tmp, tmp) > 0);
+        tu_run(cmd, &out);
+        free(cmd);
+        cr_expect(out && strstr(out, "rc=1") && strstr(out, "offsets its position ids") && strstr(out, what) && !strstr(out, "OUTPUT-WRITTEN"),
+                  "%s (%s): expected a refusal naming %s, got: %s", dir, with_bert_config ? "config.json says BERT" : "no config.json", what, out ? out : "(null)");
+        if (with_bert_config) cr_expect(out && strstr(out, "config.json says BertModel"), "the refusal should name the config's architecture: %s", out ? out : "");
+        else cr_expect(out && strstr(out, "no config.json"), "the refusal should say config.json is missing: %s", out ? out : "");
+        free(out);
+        out = NULL;
+    }
+    tu_rmtree(tmp);
+    free(tmp);
+}
+
 // RoBERTa / XLM-R bodies (position ids from padding_idx + 1, one token type) exported by the
 // twin: the plain graph, ORT-fused, int8 and ONNX Runtime's own optimized graph.
 Test(onnx_generated, roberta_micro_all_variants, .timeout = 600) {
@@ -703,6 +732,8 @@ Test(onnx_generated, roberta_micro_all_variants, .timeout = 600) {
     expect_same_semb(d, "int8.onnx");
     if (tu_file_exists(ort)) expect_same_semb(d, "ort.onnx");
     expect_same_semb(h, "model.onnx");
+    expect_position_offset_refused(d, "adds 2");
+    expect_position_offset_refused(h, "CumSum");
     free(ort);
     tu_rmtree(d);
     tu_rmtree(h);
@@ -729,6 +760,7 @@ Test(onnx_generated, mpnet_micro_variants, .timeout = 600) {
     expect_same_semb(d, "model.onnx");
     expect_same_semb(d, "int8.onnx");
     if (tu_file_exists(ort)) expect_same_semb(d, "ort.onnx");
+    expect_position_offset_refused(d, "adds 2");
     free(ort);
     tu_rmtree(d);
     free(d);
