@@ -114,7 +114,9 @@ static void fixture_load(struct fixture *f, const char *case_name, float dropout
     const int32_t *cfg = gneed(&f->g, "config")->data, *cs = gneed(&f->g, "dcase")->data;
     const float *hp = gneed(&f->g, "hparams")->data;
     // dcase: pool, mlp, B, proj_dim, unsup views, mlm, steps, warmup
-    // hparams: ln_eps, temp, mse_w, rel_w, rel_temp, cl_w, mlm_w, lr, wd, clip, eps
+    // hparams: ln_eps, temp, mse_w, rel_w, rel_temp, cl_w, mlm_w, lr, wd, clip, eps, sim_w
+    const struct rec *hpr = gneed(&f->g, "hparams");
+    cr_assert(hpr->numel >= 12, "golden hparams has %zu values (expected 12: regenerate it)", hpr->numel);
     struct st_config c = {.vocab = cfg[0], .hidden = cfg[1], .layers = cfg[2], .heads = cfg[3], .inter = cfg[4],
                           .max_pos = cfg[5], .type_vocab = cfg[6], .ln_eps = hp[0], .act = SK_ACT_GELU_ERF,
                           .hidden_dropout = dropout, .attn_dropout = dropout, .has_pooler = true,
@@ -135,7 +137,8 @@ static void fixture_load(struct fixture *f, const char *case_name, float dropout
     const struct rec *teacher = gneed(&f->g, "teacher");
     f->o = (struct st_objective){.contrastive = cs[4] != 0, .pool = (enum st_pool)cs[0], .mlp = cs[1] != 0,
                                  .temp = hp[1], .mlm = cs[5] != 0, .mlm_weight = hp[6], .distill = true,
-                                 .cl_weight = hp[5], .mse_weight = hp[2], .rel_weight = hp[3], .rel_temp = hp[4]};
+                                 .cl_weight = hp[5], .mse_weight = hp[2], .rel_weight = hp[3], .rel_temp = hp[4],
+                                 .sim_weight = hp[11]};
     const struct rec *ids = gneed(&f->g, "ids");
     int N = (int)ids->dims[0], T = (int)ids->dims[1];
     struct st_batch b = {.n = N, .t = T, .ids = ids->data, .types = gneed(&f->g, "types")->data,
@@ -231,6 +234,7 @@ static void check_case(const char *case_name) {
 Test(distill_grad, mse_projection_mean) { check_case("distill_mse_mean"); }
 Test(distill_grad, relational_cls_mlp) { check_case("distill_rel_cls"); }
 Test(distill_grad, mse_rel_infonce_mlm) { check_case("distill_combo"); }
+Test(distill_grad, similarity_mse_rel_mean) { check_case("distill_sim_mean"); }
 
 // --mlm-weight with distillation but no InfoNCE (--cl-weight 0, the default): the MLM term must be
 // weighted by mlm_weight, as with InfoNCE (it was weighted 1 before this test). total = distill part

@@ -45,6 +45,7 @@ static void usage(FILE *out) {
             "      --mse-weight W        MSE to the teacher through a Dense projection when widths differ (1)\n"
             "      --rel-weight W        KL of in-batch cosine-similarity softmaxes, teacher vs student (0)\n"
             "      --rel-temp T          temperature of the relational loss (0.05)\n"
+            "      --sim-weight W        MSE between in-batch cosine-similarity matrices, teacher vs student (0)\n"
             "      --cl-weight W         add SimCSE unsup InfoNCE (dropout views) with this weight (0)\n"
             "optimisation:\n"
             "      --batch N             rows per step (64)\n"
@@ -262,7 +263,7 @@ static int plot(const char *csv, const char *svg) {
 int cmd_train(int argc, char **argv) {
     enum { O_OBJ = 256, O_DATA, O_BATCH, O_LR, O_EPOCHS, O_STEPS, O_STOP, O_KEEP, O_MAXLEN, O_TEMP, O_POOLER, O_SEED, O_THREADS,
            O_MLPONLY, O_MLMW, O_MLMP, O_HNW, O_WARMUP, O_WD, O_CLIP, O_DROP, O_ADROP, O_INIT, O_EVAL, O_EVERY, O_CKPT,
-           O_CKEVERY, O_RESUME, O_LOG, O_STRICT, O_PLOT, O_TEACHER, O_MSEW, O_RELW, O_RELT, O_CLW };
+           O_CKEVERY, O_RESUME, O_LOG, O_STRICT, O_PLOT, O_TEACHER, O_MSEW, O_RELW, O_RELT, O_CLW, O_SIMW };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'}, {"objective", required_argument, 0, O_OBJ},
         {"data", required_argument, 0, O_DATA}, {"batch", required_argument, 0, O_BATCH}, {"lr", required_argument, 0, O_LR},
@@ -279,7 +280,7 @@ int cmd_train(int argc, char **argv) {
         {"checkpoint-every", required_argument, 0, O_CKEVERY}, {"resume", no_argument, 0, O_RESUME},
         {"log", required_argument, 0, O_LOG}, {"strict", no_argument, 0, O_STRICT}, {"plot", required_argument, 0, O_PLOT},
         {"teacher", required_argument, 0, O_TEACHER}, {"mse-weight", required_argument, 0, O_MSEW},
-        {"rel-weight", required_argument, 0, O_RELW}, {"rel-temp", required_argument, 0, O_RELT},
+        {"rel-weight", required_argument, 0, O_RELW}, {"rel-temp", required_argument, 0, O_RELT}, {"sim-weight", required_argument, 0, O_SIMW},
         {"cl-weight", required_argument, 0, O_CLW},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     struct sembed_train_params p = sembed_train_default_params();
@@ -347,6 +348,7 @@ int cmd_train(int argc, char **argv) {
         case O_MSEW: if (!parse_f(optarg, &p.mse_weight) || !(p.mse_weight >= 0) || !isfinite(p.mse_weight)) BAD("--mse-weight wants a number >= 0"); break;
         case O_RELW: if (!parse_f(optarg, &p.rel_weight) || !(p.rel_weight >= 0) || !isfinite(p.rel_weight)) BAD("--rel-weight wants a number >= 0"); break;
         case O_RELT: if (!parse_f(optarg, &p.rel_temp) || !(p.rel_temp > 0) || !isfinite(p.rel_temp)) BAD("--rel-temp wants a positive number"); break;
+        case O_SIMW: if (!parse_f(optarg, &p.sim_weight) || !(p.sim_weight >= 0) || !isfinite(p.sim_weight)) BAD("--sim-weight wants a number >= 0"); break;
         case O_CLW: if (!parse_f(optarg, &p.cl_weight) || !(p.cl_weight >= 0) || !isfinite(p.cl_weight)) BAD("--cl-weight wants a number >= 0"); break;
         case ':': BAD("option %s needs a value", argv[optind - 1]);
         default: BAD("unknown option '%s' (see sembed train --help)", argv[optind - 1]);
@@ -365,8 +367,8 @@ int cmd_train(int argc, char **argv) {
     if (p.resume && !p.checkpoint_dir) BAD("--resume needs --checkpoint DIR");
     if (p.objective == SEMBED_OBJECTIVE_DISTILL && !p.teacher_path) BAD("--objective distill needs --teacher FILE.npy");
     if (p.objective != SEMBED_OBJECTIVE_DISTILL && p.teacher_path) BAD("--teacher is only used with --objective distill");
-    if (p.objective == SEMBED_OBJECTIVE_DISTILL && p.mse_weight == 0 && p.rel_weight == 0)
-        BAD("--objective distill needs --mse-weight > 0 or --rel-weight > 0");
+    if (p.objective == SEMBED_OBJECTIVE_DISTILL && p.mse_weight == 0 && p.rel_weight == 0 && p.sim_weight == 0)
+        BAD("--objective distill needs --mse-weight, --rel-weight or --sim-weight > 0");
     char *vocab_owned = NULL;
     bool init_json = false;
     if (init_spec) {

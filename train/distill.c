@@ -74,7 +74,7 @@ double st_distill_loss_ex(struct st_model *m, const float *z, int B, const float
                           const struct st_objective *o, float *dz, bool backward, bool param_grads, double *mse_out,
                           double *rel_out) {
     int H = m->cfg.hidden;
-    double total = 0.0, mse = 0.0, rel = 0.0;
+    double total = 0.0, mse = 0.0, rel = 0.0, sim = 0.0;
     if (o->mse_weight > 0.0f) {
         int P = m->cfg.proj_dim > 0 ? m->cfg.proj_dim : H;
         SEMBED_ASSERT(P == D);
@@ -119,7 +119,8 @@ double st_distill_loss_ex(struct st_model *m, const float *z, int B, const float
         free(y);
         free(dy);
     }
-    if (o->rel_weight > 0.0f && B >= 3) {
+    bool use_rel = o->rel_weight > 0.0f && B >= 3, use_sim = o->sim_weight > 0.0f && B >= 2;
+    if (use_rel || use_sim) {
         size_t nb = (size_t)B * B;
         double *us = malloc(((size_t)B * H + (size_t)B * D + 2 * (size_t)B + 2 * nb + (size_t)B * H) * sizeof(double));
         SEMBED_ASSERT(us);
@@ -127,20 +128,20 @@ double st_distill_loss_ex(struct st_model *m, const float *z, int B, const float
                *du = pt + nb;
         unit_rows(z, B, H, us, ns);
         unit_rows(teacher, B, D, ut, nt);
-        double temp = o->rel_temp;
-        rel_softmax(us, B, H, temp, ps);
-        rel_softmax(ut, B, D, temp, pt);
-        for (int i = 0; i < B; i++)
-            for (int j = 0; j < B; j++) {
-                double a = pt[(size_t)i * B + j];
-                if (j != i && a > 0.0) rel += a * (log(a) - log(ps[(size_t)i * B + j]));
-            }
-        rel /= B;
-        total += o->rel_weight * rel;
-        if (backward) {
-            // d rel / d logit_ij = (ps_ij - pt_ij) / B; logit = cos / temp; cos_ij = u_i . u_j
-            memset(du, 0, (size_t)B * H * sizeof *du);
+        memset(du, 0, (size_t)B * H * sizeof *du);
+        if (use_rel) {
+            double temp = o->rel_temp;
+            rel_softmax(us, B, H, temp, ps);
+            rel_softmax(ut, B, D, temp, pt);
             for (int i = 0; i < B; i++)
+                for (int j = 0; j < B; j++) {
+                    double a = pt[(size_t)i * B + j];
+                    if (j != i && a > 0.0) rel += a * (log(a) - log(ps[(size_t)i * B + j]));
+                }
+            rel /= B;
+            total += o->rel_weight * rel;
+            // d rel / d logit_ij = (ps_ij - pt_ij) / B; logit = cos / temp; cos_ij = u_i . u_j
+            for (int i = 0; i < B && backward; i++)
                 for (int j = 0; j < B; j++) {
                     if (j == i) continue;
                     double g = (ps[(size_t)i * B + j] - pt[(size_t)i * B + j]) / B / temp * o->rel_weight;
@@ -149,6 +150,30 @@ double st_distill_loss_ex(struct st_model *m, const float *z, int B, const float
                         du[(size_t)j * H + k] += g * us[(size_t)i * H + k];
                     }
                 }
+        }
+        if (use_sim) {
+            // sim = mean over ordered pairs i != j of (cos_s(i, j) - cos_t(i, j))^2;
+            // d sim / d cos_s(i, j) = 2 (cos_s - cos_t) / (B (B - 1)) for each ordered pair
+            double np = (double)B * (B - 1), ssum = 0.0;
+            for (int i = 0; i < B; i++)
+                for (int j = 0; j < B; j++) {
+                    if (j == i) continue;
+                    double cs = 0.0, ct = 0.0;
+                    for (int k = 0; k < H; k++) cs += us[(size_t)i * H + k] * us[(size_t)j * H + k];
+                    for (int k = 0; k < D; k++) ct += ut[(size_t)i * D + k] * ut[(size_t)j * D + k];
+                    double d = cs - ct;
+                    ssum += d * d;
+                    if (!backward) continue;
+                    double g = 2.0 * d / np * o->sim_weight;
+                    for (int k = 0; k < H; k++) {
+                        du[(size_t)i * H + k] += g * us[(size_t)j * H + k];
+                        du[(size_t)j * H + k] += g * us[(size_t)i * H + k];
+                    }
+                }
+            sim = ssum / np;
+            total += o->sim_weight * sim;
+        }
+        if (backward) {
             // through the normalisation: dz = (du - (du.u) u) / |z|
             for (int r = 0; r < B; r++) {
                 const double *ur = us + (size_t)r * H, *dr = du + (size_t)r * H;
@@ -261,6 +286,7 @@ int st_distill_save_keys(struct sembed_writer *w, const struct sembed_train_para
     r |= sembed_writer_add_f32(w, "train.distill.rel_weight", p->rel_weight);
     r |= sembed_writer_add_f32(w, "train.distill.rel_temp", p->rel_temp);
     r |= sembed_writer_add_f32(w, "train.distill.cl_weight", p->cl_weight);
+    if (p->sim_weight > 0) r |= sembed_writer_add_f32(w, "train.distill.sim_weight", p->sim_weight);
     // The teacher step writes X.json next to X.npy (package names, versions, tarball hashes):
     // copied verbatim when it is there, small and valid UTF-8 without NULs.
     size_t n = strlen(p->teacher_path);

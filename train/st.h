@@ -231,6 +231,7 @@ struct st_objective {
     float mse_weight;           // MSE(proj(z), teacher); proj = pooling.dense.0 when the model has one
     float rel_weight;           // KL(teacher || student) of in-batch cosine-similarity softmaxes
     float rel_temp;             // temperature of the relational loss
+    float sim_weight;           // MSE between the in-batch cosine matrices, student vs teacher
 };
 
 // Weight of the MLM loss: 1 when it is the only objective, else mlm_weight (auxiliary to InfoNCE

@@ -565,11 +565,11 @@ static int check_params(const struct sembed_train_params *p) {
     if (p->resume && !p->checkpoint_dir) return sembed_fail(SEMBED_EINVAL, FN, "resume needs checkpoint_dir");
     if (p->objective == SEMBED_OBJECTIVE_DISTILL) {
         if (!p->teacher_path) return sembed_fail(SEMBED_EINVAL, FN, "objective distill needs a teacher .npy (--teacher)");
-        if (!(p->mse_weight >= 0) || !(p->rel_weight >= 0) || !(p->cl_weight >= 0) || !isfinite(p->mse_weight) ||
-            !isfinite(p->rel_weight) || !isfinite(p->cl_weight))
-            return sembed_fail(SEMBED_EINVAL, FN, "mse_weight, rel_weight and cl_weight must be finite and >= 0");
-        if (p->mse_weight == 0 && p->rel_weight == 0)
-            return sembed_fail(SEMBED_EINVAL, FN, "objective distill needs mse_weight > 0 or rel_weight > 0");
+        if (!(p->mse_weight >= 0) || !(p->rel_weight >= 0) || !(p->cl_weight >= 0) || !(p->sim_weight >= 0) || !isfinite(p->mse_weight) ||
+            !isfinite(p->rel_weight) || !isfinite(p->cl_weight) || !isfinite(p->sim_weight))
+            return sembed_fail(SEMBED_EINVAL, FN, "mse_weight, rel_weight, sim_weight and cl_weight must be finite and >= 0");
+        if (p->mse_weight == 0 && p->rel_weight == 0 && p->sim_weight == 0)
+            return sembed_fail(SEMBED_EINVAL, FN, "objective distill needs mse_weight, rel_weight or sim_weight > 0");
         if (!(p->rel_temp > 0) || !isfinite(p->rel_temp)) return sembed_fail(SEMBED_EINVAL, FN, "rel_temp must be > 0");
     } else if (p->teacher_path) {
         return sembed_fail(SEMBED_EINVAL, FN, "a teacher is only used by objective distill");
@@ -624,12 +624,17 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
     if (distill)
         snprintf(t->distill_fp, sizeof t->distill_fp, " mse=%a rel=%a rt=%a cl=%a tdim=%d", (double)p->mse_weight,
                  (double)p->rel_weight, (double)p->rel_temp, (double)p->cl_weight, t->teacher->dim);
+    if (distill && p->sim_weight > 0) {
+        size_t n = strlen(t->distill_fp);
+        snprintf(t->distill_fp + n, sizeof t->distill_fp - n, " sim=%a", (double)p->sim_weight);
+    }
     t->obj = (struct st_objective){.contrastive = p->objective != SEMBED_OBJECTIVE_MLM && (!distill || p->cl_weight > 0),
                                    .pool = p->pooler == SEMBED_TRAIN_POOL_MEAN ? ST_POOL_MEAN : ST_POOL_CLS,
                                    .mlp = cls, .temp = p->temp, .hn_weight = p->hard_neg_weight,
                                    .mlm = p->objective == SEMBED_OBJECTIVE_MLM || p->mlm_weight > 0,
                                    .mlm_weight = p->mlm_weight, .distill = distill, .cl_weight = p->cl_weight,
-                                   .mse_weight = p->mse_weight, .rel_weight = p->rel_weight, .rel_temp = p->rel_temp};
+                                   .mse_weight = p->mse_weight, .rel_weight = p->rel_weight, .rel_temp = p->rel_temp,
+                                   .sim_weight = p->sim_weight};
     if (p->objective != SEMBED_OBJECTIVE_MLM && !cls) t->obj.mlp = false;
     {
         const char *parent = NULL;

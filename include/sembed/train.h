@@ -144,6 +144,9 @@ struct sembed_train_params {
     float cl_weight;                       /* 0 */
 
     const struct sembed_train_comm *comm;  /* NULL (or size 1): one process */
+    /* + sim_weight * mean over in-batch pairs i != j of (cos(z_i, z_j) - cos(t_i, t_j))^2
+     * (no projection; appended after comm so earlier callers' layouts keep their offsets) */
+    float sim_weight;                      /* 0 */
 };
 SEMBED_API struct sembed_train_params sembed_train_default_params(void);
 

@@ -12,6 +12,8 @@ Cases:
   distill_rel_cls    relational alone (no projection), cls + MLP
   distill_combo      MSE (weight 1) + relational (0.5) + InfoNCE on dropout-free unsup views (0.3)
                      + MLM (0.1), mean pooling
+  distill_sim_mean   similarity MSE (weight 2): mean over ordered pairs i != j of
+                     (cos(z_i, z_j) - cos(t_i, t_j))^2, + relational (0.5), mean pooling
 
 Usage: /usr/bin/python3 models/gen/distill_golden.py OUT_DIR   (writes OUT_DIR/<case>.bin)
 """
@@ -46,7 +48,15 @@ def rel_loss(z, t, temp):
     return (pt * (lt - ls)).sum() / n
 
 
-def run_case(name, out_dir, pool, mlp, mse_w, rel_w, cl_w, mlm_w, seed, lens=None):
+def sim_loss(z, t):
+    n = z.shape[0]
+    off = ~torch.eye(n, dtype=torch.bool)
+    cs = F.cosine_similarity(z[:, None, :], z[None, :, :], dim=-1)
+    ct = F.cosine_similarity(t[:, None, :], t[None, :, :], dim=-1)
+    return ((cs - ct)[off] ** 2).mean()
+
+
+def run_case(name, out_dir, pool, mlp, mse_w, rel_w, cl_w, mlm_w, seed, lens=None, sim_w=0.0):
     # lens: the anchors' token counts (default: the 5 of the unit-test cases; B = len(lens))
     lens = list(lens or [8, 5, 3, 6, 7])
     B = len(lens)
@@ -97,6 +107,8 @@ def run_case(name, out_dir, pool, mlp, mse_w, rel_w, cl_w, mlm_w, seed, lens=Non
             total = total + mse_w * F.mse_loss(proj(za), teacher)
         if rel_w > 0:
             total = total + rel_w * rel_loss(za, teacher, REL_TEMP)
+        if sim_w > 0:
+            total = total + sim_w * sim_loss(za, teacher)
         if head is not None:
             last, _, _ = model(mids, types, mask)
             logits = head(last.reshape(-1, H)[rows], model.embeddings.word_embeddings.weight)
@@ -140,7 +152,7 @@ def run_case(name, out_dir, pool, mlp, mse_w, rel_w, cl_w, mlm_w, seed, lens=Non
     records.append(("dcase", torch.tensor([pool_id, int(mlp), B, D if proj is not None else 0, int(cl_w > 0),
                                            int(head is not None), tg.STEPS, tg.OPT["warmup"]], dtype=torch.int32)))
     records.append(("hparams", torch.tensor([c.layer_norm_eps, tg.TEMP, mse_w, rel_w, REL_TEMP, cl_w, mlm_w,
-                                             tg.OPT["lr"], tg.OPT["weight_decay"], tg.OPT["clip"], tg.OPT["eps"]])))
+                                             tg.OPT["lr"], tg.OPT["weight_decay"], tg.OPT["clip"], tg.OPT["eps"], sim_w])))
     records.append(("teacher", teacher.float()))
     records.append(("ids", ids.int()))
     records.append(("types", types.int()))
@@ -159,6 +171,7 @@ def main():
     run_case("distill_mse_mean", out, "mean", False, 1.0, 0.0, 0.0, 0.0, seed=11)
     run_case("distill_rel_cls", out, "cls", True, 0.0, 1.0, 0.0, 0.0, seed=12)
     run_case("distill_combo", out, "mean", False, 1.0, 0.5, 0.3, 0.1, seed=13)
+    run_case("distill_sim_mean", out, "mean", False, 0.0, 0.5, 0.0, 0.0, seed=14, sim_w=2.0)
 
 
 if __name__ == "__main__":

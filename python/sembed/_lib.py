@@ -104,7 +104,8 @@ class TrainParams(C.Structure):  # struct sembed_train_params
                 ("checkpoint_every", C.c_int64), ("resume", C.c_bool), ("log_csv", C.c_char_p),
                 ("strict", C.c_bool), ("progress", TRAIN_PROGRESS), ("progress_user", C.c_void_p),
                 ("teacher_path", C.c_char_p), ("mse_weight", C.c_float), ("rel_weight", C.c_float),
-                ("rel_temp", C.c_float), ("cl_weight", C.c_float), ("comm", C.c_void_p)]
+                ("rel_temp", C.c_float), ("cl_weight", C.c_float), ("comm", C.c_void_p),
+                ("sim_weight", C.c_float)]
 
 
 class TrainResult(C.Structure):  # struct sembed_train_result

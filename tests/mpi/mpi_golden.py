@@ -26,3 +26,4 @@ LENS8 = [8, 5, 3, 6, 7, 4, 8, 2]
 dg.run_case("dist_mse_mean", out, "mean", False, 1.0, 0.0, 0.0, 0.0, seed=21, lens=LENS8)
 dg.run_case("dist_rel_cls", out, "cls", True, 0.0, 1.0, 0.0, 0.0, seed=22, lens=LENS8)
 dg.run_case("dist_combo", out, "mean", False, 1.0, 0.5, 0.3, 0.1, seed=23, lens=LENS8)
+dg.run_case("dist_sim_mean", out, "mean", False, 0.0, 0.5, 0.0, 0.0, seed=24, lens=LENS8, sim_w=2.0)

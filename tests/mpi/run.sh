@@ -3,7 +3,8 @@
 # memory, --oversubscribe): each check prints "ok NAME" or "FAIL NAME: expected ... got ...".
 #  grad_N        test_mpi_grad: loss and summed gradients of the gathered global batch vs PyTorch
 #                (float64 autograd, same global batch), 10 AdamW steps, and vs one process with dropout;
-#                InfoNCE (unsup cls/mean, sup) and distillation (MSE, relational, + InfoNCE + MLM);
+#                InfoNCE (unsup cls/mean, sup) and distillation (MSE, relational, + InfoNCE + MLM,
+#                similarity MSE + relational);
 #                grad_overlap_2: the same with SEMBED_MPI_OVERLAP=1
 #  equiv_*_N     `mpirun -np N sembed train` vs one process, same global batch and seed, dropout 0.1:
 #                every logged step loss (total, InfoNCE and MLM parts) within 1e-5 relative, weights
@@ -54,7 +55,7 @@ COMMON="--init-random $INIT --batch 8 --max-length 24 --lr 1e-3 --dropout 0.1 --
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   /usr/bin/python3 tests/mpi/mpi_golden.py "$T/golden" >/dev/null 2>&1 || bad golden "mpi_golden.py failed"
   for n in 2 4; do
-    if $MPIRUN -np $n "$B/test_mpi_grad" "$T/golden" unsup_cls unsup_mean sup_hn_nomlm dist_mse_mean dist_rel_cls dist_combo >"$T/grad$n.out" 2>&1; then
+    if $MPIRUN -np $n "$B/test_mpi_grad" "$T/golden" unsup_cls unsup_mean sup_hn_nomlm dist_mse_mean dist_rel_cls dist_combo dist_sim_mean >"$T/grad$n.out" 2>&1; then
       ok "grad_$n"; grep '^\[' "$T/grad$n.out" | sed 's/^/    /'
     else
       bad "grad_$n" "$(grep -E 'FAIL|error' "$T/grad$n.out" | head -5)"; tail -20 "$T/grad$n.out"

@@ -225,7 +225,7 @@ static void run_distill_case(const char *dir, const char *name) {
     const int32_t *cfg = need("config"), *cs = need("dcase");
     const float *hp = need("hparams");
     // dcase: pool, mlp, B, proj_dim, unsup views, mlm, steps, warmup
-    // hparams: ln_eps, temp, mse_w, rel_w, rel_temp, cl_w, mlm_w, lr, wd, clip, eps
+    // hparams: ln_eps, temp, mse_w, rel_w, rel_temp, cl_w, mlm_w, lr, wd, clip, eps[, sim_w]
     struct st_config c = {.vocab = cfg[0], .hidden = cfg[1], .layers = cfg[2], .heads = cfg[3], .inter = cfg[4],
                           .max_pos = cfg[5], .type_vocab = cfg[6], .ln_eps = hp[0], .act = SK_ACT_GELU_ERF,
                           .has_pooler = true, .has_mlm = cs[5] != 0, .proj_dim = cs[3]};
@@ -236,7 +236,8 @@ static void run_distill_case(const char *dir, const char *name) {
     int B = cs[2], kv = cs[4] ? 2 : 1, H = c.hidden, mlm = cs[5] != 0;
     struct st_objective o = {.contrastive = cs[4] != 0, .pool = (enum st_pool)cs[0], .mlp = cs[1] != 0, .temp = hp[1],
                              .mlm = mlm, .mlm_weight = hp[6], .distill = true, .cl_weight = hp[5],
-                             .mse_weight = hp[2], .rel_weight = hp[3], .rel_temp = hp[4]};
+                             .mse_weight = hp[2], .rel_weight = hp[3], .rel_temp = hp[4],
+                             .sim_weight = find("hparams")->numel > 11 ? hp[11] : 0.0f};
     const struct rec *ids = find("ids"), *teacher = find("teacher");
     int T = (int)ids->dims[1], D = (int)teacher->dims[1];
     const int32_t *gids = ids->data, *gtypes = need("types"), *glens = need("lens");
