@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sembed/model.h"
 #include "sembed/semb.h"
@@ -466,4 +467,85 @@ Test(distill_cli, distill_without_teacher_refused) {
     cr_expect_neq(rc, 0);
     cr_expect(out && strstr(out, "needs --teacher"), "got: %s", out ? out : "");
     free(out);
+}
+
+// Step 1's loss (the CSV log's first step row), or NAN.
+static double first_step_loss(const char *csv) {
+    FILE *f = fopen(csv, "r");
+    if (!f) return NAN;
+    char line[1024];
+    double loss = NAN;
+    while (fgets(line, sizeof line, f)) {
+        long step;
+        char *p;
+        if (line[0] < '0' || line[0] > '9') continue;  // header
+        step = strtol(line, &p, 10);
+        if (step != 1) continue;
+        // step,epoch,lr,loss,...
+        for (int k = 0; k < 2 && p; k++) p = strchr(p + 1, ',');
+        if (p) loss = strtod(p + 1, NULL);
+        break;
+    }
+    fclose(f);
+    return loss;
+}
+
+// --shuffle-group G: whole groups of G consecutive rows are shuffled, so a batch of G rows is
+// exactly one group. 12 rows, batch 4, groups of 4: the first step's loss (no dropout, relational +
+// similarity losses, which do not depend on the order inside a batch) must be the loss of one of
+// the three groups trained alone. A batch that is not a multiple of G is refused by name.
+Test(distill_cli, shuffle_group_keeps_groups_in_one_batch) {
+    char *dir = tu_mkdtemp(), *data, *npy, *outp = tu_path(dir, "out.semb"), *log = tu_path(dir, "log.csv"), *out = NULL;
+    make_data(dir, &data, &npy, 12, 16, "<f4");
+    const char *spec = tiny_init(dir);
+    const char *common = "--objective distill --pooler mean --batch 4 --steps 1 --mse-weight 0 --rel-weight 1 --sim-weight 2 "
+                         "--dropout 0 --attention-dropout 0 --threads 1 --seed 7";
+    char args[8192];
+    snprintf(args, sizeof args, "--init-random '%s' --teacher '%s' --data '%s' -o '%s' --log '%s' --shuffle-group 4 %s", spec, npy,
+             data, outp, log, common);
+    int rc = run_train(args, &out);
+    cr_assert_eq(rc, 0, "grouped run failed:\n%s", out ? out : "");
+    free(out);
+    double grouped = first_step_loss(log);
+    cr_assert(isfinite(grouped) && grouped > 0, "no positive step-1 loss in %s (%g)", log, grouped);
+    double alone[3];
+    int match = -1;
+    for (int g = 0; g < 3; g++) {
+        char name[64];
+        snprintf(name, sizeof name, "g%d.txt", g);
+        char *dg = tu_path(dir, name);
+        snprintf(name, sizeof name, "g%d.npy", g);
+        char *ng = tu_path(dir, name);
+        snprintf(name, sizeof name, "g%d.csv", g);
+        char *lg = tu_path(dir, name);
+        FILE *f = fopen(dg, "w");
+        cr_assert(f);
+        for (int i = 0; i < 4; i++) fprintf(f, "%s\n", W[4 * g + i]);
+        fclose(f);
+        float v[4 * 16];
+        for (int i = 0; i < 4 * 16; i++) v[i] = sinf(0.37f * (float)(g * 64 + i)) * 0.1f;  // make_data's rows 4g..4g+3
+        write_npy(ng, "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 16), }", v, 4 * 16);
+        snprintf(args, sizeof args, "--init-random '%s' --teacher '%s' --data '%s' -o '%s' --log '%s' %s", spec, ng, dg, outp, lg,
+                 common);
+        out = NULL;
+        rc = run_train(args, &out);
+        cr_assert_eq(rc, 0, "group %d alone failed:\n%s", g, out ? out : "");
+        free(out);
+        alone[g] = first_step_loss(lg);
+        if (fabs(alone[g] - grouped) <= 1e-5 * fabs(grouped)) match = g;
+        free(dg); free(ng); free(lg);
+    }
+    printf("[shuffle_group] first batch loss %.9g; groups alone %.9g %.9g %.9g\n", grouped, alone[0], alone[1], alone[2]);
+    cr_expect(match >= 0, "the first batch (loss %.9g) is none of the groups (%.9g, %.9g, %.9g)", grouped, alone[0], alone[1], alone[2]);
+    snprintf(args, sizeof args, "--init-random '%s' --teacher '%s' --data '%s' -o '%s' --shuffle-group 3 %s", spec, npy, data, outp,
+             common);
+    unlink(outp);
+    out = NULL;
+    rc = run_train(args, &out);
+    cr_expect_neq(rc, 0, "batch 4 with groups of 3 must be refused");
+    cr_expect(out && strstr(out, "must be a multiple of it"), "got: %s", out ? out : "");
+    cr_expect(!tu_file_exists(outp), "no output may be written on failure");
+    free(out);
+    tu_rmtree(dir);
+    free(dir); free(data); free(npy); free(outp); free(log);
 }

@@ -60,6 +60,8 @@ static void usage(FILE *out) {
             "      --dropout P           hidden dropout (default: the model's, 0.1 for BERT)\n"
             "      --attention-dropout P attention-probability dropout (default: the model's)\n"
             "      --seed N              (42)\n"
+            "      --shuffle-group G     shuffle groups of G consecutive data rows (related sentences side by side)\n"
+            "                            instead of single rows, so each group lands in one batch (0)\n"
             "      --threads N           OpenMP threads (default: all)\n"
             "evaluation, checkpoints, logs:\n"
             "      --eval-sts FILE       STS file (STS-B dev) evaluated every --eval-every steps; the best is kept\n"
@@ -263,7 +265,7 @@ static int plot(const char *csv, const char *svg) {
 int cmd_train(int argc, char **argv) {
     enum { O_OBJ = 256, O_DATA, O_BATCH, O_LR, O_EPOCHS, O_STEPS, O_STOP, O_KEEP, O_MAXLEN, O_TEMP, O_POOLER, O_SEED, O_THREADS,
            O_MLPONLY, O_MLMW, O_MLMP, O_HNW, O_WARMUP, O_WD, O_CLIP, O_DROP, O_ADROP, O_INIT, O_EVAL, O_EVERY, O_CKPT,
-           O_CKEVERY, O_RESUME, O_LOG, O_STRICT, O_PLOT, O_TEACHER, O_MSEW, O_RELW, O_RELT, O_CLW, O_SIMW };
+           O_CKEVERY, O_RESUME, O_LOG, O_STRICT, O_PLOT, O_TEACHER, O_MSEW, O_RELW, O_RELT, O_CLW, O_SIMW, O_GROUP };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'}, {"objective", required_argument, 0, O_OBJ},
         {"data", required_argument, 0, O_DATA}, {"batch", required_argument, 0, O_BATCH}, {"lr", required_argument, 0, O_LR},
@@ -281,6 +283,7 @@ int cmd_train(int argc, char **argv) {
         {"log", required_argument, 0, O_LOG}, {"strict", no_argument, 0, O_STRICT}, {"plot", required_argument, 0, O_PLOT},
         {"teacher", required_argument, 0, O_TEACHER}, {"mse-weight", required_argument, 0, O_MSEW},
         {"rel-weight", required_argument, 0, O_RELW}, {"rel-temp", required_argument, 0, O_RELT}, {"sim-weight", required_argument, 0, O_SIMW},
+        {"shuffle-group", required_argument, 0, O_GROUP},
         {"cl-weight", required_argument, 0, O_CLW},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     struct sembed_train_params p = sembed_train_default_params();
@@ -348,6 +351,7 @@ int cmd_train(int argc, char **argv) {
         case O_MSEW: if (!parse_f(optarg, &p.mse_weight) || !(p.mse_weight >= 0) || !isfinite(p.mse_weight)) BAD("--mse-weight wants a number >= 0"); break;
         case O_RELW: if (!parse_f(optarg, &p.rel_weight) || !(p.rel_weight >= 0) || !isfinite(p.rel_weight)) BAD("--rel-weight wants a number >= 0"); break;
         case O_RELT: if (!parse_f(optarg, &p.rel_temp) || !(p.rel_temp > 0) || !isfinite(p.rel_temp)) BAD("--rel-temp wants a positive number"); break;
+        case O_GROUP: if (!parse_u64(optarg, 65536, &u)) BAD("--shuffle-group wants an integer in [0, 65536]"); p.shuffle_group = (uint32_t)u; break;
         case O_SIMW: if (!parse_f(optarg, &p.sim_weight) || !(p.sim_weight >= 0) || !isfinite(p.sim_weight)) BAD("--sim-weight wants a number >= 0"); break;
         case O_CLW: if (!parse_f(optarg, &p.cl_weight) || !(p.cl_weight >= 0) || !isfinite(p.cl_weight)) BAD("--cl-weight wants a number >= 0"); break;
         case ':': BAD("option %s needs a value", argv[optind - 1]);

@@ -361,13 +361,18 @@ done:
 
 // ---------------------------------------------------------------- batches
 
+// The epoch's order of data rows. With shuffle_group G > 1 the data is read as groups of G
+// consecutive rows (related sentences put side by side) and whole groups are shuffled, so each
+// group lands in one batch (B is a multiple of G); rows after the last whole group come last.
 static void make_perm(struct trainer *t, int64_t epoch) {
-    size_t n = t->data->n_rows;
+    size_t n = t->data->n_rows, G = t->p->shuffle_group > 1 ? t->p->shuffle_group : 1, ng = n / G;
     for (size_t i = 0; i < n; i++) t->perm[i] = (uint32_t)i;
     uint64_t key = st_rng_key(t->p->seed, ST_SHUFFLE, (uint64_t)epoch, 0);
-    for (size_t i = n - 1; i > 0; i--) { // Fisher-Yates
+    for (size_t i = ng - 1; ng > 0 && i > 0; i--) { // Fisher-Yates over groups (rows when G = 1)
         size_t j = (size_t)(st_mix64(key ^ (i * 0xd1b54a32d192ed03ull)) % (i + 1));
-        uint32_t tmp = t->perm[i]; t->perm[i] = t->perm[j]; t->perm[j] = tmp;
+        for (size_t k = 0; k < G; k++) {
+            uint32_t tmp = t->perm[i * G + k]; t->perm[i * G + k] = t->perm[j * G + k]; t->perm[j * G + k] = tmp;
+        }
     }
     t->perm_epoch = epoch;
 }
@@ -615,6 +620,11 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
     t->kv = p->objective == SEMBED_OBJECTIVE_MLM ? 1 : p->objective == SEMBED_OBJECTIVE_UNSUP ? 2
           : distill ? (p->cl_weight > 0 ? 2 : 1) : t->data->k;
     t->B = (int)(p->batch < t->data->n_rows ? p->batch : t->data->n_rows);
+    if (p->shuffle_group > 1 && (t->B % (int)p->shuffle_group || t->data->n_rows < p->shuffle_group)) {
+        rc = sembed_fail(SEMBED_EINVAL, FN, "shuffle_group %u: the batch (%d) must be a multiple of it and the data (%zu rows) at least one group",
+                         p->shuffle_group, t->B, t->data->n_rows);
+        goto done;
+    }
     if (distill && !(t->tbuf = malloc((size_t)t->B * t->teacher->dim * sizeof *t->tbuf))) { rc = SEMBED_ENOMEM; goto done; }
     if (t->B < 2 && p->objective != SEMBED_OBJECTIVE_MLM) { rc = sembed_fail(SEMBED_EINVAL, FN, "contrastive training needs at least 2 rows"); goto done; }
     t->spe = (int64_t)(t->data->n_rows / (size_t)t->B); // the last partial batch is dropped
@@ -650,6 +660,10 @@ SEMBED_API int sembed_train(const struct sembed_train_params *p, struct sembed_t
              (double)p->mlm_prob, (double)p->weight_decay, (double)p->clip, (double)t->m->cfg.hidden_dropout,
              (double)t->m->cfg.attn_dropout, (unsigned long long)p->seed, (unsigned long long)t->data->xxh3,
              t->data->n_rows, (long long)(p->eval_sts ? p->eval_every : 0), t->distill_fp);
+    if (p->shuffle_group > 1) {
+        size_t n = strlen(t->fingerprint);
+        snprintf(t->fingerprint + n, sizeof t->fingerprint - n, " group=%u", p->shuffle_group);
+    }
     int N = t->kv * t->B, T = (int)p->max_length;
     if (p->comm && p->comm->size > 1) {
         if ((rc = st_dist_create(p->comm, t->B, t->kv, t->m->cfg.hidden, t->m->cfg.vocab, &t->dist))) goto done;

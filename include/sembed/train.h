@@ -147,6 +147,10 @@ struct sembed_train_params {
     /* + sim_weight * mean over in-batch pairs i != j of (cos(z_i, z_j) - cos(t_i, t_j))^2
      * (no projection; appended after comm so earlier callers' layouts keep their offsets) */
     float sim_weight;                      /* 0 */
+    /* 0 or 1: rows are shuffled one by one. G > 1: the data is read as groups of G consecutive
+     * rows (related sentences side by side) and whole groups are shuffled, so each group lands in
+     * one batch, where the in-batch losses compare them; batch must be a multiple of G. */
+    uint32_t shuffle_group;                /* 0 */
 };
 SEMBED_API struct sembed_train_params sembed_train_default_params(void);
 

@@ -105,7 +105,7 @@ class TrainParams(C.Structure):  # struct sembed_train_params
                 ("strict", C.c_bool), ("progress", TRAIN_PROGRESS), ("progress_user", C.c_void_p),
                 ("teacher_path", C.c_char_p), ("mse_weight", C.c_float), ("rel_weight", C.c_float),
                 ("rel_temp", C.c_float), ("cl_weight", C.c_float), ("comm", C.c_void_p),
-                ("sim_weight", C.c_float)]
+                ("sim_weight", C.c_float), ("shuffle_group", C.c_uint32)]
 
 
 class TrainResult(C.Structure):  # struct sembed_train_result

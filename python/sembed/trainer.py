@@ -73,10 +73,11 @@ def train(data, out, model=None, *, init=None, objective="unsup", pooler="cls", 
           mlm_weight=0.0, mlm_prob=0.15, warmup=0.0, weight_decay=0.0, clip=1.0, dropout=None,
           attention_dropout=None, seed=42, threads=None, eval_sts=None, eval_every=125, keep="best",
           checkpoint=None, checkpoint_every=0, resume=False, log=None, strict=False, progress=None,
-          teacher=None, mse_weight=1.0, rel_weight=0.0, rel_temp=0.05, cl_weight=0.0, sim_weight=0.0):
+          teacher=None, mse_weight=1.0, rel_weight=0.0, rel_temp=0.05, cl_weight=0.0, sim_weight=0.0, shuffle_group=0):
     """Train with SimCSE (unsup / sup), MLM or distillation, as ``sembed train`` (same options,
     same defaults; docs/train.md). objective="distill" needs ``teacher``: a float32 .npy with one row
-    per line of ``data`` (mse_weight, rel_weight, rel_temp, cl_weight, sim_weight as --mse-weight etc.). Starts from ``model`` (a .semb path) or, with ``init``, from a fresh random
+    per line of ``data`` (mse_weight, rel_weight, rel_temp, cl_weight, sim_weight as --mse-weight etc.; shuffle_group as
+    --shuffle-group). Starts from ``model`` (a .semb path) or, with ``init``, from a fresh random
     encoder: a JSON file path or a dict {"layers", "hidden", "heads", "intermediate",
     "max_position", "type_vocab", "vocab": "vocab.txt", "lowercase"}. Writes ``out`` atomically.
 
@@ -148,7 +149,7 @@ def train(data, out, model=None, *, init=None, objective="unsup", pooler="cls", 
     p.log_csv, p.strict = b(log, "log"), bool(strict)
     p.teacher_path = b(teacher, "teacher")
     p.mse_weight, p.rel_weight, p.rel_temp, p.cl_weight = mse_weight, rel_weight, rel_temp, cl_weight
-    p.sim_weight = sim_weight
+    p.sim_weight, p.shuffle_group = sim_weight, shuffle_group
     errors = []
     if progress is not None:
         def cb(pp, _ud):
