@@ -10,6 +10,11 @@
 #   unsup    unsupervised SimCSE (dropout views) with the auxiliary MLM loss
 #   sup      supervised SimCSE: entailment / paraphrase / synonym positives, contradiction /
 #            antonym hard negatives
+#   distill  knowledge distillation from Universal Sentence Encoder lite (models/teacher/recipe.sh
+#            with its defaults: teacher vectors of ~400k decontaminated sentences, relational +
+#            similarity losses, related sentences side by side), starting from the sup model as
+#            an int8 file (what sembed-mini 1 shipped); needs node/npm and the teacher's npm
+#            packages, and `apt-get install fortunes dict-gcide` for the extra text
 #   ship     export + convert to int8 (q8 Linear weights) -> $OUT/shipped.semb
 #   eval     sembed eval, fp32 and int8: STS-B dev and STS12 -> $OUT/results/*.json; checks int8
 #            within 0.3 points of fp32, then writes models/sembed-mini/sembed-mini.semb with the
@@ -57,7 +62,8 @@ LAYERS="${LAYERS:-6}" HIDDEN="${HIDDEN:-192}" HEADS="${HEADS:-3}" INTERMEDIATE="
 MAX_POSITION="${MAX_POSITION:-64}"
 MLM_STEPS="${MLM_STEPS:-28000}" UNSUP_STEPS="${UNSUP_STEPS:-2000}" SUP_STEPS="${SUP_STEPS:-800}"
 POOLER="${POOLER:-mean}"
-STAGES="${STAGES:-data mlm unsup sup ship eval analyze}"
+STAGES="${STAGES:-data mlm unsup sup distill ship eval analyze}"
+FINAL="${FINAL:-distill}"   # the model that is shipped: distill (sembed-mini 2) or sup (sembed-mini 1)
 PY=/usr/bin/python3
 
 DEV="$DATA/sts/STSBenchmark/sts-dev.csv"
@@ -130,15 +136,28 @@ if stage sup; then
         --checkpoint "$OUT/ckpt/sup" --log "$OUT/logs/sup.csv" "${common[@]}" -o "$OUT/sup.semb"
 fi
 
+if stage distill; then
+    # sembed-mini 1 was the sup model as an int8 file: the student starts from exactly that.
+    rm -rf "$OUT/hf-sup"
+    run "$SEMBED" export -m "$OUT/sup.semb" -o "$OUT/hf-sup"
+    run "$SEMBED" convert "$OUT/hf-sup" -o "$OUT/sup-q8.semb" --dtype q8 --pooling "$POOLER" --name sembed-mini
+    run env SEMBED="$SEMBED" DATA="$DATA" OUT="$OUT/distill" STUDENT="$OUT/sup-q8.semb" THREADS="$THREADS" SEED="$SEED" \
+        STAGES="data teacher arrange distill" "$ROOT/models/teacher/recipe.sh"
+    cp "$OUT/distill/distill.semb" "$OUT/distill.semb"
+    cp "$OUT/distill/logs/distill.csv" "$OUT/logs/distill.csv"
+fi
+
 if stage ship; then
     # int8 Linear weights (one scale per output row), f16 word embeddings, float LayerNorms.
     rm -rf "$OUT/hf"
-    run "$SEMBED" export -m "$OUT/sup.semb" -o "$OUT/hf"
+    run "$SEMBED" export -m "$OUT/$FINAL.semb" -o "$OUT/hf"
     run "$SEMBED" convert "$OUT/hf" -o "$OUT/shipped.semb" --dtype q8 --pooling "$POOLER" --name sembed-mini
 fi
 
 if stage eval; then
-    for m in mlm unsup sup; do
+    evals=(mlm unsup sup)
+    [ "$FINAL" = distill ] && evals+=(distill)
+    for m in "${evals[@]}"; do
         run "$SEMBED" eval -m "$OUT/$m.semb" --sts "$DEV" --sts "$STS12" --threads "$THREADS" \
             --json "$OUT/results/eval-$m-f32.json"
     done
@@ -150,10 +169,10 @@ if stage eval; then
     cp "$OUT"/results/eval-*.json "$HERE/"
     # int8 (quantized weights + int8 kernels) must stay within 0.3 Spearman points of the fp32 model.
     # Then the shipped file gets its recipe, data hashes and scores as metadata (train.*, eval.*).
-    "$PY" - "$OUT" "$HERE" "$SEMBED" <<'EOF2'
-import hashlib, json, subprocess, sys
-out, here, sembed = sys.argv[1:4]
-f32 = json.load(open(f"{out}/results/eval-sup-f32.json"))
+    "$PY" - "$OUT" "$HERE" "$SEMBED" "$FINAL" <<'EOF2'
+import hashlib, json, os, subprocess, sys
+out, here, sembed, final = sys.argv[1:5]
+f32 = json.load(open(f"{out}/results/eval-{final}-f32.json"))
 i8 = json.load(open(f"{out}/results/eval-shipped-int8.json"))
 worst, meta = 0.0, []
 for ta, tb in zip(f32["tasks"], i8["tasks"]):
@@ -169,9 +188,17 @@ sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
 meta += ["eval.protocol=Spearman x100 of cosine vs gold; STS-B dev (model selection) and STS12 'all' (SentEval); sembed eval",
          "train.recipe=models/sembed-mini/recipe.sh", f"train.recipe_sha256={sha(here + '/recipe.sh')}",
          f"train.prepare_data_sha256={sha(here + '/prepare_data.py')}",
-         "train.stages=mlm from random init (28000 x 64) -> unsup SimCSE + 0.1 MLM (2000 x 64, best on STS-B dev) -> sup SimCSE (800 x 64, best on STS-B dev)"]
+         "train.stages=mlm from random init (28000 x 64) -> unsup SimCSE + 0.1 MLM (2000 x 64, best on STS-B dev) -> sup SimCSE (800 x 64, best on STS-B dev)"
+         + (" -> int8 file -> distillation from USE lite (models/teacher/recipe.sh defaults, best on STS-B dev)" if final == "distill" else "")]
 for name, o in sorted(man["outputs"].items()):
     meta.append(f"train.data_sha256.{name.replace('.', '_')}={o['sha256']}")
+if final == "distill":
+    d = f"{out}/distill"
+    meta += [f"train.data_sha256.distill_all_txt={sha(d + '/data/all.txt')}",
+             f"train.distill.teacher_sha256={sha(d + '/data/all.npy')}",
+             "train.distill.recipe=models/teacher/recipe.sh",
+             f"train.distill.recipe_sha256={sha(os.path.join(here, '../teacher/recipe.sh'))}",
+             "train.distill.teacher_json=" + open(d + "/data/all.json").read().strip()]
 args = [sembed, "convert", f"{out}/hf", "-o", f"{here}/sembed-mini.semb", "--dtype", "q8", "--pooling", "mean",
         "--name", "sembed-mini"]
 for m in meta:
@@ -185,10 +212,14 @@ EOF2
 fi
 
 if stage analyze; then
-    run "$SEMBED" analyze -m "$OUT/mlm.semb" -m "$OUT/unsup.semb" -m "$OUT/sup.semb" \
-        --label "MLM" --label "unsup SimCSE" --label "sup SimCSE" --arrows \
-        --sts "$DEV" --threads "$THREADS" --svg-dir "$OUT/svg" --json "$OUT/results/analyze.json" \
-        --log "$OUT/logs/mlm.csv" --log "$OUT/logs/unsup.csv" --log "$OUT/logs/sup.csv"
+    am=(-m "$OUT/mlm.semb" -m "$OUT/unsup.semb" -m "$OUT/sup.semb" --label "MLM" --label "unsup SimCSE" --label "sup SimCSE")
+    logs=(--log "$OUT/logs/mlm.csv" --log "$OUT/logs/unsup.csv" --log "$OUT/logs/sup.csv")
+    if [ "$FINAL" = distill ]; then
+        am+=(-m "$OUT/distill.semb" --label "distilled")
+        logs+=(--log "$OUT/logs/distill.csv")
+    fi
+    run "$SEMBED" analyze "${am[@]}" --arrows \
+        --sts "$DEV" --threads "$THREADS" --svg-dir "$OUT/svg" --json "$OUT/results/analyze.json" "${logs[@]}"
     cp "$OUT"/svg/*.svg "$OUT/results/analyze.json" "$HERE/"
 fi
 echo "recipe: done ($STAGES); outputs in $OUT" >&2
