@@ -11,17 +11,19 @@ cmake --build build -j"$(nproc 2>/dev/null || echo 2)" --target sembed_cli
 S=build/sembed
 "$S" --version
 
-# The default model: trained from scratch by sembed itself (models/sembed-mini/recipe.sh), int8.
+# The default model: trained by sembed itself (models/sembed-mini/recipe.sh: from scratch, then
+# distilled from Universal Sentence Encoder lite), int8.
 MODEL=models/sembed-mini/sembed-mini.semb
 [ -f "$MODEL" ] || { echo "quickstart: $MODEL is missing from this checkout (models/sembed-mini/recipe.sh rebuilds it)" >&2; exit 1; }
 # What the file says about itself (`sembed inspect FILE` prints every key and tensor).
 "$S" inspect "$MODEL" | grep -E '^(file|format):|general\.(name|file_type)|bert\.(hidden_size|num_layers)|pooling\.mode|quant\.calib|eval\.|train\.stages'
 echo
+# Each sentence, then a paraphrase that shares no content word with it, then a sentence on the
+# first one's template that means something else: the paraphrase should score higher.
 "$S" similarity -m "$MODEL" \
-  "A man is playing a guitar." "A man plays the guitar." \
-  "A woman is slicing an onion." "A woman is cutting an onion." \
-  "The stock market fell sharply today." "Stock prices fell sharply." \
-  "A dog runs in the park." "A puppy is running on the grass."
+  "The stock market fell sharply today." "Share prices dropped steeply." "The snow fell heavily today." \
+  "A man is playing the guitar." "Somebody strums an instrument." "A man is eating a sandwich." \
+  "A dog is running through the grass." "A puppy sprints across a lawn." "A dog is sitting in the car."
 echo
 # STS-B dev ships in data/ (data/README.md); tools/datafile.sh says where it looked if it is gone.
 STS=$(tools/datafile.sh sts/STSBenchmark/sts-dev.csv) || { echo "quickstart: no STS-B dev to evaluate on" >&2; exit 1; }

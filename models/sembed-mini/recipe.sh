@@ -158,6 +158,8 @@ if stage eval; then
     evals=(mlm unsup sup)
     [ "$FINAL" = distill ] && evals+=(distill)
     for m in "${evals[@]}"; do
+        # a re-run of the last stages on an $OUT without the earlier models keeps their committed results
+        [ -f "$OUT/$m.semb" ] || { echo "recipe: $OUT/$m.semb absent: eval-$m-f32.json not redone" >&2; continue; }
         run "$SEMBED" eval -m "$OUT/$m.semb" --sts "$DEV" --sts "$STS12" --threads "$THREADS" \
             --json "$OUT/results/eval-$m-f32.json"
     done
