@@ -53,6 +53,19 @@ Test(default_model, intact_and_self_describing) {
     free(path);
 }
 
+// The shipped model, loaded as a user would (int8 kernels by default), and a 2-thread context.
+static struct sembed_context *open_default(struct sembed_model **m) {
+    char *path = model_path();
+    cr_assert_eq(sembed_model_load(path, NULL, m), 0, "cannot load %s", path);
+    free(path);
+    cr_expect_eq(sembed_model_compute(*m), SEMBED_COMPUTE_INT8, "a q8 file runs int8 by default");
+    struct sembed_context_params cp = sembed_context_default_params();
+    cp.n_threads = 2;
+    struct sembed_context *ctx;
+    cr_assert_eq(sembed_context_create(*m, &cp, &ctx), 0);
+    return ctx;
+}
+
 // Paraphrases that share no content word against a sentence built on the first one's template
 // but meaning something else: a bag of words puts the template mate closer, a sentence encoder
 // must not. Chosen with the teacher (USE lite) before the student existed: the five of ten
@@ -68,14 +81,8 @@ static const char *const TRIPLES[][3] = {
 };
 
 Test(default_model, paraphrases_without_shared_words_above_template_mates) {
-    char *path = model_path();
     struct sembed_model *m;
-    cr_assert_eq(sembed_model_load(path, NULL, &m), 0);
-    cr_expect_eq(sembed_model_compute(m), SEMBED_COMPUTE_INT8, "a q8 file runs int8 by default");
-    struct sembed_context_params cp = sembed_context_default_params();
-    cp.n_threads = 2;
-    struct sembed_context *ctx;
-    cr_assert_eq(sembed_context_create(m, &cp, &ctx), 0);
+    struct sembed_context *ctx = open_default(&m);
     const size_t n = sizeof TRIPLES / sizeof TRIPLES[0], d = sembed_model_dim(m);
     float *e = malloc(3 * d * sizeof *e);
     size_t right = 0;
@@ -93,21 +100,12 @@ Test(default_model, paraphrases_without_shared_words_above_template_mates) {
     free(e);
     sembed_context_free(ctx);
     sembed_model_free(m);
-    free(path);
 }
 
 Test(default_model, paraphrases_closer_than_unrelated) {
-    char *path = model_path();
     struct sembed_model *m;
-    cr_assert_eq(sembed_model_load(path, NULL, &m), 0);
-    cr_expect_eq(sembed_model_compute(m), SEMBED_COMPUTE_INT8, "a q8 file runs int8 by default");
-    struct sembed_context_params cp = sembed_context_default_params();
-    cp.n_threads = 2;
-    struct sembed_context *ctx;
-    cr_assert_eq(sembed_context_create(m, &cp, &ctx), 0);
-    // pairs (0,1) (2,3) (4,5) (6,7) are paraphrases; across pairs the topics differ. (A small
-    // model: paraphrases that share no content word, e.g. "slicing an onion" / "cutting
-    // vegetables", it still ranks below sentences of the same template; models/sembed-mini/README.md.)
+    struct sembed_context *ctx = open_default(&m);
+    // pairs (0,1) (2,3) (4,5) (6,7) are paraphrases that share words; across pairs the topics differ
     const char *t[] = {"A man is playing a guitar.",          "A man plays the guitar.",
                        "A woman is slicing an onion.",        "A woman is cutting an onion.",
                        "The stock market fell sharply today.", "Stock prices fell sharply.",
@@ -127,5 +125,4 @@ Test(default_model, paraphrases_closer_than_unrelated) {
     free(e);
     sembed_context_free(ctx);
     sembed_model_free(m);
-    free(path);
 }
