@@ -38,7 +38,7 @@ Test(default_model, intact_and_self_describing) {
     cr_assert_eq(sembed_file_get_f32(f, "eval.stsb_dev_spearman_f32", &dev32), 0, "eval.stsb_dev_spearman_f32 missing");
     cr_assert_eq(sembed_file_get_f32(f, "eval.stsb_dev_spearman_int8", &dev8), 0);
     cr_expect(fabsf(dev32 - dev8) <= 0.3f, "int8 %.2f vs fp32 %.2f: more than 0.3 points apart", dev8, dev32);
-    cr_expect(dev8 > 50.0f, "recorded STS-B dev %.2f", dev8);
+    cr_expect(dev8 > 70.0f, "recorded STS-B dev %.2f: sembed-mini 2 records 72.68", dev8);
     cr_assert_eq(sembed_file_get_f32(f, "quant.calib_cos_mean", &q_mean), 0);
     cr_assert_eq(sembed_file_get_f32(f, "quant.calib_cos_min", &q_min), 0);
     cr_expect(q_mean >= 0.999f && q_min >= 0.995f, "calibration cosine mean %.6f min %.6f", q_mean, q_min);
