@@ -690,9 +690,16 @@ static void position_shift(struct imp *I, int v, char *how, size_t cap) {
                 if (scalar_f(I, in(I, p, k), &c) && c != 0)
                     snprintf(off, sizeof off, "%s %g, node '%s'", is_op(I, p, "Add") ? "adds" : "subtracts", c, node_name(I, p));
         }
-        if (!off[0] && is_op(I, p, "Range") && scalar_f(I, in(I, p, 0), &c) && c != 0)
-            snprintf(off, sizeof off, "a Range from %g, node '%s'", c, node_name(I, p));
-        for (size_t k = 0; k < (size_t)nin_count(I, p) && ns < 64; k++) {
+        if (is_op(I, p, "Range")) {  // its inputs are shape arithmetic: only the start matters
+            if (!off[0] && scalar_f(I, in(I, p, 0), &c) && c != 0)
+                snprintf(off, sizeof off, "a Range from %g, node '%s'", c, node_name(I, p));
+            continue;
+        }
+        // Shape-only ops carry the values of input 0; their other inputs (Slice bounds, Reshape
+        // targets, Gather indices) are shape arithmetic whose constants say nothing about positions.
+        bool data_only = is_op(I, p, "Slice") || is_op(I, p, "Unsqueeze") || is_op(I, p, "Squeeze") || is_op(I, p, "Reshape") ||
+                         is_op(I, p, "Expand") || is_op(I, p, "Gather") || is_op(I, p, "Cast") || is_op(I, p, "Identity");
+        for (size_t k = 0; k < (data_only ? 1 : (size_t)nin_count(I, p)) && ns < 64; k++) {
             int u = in(I, p, k);
             if (u >= 0 && !is_const(I, u)) stack[ns++] = u;
         }
